@@ -1,0 +1,189 @@
+"""deployer's command line: the one place that turns errors into messages and exit codes.
+
+Commands are loaded lazily (``LazyGroup``) so ``deployer --help`` and ``deployer validate`` never
+import the Kubernetes client or google-auth; start-up stays in the tens of milliseconds.
+Every option is also settable as a ``DEPLOYER_*`` environment variable (click's auto_envvar_prefix),
+for example ``DEPLOYER_OUTPUT=json`` or ``DEPLOYER_CLUSTER_SYNC_DRY_RUN=1``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from deployer.errors import EXIT_CODE_TABLE, DeployerError, ExitCode
+from deployer.errors import UsageError as DeployerUsageError
+
+# command name -> "module:attribute"; imported only when the command runs or its help is shown.
+COMMANDS = {
+    "validate": "deployer.cli.validate:validate",
+    "schema": "deployer.cli.validate:schema",
+    "clusters": "deployer.cli.clusters:clusters",
+    "cluster": "deployer.cli.cluster:cluster",
+    "platform": "deployer.cli.platform:platform",
+    "deploy": "deployer.cli.deploy:deploy",
+    "rollback": "deployer.cli.deploy:rollback",
+    "history": "deployer.cli.deploy:history",
+    "status": "deployer.cli.deploy:status",
+    "web": "deployer.cli.web:web",
+}
+
+
+class LazyGroup(click.Group):
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module_name, attr = self.lazy[name].split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name == module_name:
+                    return None  # a command whose module is not built yet is simply absent
+                raise
+            return getattr(module, attr)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing commands must not import them all; short help lives here instead.
+        rows = [(name, SHORT_HELP[name]) for name in self.list_commands(ctx)
+                if name in SHORT_HELP and self._available(name)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def _available(self, name: str) -> bool:
+        module_name = self.lazy[name].split(":")[0]
+        return importlib.util.find_spec(module_name) is not None
+
+
+SHORT_HELP = {
+    "validate": "Check cluster and service files; every problem with file, line and field.",
+    "schema": "Print the JSON Schema of cluster and service files (for editor completion).",
+    "clusters": "List the declared clusters.",
+    "cluster": "Render, diff, sync, verify and provision a cluster's common objects.",
+    "platform": "Start, stop and inspect the local platform (real clusters, registry, GCP stand-in).",
+    "deploy": "Build, push, apply and wait: a service to every target cluster of an environment.",
+    "rollback": "Put a service back on an earlier release on every target cluster.",
+    "history": "Show a service's release records per cluster.",
+    "status": "Show what each cluster of a service is running now.",
+    "web": "Serve the deploy-button page.",
+}
+
+
+class Settings:
+    """Global options, passed to every command through click's context object."""
+
+    def __init__(self, output: str, debug: bool, config_dir: Path, detailed_exitcode: bool) -> None:
+        self.output = output
+        self.debug = debug
+        self.config_dir = config_dir
+        self.detailed_exitcode = detailed_exitcode
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+
+def default_config_dir() -> Path:
+    return Path.cwd()
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"auto_envvar_prefix": "DEPLOYER", "help_option_names": ["-h", "--help"],
+                      "max_content_width": 100},
+    epilog="Exit codes:\n\n\b\n" + EXIT_CODE_TABLE + "\n\nEvery option can also be set as DEPLOYER_<OPTION> "
+           "(for example DEPLOYER_OUTPUT=json, DEPLOYER_CONFIG_DIR=/srv/deploy).",
+)
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Result format: text for people, json for machines (one JSON document on stdout).")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+@click.option("--config-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding clusters/, services/ and charts/ (default: the current folder).")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 10 when something was changed and 0 only when nothing was (like terraform plan).")
+@click.version_option(package_name="deployer")
+@click.pass_context
+def cli(ctx: click.Context, output: str, debug: bool, config_dir: Path | None, detailed_exitcode: bool) -> None:
+    """deployer: deploy services to on-premises Kubernetes and GKE at the same time.
+
+    \b
+    Start here:
+      deployer validate                 check clusters/*.yaml and services/*.yaml
+      deployer cluster sync --all       make every cluster's namespaces and RBAC match
+      deployer deploy hello --env staging
+    """
+    ctx.obj = Settings(output=output, debug=debug, config_dir=config_dir or default_config_dir(),
+                       detailed_exitcode=detailed_exitcode)
+
+
+def render_error(error: DeployerError, as_json: bool) -> None:
+    if as_json:
+        import json
+
+        click.echo(json.dumps(error.to_dict(), indent=2), err=False)
+    click.echo(f"deployer: error: {error.message}", err=True)
+    if error.hint:
+        click.echo(f"hint: {error.hint}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return (and exit with) its exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    wants_json = _wants_json(args)
+    debug = "--debug" in args or os.environ.get("DEPLOYER_DEBUG", "").lower() in ("1", "true", "yes")
+    try:
+        result = cli.main(args=args, prog_name="deployer", standalone_mode=False)
+        code = int(result) if isinstance(result, int) else 0
+    except click.exceptions.Abort:
+        click.echo("deployer: aborted", err=True)
+        code = 130
+    except click.ClickException as exc:
+        exc.show()
+        code = ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except DeployerError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        render_error(exc, wants_json)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("deployer: interrupted", err=True)
+        code = 130
+    except Exception as exc:  # a bug: say so plainly, show the traceback only when asked
+        if debug:
+            raise
+        click.echo(f"deployer: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("hint: this is a bug in deployer; run again with --debug and report the traceback.",
+                   err=True)
+        code = ExitCode.INTERNAL
+    return int(code)
+
+
+def _wants_json(args: list[str]) -> bool:
+    for i, arg in enumerate(args):
+        if arg in ("--output=json", "-ojson") or (arg in ("--output", "-o") and args[i + 1:i + 2] == ["json"]):
+            return True
+    return os.environ.get("DEPLOYER_OUTPUT", "") == "json"
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+__all__ = ["cli", "main", "entry", "Settings", "DeployerUsageError"]

@@ -1,0 +1,34 @@
+"""Rendering command results: JSON for machines, plain text for people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from deployer.cli.main import Settings
+
+
+def emit(settings: Settings, data: Any, text: Callable[[], str] | str) -> None:
+    """Print ``data`` as one JSON document with --output json, else the text rendering."""
+    if settings.json:
+        click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    else:
+        click.echo(text() if callable(text) else text)
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """A plain aligned table (no colour, so it reads the same in Jenkins logs)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(str(cell))) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    return ctx.find_object(Settings)

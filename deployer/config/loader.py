@@ -1,0 +1,296 @@
+"""Loading and validating a deployer configuration directory.
+
+A configuration directory holds ``clusters/*.yaml``, ``services/*.yaml`` and ``charts/``. Loading
+reads every file, validates each against its model, then checks what only the set can tell
+(unique names, services targeting declared clusters and namespaces, roles the chart defines).
+Every problem of every file is gathered and raised together as one ``ConfigError``, each naming
+file, line, column and field. Nothing here talks to a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from deployer.config.models import Cluster, Service
+from deployer.config.yamlsafe import ConfigFileError, Positioned, dotted, load_yaml
+from deployer.errors import ConfigError, ConfigProblem
+
+CHART_NAME = "cluster-base"
+Model = TypeVar("Model", bound=BaseModel)
+
+# Values that are secrets themselves rather than references to them. Matching is on shape, and
+# the message never repeats the value.
+_SECRET_SHAPES = [
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
+    (re.compile(r"\bya29\.[A-Za-z0-9_-]{10,}"), "a Google access token"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), "a JSON web token"),
+    (re.compile(r"\"private_key\"\s*:"), "a service-account key"),
+]
+_SECRET_KEYS = re.compile(r"^(token|password|secret|privateKey|private_key|apiKey|clientSecret)$", re.I)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration directory."""
+
+    root: Path
+    clusters: dict[str, Cluster] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+    cluster_files: dict[str, Path] = field(default_factory=dict)
+    service_files: dict[str, Path] = field(default_factory=dict)
+    chart_roles: tuple[str, ...] = ()
+
+    @property
+    def chart_dir(self) -> Path:
+        return self.root / "charts" / CHART_NAME
+
+    def cluster(self, name: str) -> Cluster:
+        from deployer.errors import UsageError
+
+        if name not in self.clusters:
+            known = ", ".join(sorted(self.clusters)) or "none"
+            raise UsageError(f"no cluster named {name!r} in {self.root / 'clusters'}",
+                             hint=f"Known clusters: {known}.")
+        return self.clusters[name]
+
+    def service(self, name: str) -> Service:
+        from deployer.errors import UsageError
+
+        if name not in self.services:
+            known = ", ".join(sorted(self.services)) or "none"
+            raise UsageError(f"no service named {name!r} in {self.root / 'services'}",
+                             hint=f"Known services: {known}.")
+        return self.services[name]
+
+    def resolve(self, relative: str, base: Path | None = None) -> Path:
+        """A path from a file, relative to ``base`` (default: the configuration directory)."""
+        path = Path(os.path.expanduser(relative))
+        return path if path.is_absolute() else (base or self.root) / path
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            return str(path)
+
+
+def _scan_secrets(value: Any, path: tuple[str | int, ...], doc: Positioned, shown: str) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = path + (key,)
+            if isinstance(key, str) and _SECRET_KEYS.match(key) and isinstance(item, str | int):
+                line, col = doc.position(sub)
+                problems.append(ConfigProblem(shown, line, col, dotted(sub),
+                                              "a secret value does not belong in a deployer file; "
+                                              "reference it with credential env/file/fileEnv instead"))
+            else:
+                problems.extend(_scan_secrets(item, sub, doc, shown))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            problems.extend(_scan_secrets(item, path + (i,), doc, shown))
+    elif isinstance(value, str):
+        for pattern, what in _SECRET_SHAPES:
+            if pattern.search(value):
+                line, col = doc.position(path)
+                problems.append(ConfigProblem(shown, line, col, dotted(path),
+                                              f"this value looks like {what}; secrets never go in deployer "
+                                              "files: bind them in Jenkins and reference the variable or "
+                                              "file by name"))
+                break
+    return problems
+
+
+def _pydantic_problems(exc: ValidationError, doc: Positioned, shown: str) -> list[ConfigProblem]:
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and _is_union_tag(part)))
+        line, col = doc.position(loc)
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (check its spelling; `deployer schema` lists the fields)"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        elif err["type"] == "string_pattern_mismatch":
+            message = f"does not match the required form {err.get('ctx', {}).get('pattern', '')}".rstrip()
+        problems.append(ConfigProblem(shown, line, col, dotted(loc), message))
+    return problems
+
+
+def _is_union_tag(part: str) -> bool:
+    # pydantic puts the chosen union member's tag or a function name in the location
+    # ('token', 'function-after[...]'); they are not keys of the file.
+    return part in ("token", "serviceAccountKey", "applicationDefault") or "[" in part
+
+
+def validate_document(model: type[Model], doc: Positioned, shown: str) -> tuple[Model | None, list[ConfigProblem]]:
+    problems = _scan_secrets(doc.data, (), doc, shown)
+    if problems:
+        return None, problems
+    try:
+        return model.model_validate(doc.data), []
+    except ValidationError as exc:
+        return None, _pydantic_problems(exc, doc, shown)
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def read_chart_roles(chart_dir: Path) -> tuple[tuple[str, ...], list[ConfigProblem]]:
+    """The roles the chart defines, from ``charts/cluster-base/chart.yaml`` (``roles:``)."""
+    meta = chart_dir / "chart.yaml"
+    if not meta.is_file():
+        return (), [ConfigProblem(str(meta), None, None, "", "chart metadata is missing")]
+    try:
+        doc = load_yaml(meta)
+    except ConfigFileError as exc:
+        return (), [exc.problem]
+    roles = doc.data.get("roles")
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        line, col = doc.position(("roles",))
+        return (), [ConfigProblem(str(meta), line, col, "roles", "must be a list of role names")]
+    return tuple(roles), []
+
+
+def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
+    """Load and validate the configuration directory ``root``.
+
+    ``only`` restricts which cluster/service files are read (as ``deployer validate PATH...``
+    does); cross-file checks still see every cluster so a service's targets resolve.
+    """
+    root = root.resolve() if root.exists() else root
+    problems: list[ConfigProblem] = []
+    chart_roles, chart_problems = read_chart_roles(root / "charts" / CHART_NAME)
+    problems += chart_problems
+
+    cluster_paths = _yaml_files(root / "clusters")
+    service_paths = _yaml_files(root / "services")
+    if only is not None:
+        picked = [p.resolve() for p in only]
+        extra = [p for p in picked if p not in {c.resolve() for c in cluster_paths + service_paths}]
+        for p in extra:
+            if not p.exists():
+                problems.append(ConfigProblem(str(p), None, None, "", "no such file"))
+            elif p.parent.name == "clusters":
+                cluster_paths.append(p)
+            elif p.parent.name == "services":
+                service_paths.append(p)
+            else:
+                problems.append(ConfigProblem(str(p), None, None, "",
+                                              "not under a clusters/ or services/ folder, so its kind is unknown"))
+        selected = set(picked)
+    else:
+        selected = None
+
+    clusters: dict[str, Cluster] = {}
+    cluster_files: dict[str, Path] = {}
+    docs: dict[str, tuple[Positioned, str]] = {}
+    for path in cluster_paths:
+        shown = _display(path, root)
+        try:
+            doc = load_yaml(path, shown)
+        except ConfigFileError as exc:
+            problems.append(exc.problem)
+            continue
+        cluster, found = validate_document(Cluster, doc, shown)
+        problems += found
+        if cluster is None:
+            continue
+        if cluster.name in clusters:
+            line, col = doc.position(("name",))
+            problems.append(ConfigProblem(shown, line, col, "name",
+                                          f"cluster {cluster.name!r} is also defined in "
+                                          f"{_display(cluster_files[cluster.name], root)}"))
+            continue
+        if path.stem != cluster.name:
+            line, col = doc.position(("name",))
+            problems.append(ConfigProblem(shown, line, col, "name",
+                                          f"cluster {cluster.name!r} must live in clusters/{cluster.name}.yaml "
+                                          "so that one file is one cluster"))
+        clusters[cluster.name] = cluster
+        cluster_files[cluster.name] = path
+        docs[cluster.name] = (doc, shown)
+
+    for name, cluster in clusters.items():
+        doc, shown = docs[name]
+        for i, binding in enumerate(cluster.access):
+            if chart_roles and binding.role not in chart_roles:
+                line, col = doc.position(("access", i, "role"))
+                problems.append(ConfigProblem(shown, line, col, f"access[{i}].role",
+                                              f"role {binding.role!r} is not defined by charts/{CHART_NAME} "
+                                              f"(it defines: {', '.join(chart_roles)})"))
+        if cluster.gke and chart_roles and cluster.gke.deployer_account.role not in chart_roles:
+            line, col = doc.position(("gke", "deployerAccount", "role"))
+            problems.append(ConfigProblem(shown, line, col, "gke.deployerAccount.role",
+                                          f"role {cluster.gke.deployer_account.role!r} is not defined by "
+                                          f"charts/{CHART_NAME}"))
+        if cluster.ca and cluster.ca.file and not (root / cluster.ca.file).is_file() \
+                and not Path(cluster.ca.file).is_file():
+            line, col = doc.position(("ca", "file"))
+            problems.append(ConfigProblem(shown, line, col, "ca.file", f"no such file: {cluster.ca.file}"))
+
+    services: dict[str, Service] = {}
+    service_files: dict[str, Path] = {}
+    for path in service_paths:
+        shown = _display(path, root)
+        try:
+            doc = load_yaml(path, shown)
+        except ConfigFileError as exc:
+            problems.append(exc.problem)
+            continue
+        service, found = validate_document(Service, doc, shown)
+        problems += found
+        if service is None:
+            continue
+        if service.name in services:
+            line, col = doc.position(("name",))
+            problems.append(ConfigProblem(shown, line, col, "name",
+                                          f"service {service.name!r} is also defined in "
+                                          f"{_display(service_files[service.name], root)}"))
+            continue
+        for env_name, env in service.environments.items():
+            for i, target in enumerate(env.clusters):
+                line, col = doc.position(("environments", env_name, "clusters", i))
+                field_path = f"environments.{env_name}.clusters[{i}]"
+                if target not in clusters:
+                    known = ", ".join(sorted(clusters)) or "none"
+                    problems.append(ConfigProblem(shown, line, col, field_path,
+                                                  f"unknown cluster {target!r} (known: {known})"))
+                    continue
+                if service.namespace not in clusters[target].namespace_names:
+                    problems.append(ConfigProblem(shown, line, col, field_path,
+                                                  f"cluster {target!r} does not declare namespace "
+                                                  f"{service.namespace!r}; add it to "
+                                                  f"clusters/{target}.yaml first"))
+        manifests = path.parent / service.manifests
+        if not manifests.is_dir():
+            line, col = doc.position(("manifests",))
+            problems.append(ConfigProblem(shown, line, col, "manifests",
+                                          f"no such folder: {manifests.relative_to(path.parent)}"))
+        services[service.name] = service
+        service_files[service.name] = path
+
+    if selected is not None:
+        chosen = {str(p) for p in selected}
+        keep_files = {_display(p, root) for p in selected} | chosen
+        problems = [p for p in problems if p.file in keep_files or p.file.startswith(str(root / "charts"))]
+    if problems:
+        raise ConfigError(problems)
+    return Config(root=root, clusters=clusters, services=services, cluster_files=cluster_files,
+                  service_files=service_files, chart_roles=chart_roles)

@@ -1,0 +1,287 @@
+"""The declared shape of cluster and service files.
+
+Models are frozen and reject unknown keys, so a typo is an error rather than a silently ignored
+setting. Keys are camelCase in YAML (as in Kubernetes manifests) and snake_case in Python.
+Credentials are declared by reference only (the name of an environment variable or a file that
+Jenkins binds): a secret value in a file is refused by the loader before these models run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+LabelValue = Annotated[str, Field(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+Labels = dict[Annotated[str, Field(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")], LabelValue]
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from 300, 300.5, "300s", "5m", "1h30m". Used for timeouts and lock waits."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 300, '90s', '5m' or '1h30m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        else:
+            match = _DURATION.fullmatch(text)
+            if not text or not match:
+                raise ValueError(f"{value!r} is not a duration such as 300, '90s', '5m' or '1h30m'")
+            hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
+            seconds = float(hours * 3600 + minutes * 60 + secs)
+    else:
+        raise ValueError("expected a duration such as 300, '90s', '5m' or '1h30m'")
+    if seconds <= 0:
+        raise ValueError("a duration must be greater than zero")
+    return seconds
+
+
+Duration = Annotated[float | int | str, AfterValidator(parse_duration)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel,
+                              populate_by_name=True, str_strip_whitespace=False)
+
+
+def _exactly_one(model: BaseModel, *fields: str) -> None:
+    given = [f for f in fields if getattr(model, f) not in (None, False)]
+    names = " or ".join(to_camel(f) for f in fields)
+    if len(given) != 1:
+        raise ValueError(f"set exactly one of {names}")
+
+
+# --- how to reach a cluster ---------------------------------------------------------------------
+
+class CertificateSource(Strict):
+    """A CA bundle: a file path (relative to the config directory) or inline PEM."""
+
+    file: str | None = None
+    inline: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> CertificateSource:
+        _exactly_one(self, "file", "inline")
+        if self.inline is not None and "BEGIN CERTIFICATE" not in self.inline:
+            raise ValueError("inline must be a PEM certificate (-----BEGIN CERTIFICATE-----)")
+        return self
+
+
+class GkeLocation(Strict):
+    project: Annotated[str, Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
+    location: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9](-[a-z])?$")]
+    cluster: Name
+    deployer_account: DeployerAccount = Field(default_factory=lambda: DeployerAccount())
+
+
+class DeployerAccount(Strict):
+    """The Google service account Terraform creates for deployer on this GKE cluster."""
+
+    account_id: Annotated[str, Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")] = "deployer"
+    role: Name = "deployer"
+    """The chart role bound to the account's email (kind: User) in the cluster's namespaces."""
+    create_key: bool = False
+    """Opt-in: the private key then lives in Terraform state. Prefer impersonation."""
+
+
+class TokenRequest(Strict):
+    """Exchange the long-lived token for a short-lived one through the TokenRequest API."""
+
+    service_account: Name
+    namespace: Name
+    expiration_seconds: Annotated[int, Field(ge=600, le=86400)] = 3600
+
+
+class TokenCredential(Strict):
+    """On-prem: a bearer token from an environment variable or a file Jenkins binds."""
+
+    type: Literal["token"]
+    env: EnvVarName | None = None
+    file: str | None = None
+    token_request: TokenRequest | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> TokenCredential:
+        _exactly_one(self, "env", "file")
+        return self
+
+
+class ServiceAccountKeyCredential(Strict):
+    """GKE: a Google service-account key file. ``fileEnv`` names the variable holding its path."""
+
+    type: Literal["serviceAccountKey"]
+    file_env: EnvVarName | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ServiceAccountKeyCredential:
+        _exactly_one(self, "file_env", "file")
+        return self
+
+
+class ApplicationDefaultCredential(Strict):
+    """GKE: Google application default credentials, optionally impersonating an account."""
+
+    type: Literal["applicationDefault"]
+    impersonate: Email | None = None
+
+
+Credential = Annotated[
+    TokenCredential | ServiceAccountKeyCredential | ApplicationDefaultCredential,
+    Field(discriminator="type"),
+]
+
+
+# --- what a cluster contains --------------------------------------------------------------------
+
+class Namespace(Strict):
+    name: Name
+    labels: Labels = Field(default_factory=dict)
+
+
+class Subject(Strict):
+    kind: Literal["User", "Group", "ServiceAccount"]
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    namespace: Name | None = None
+
+    @model_validator(mode="after")
+    def _namespace(self) -> Subject:
+        if self.kind == "ServiceAccount" and self.namespace is None:
+            raise ValueError("a ServiceAccount subject needs a namespace")
+        if self.kind != "ServiceAccount" and self.namespace is not None:
+            raise ValueError(f"namespace is only for ServiceAccount subjects, not {self.kind}")
+        return self
+
+
+class AccessBinding(Strict):
+    """Grant a chart role to subjects in namespaces (or cluster-wide when namespaces is empty)."""
+
+    role: Name
+    namespaces: list[Name] = Field(default_factory=list)
+    subjects: Annotated[list[Subject], Field(min_length=1)]
+
+
+class RobotAccount(Strict):
+    """An on-prem ServiceAccount for a robot deployer (for example Jenkins)."""
+
+    name: Name
+    namespace: Name
+
+
+class Cluster(Strict):
+    name: Name
+    provider: Literal["gke", "onprem"]
+    environment: Name
+    labels: Labels = Field(default_factory=dict)
+    server: Annotated[str, Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$")] | None = None
+    """The API server URL: required on-prem; on GKE an optional endpoint override."""
+    ca: CertificateSource | None = None
+    gke: GkeLocation | None = None
+    credential: Credential
+    registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$")]
+    """Where deployer pushes images for this cluster: host[:port][/path]."""
+    namespaces: list[Namespace] = Field(default_factory=list)
+    access: list[AccessBinding] = Field(default_factory=list)
+    robot_accounts: list[RobotAccount] = Field(default_factory=list)
+    values: dict[str, Any] = Field(default_factory=dict)
+    """Free values passed to the chart as ``values``."""
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> Cluster:
+        if self.provider == "onprem":
+            if self.server is None:
+                raise ValueError("an onprem cluster needs server (its API server URL)")
+            if self.ca is None:
+                raise ValueError("an onprem cluster needs ca (the API server's CA, file or inline)")
+            if self.gke is not None:
+                raise ValueError("gke is only for provider: gke")
+            if not isinstance(self.credential, TokenCredential):
+                raise ValueError("an onprem cluster authenticates with credential type: token")
+        else:
+            if self.gke is None:
+                raise ValueError("a gke cluster needs gke (project, location, cluster)")
+            if isinstance(self.credential, TokenCredential):
+                raise ValueError("a gke cluster authenticates with credential type serviceAccountKey "
+                                 "or applicationDefault")
+            if self.robot_accounts:
+                raise ValueError("robotAccounts are for onprem clusters; on GKE bind Google accounts")
+        return self
+
+    @model_validator(mode="after")
+    def _references(self) -> Cluster:
+        declared = [ns.name for ns in self.namespaces]
+        duplicates = sorted({n for n in declared if declared.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"namespace declared twice: {', '.join(duplicates)}")
+        for i, binding in enumerate(self.access):
+            for ns in binding.namespaces:
+                if ns not in declared:
+                    raise ValueError(f"access[{i}] names namespace {ns!r}, which is not in namespaces")
+            if self.provider == "gke":
+                for subject in binding.subjects:
+                    if subject.kind in ("User", "Group") and "@" not in subject.name:
+                        raise ValueError(f"access[{i}]: on GKE a {subject.kind} is a Google email, "
+                                         f"not {subject.name!r}")
+        for robot in self.robot_accounts:
+            if robot.namespace not in declared:
+                raise ValueError(f"robot account {robot.name!r} is in namespace {robot.namespace!r}, "
+                                 "which is not in namespaces")
+        return self
+
+    @property
+    def namespace_names(self) -> list[str]:
+        return [ns.name for ns in self.namespaces]
+
+
+# --- services -----------------------------------------------------------------------------------
+
+class ImageBuild(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$")]
+    """Repository name under each cluster's registry."""
+    context: str = "."
+    """Build context, relative to the service file's folder."""
+    dockerfile: str = "Dockerfile"
+    """Relative to the context."""
+    build_args: dict[str, str] = Field(default_factory=dict)
+
+
+class Environment(Strict):
+    clusters: Annotated[list[Name], Field(min_length=1)]
+    values: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Environment:
+        if len(set(self.clusters)) != len(self.clusters):
+            raise ValueError("a cluster is listed twice")
+        return self
+
+
+class Rollout(Strict):
+    timeout: Duration = 300.0
+    """How long each cluster may take to finish its rollout."""
+    on_failure: Literal["rollback-failed", "rollback-all", "leave"] = "rollback-failed"
+
+
+class Service(Strict):
+    name: Name
+    namespace: Name
+    image: ImageBuild
+    manifests: str = "manifests"
+    """Folder of jinja2 manifest templates, relative to the service file's folder."""
+    values: dict[str, Any] = Field(default_factory=dict)
+    environments: Annotated[dict[Name, Environment], Field(min_length=1)]
+    rollout: Rollout = Field(default_factory=Rollout)
+
+
+GkeLocation.model_rebuild()

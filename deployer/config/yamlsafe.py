@@ -1,0 +1,138 @@
+"""Safe YAML reading that remembers where every value came from.
+
+PyYAML's SafeLoader already refuses arbitrary Python objects. On top of it this loader refuses
+what a configuration file never needs and an attacker or a slip could use: duplicate keys (the
+later one silently wins in plain PyYAML), anchors and aliases (alias bombs), more than one
+document, and oversized files. It returns the data together with a map from each value's path
+(``("access", 0, "role")``) to its line and column, so model errors can name the line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deployer.errors import ConfigProblem
+
+MAX_FILE_BYTES = 1024 * 1024
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Positioned:
+    data: Any
+    positions: dict[Path_, tuple[int, int]]  # path -> (line, column), both 1-based
+
+    def position(self, path: Path_) -> tuple[int | None, int | None]:
+        """The line of ``path`` or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.positions:
+                return self.positions[path[:end]]
+        return (None, None)
+
+
+class _Problem(Exception):
+    def __init__(self, mark: yaml.Mark | None, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+        self.field = field
+
+
+class _Loader(yaml.SafeLoader):
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Problem(event.start_mark, "YAML aliases (*name) are not allowed in deployer files")
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise _Problem(event.start_mark, "YAML anchors (&name) are not allowed in deployer files")
+        return super().compose_node(parent, index)
+
+
+def _walk(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]]) -> None:
+    positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Problem(key_node.start_mark, "keys must be plain strings", _dotted(path))
+            key = key_node.value
+            if key in seen:
+                first = seen[key].start_mark.line + 1
+                raise _Problem(key_node.start_mark, f"duplicate key {key!r} (first defined on line {first})",
+                               _dotted(path + (key,)))
+            seen[key] = key_node
+            # The key's own line is the most useful place to point at for a bad value.
+            _walk(value_node, path + (key,), positions)
+            positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), positions)
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+dotted = _dotted
+
+
+def load_yaml(path: Path, display: str | None = None) -> Positioned:
+    """Parse one YAML file; raises ``ConfigFileError`` with a located problem."""
+    shown = display or str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ConfigFileError(ConfigProblem(shown, None, None, "", f"cannot read file: {exc.strerror}")) from exc
+    if size > MAX_FILE_BYTES:
+        raise ConfigFileError(ConfigProblem(shown, None, None, "",
+                                            f"file is {size} bytes; the limit is {MAX_FILE_BYTES}"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(ConfigProblem(shown, None, None, "", "file is not UTF-8 text")) from exc
+    return parse_yaml(text, shown)
+
+
+def parse_yaml(text: str, shown: str) -> Positioned:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ConfigFileError(ConfigProblem(shown, 1, 1, "", "file is empty"))
+        positions: dict[Path_, tuple[int, int]] = {}
+        _walk(node, (), positions)
+        data = loader.construct_document(node)
+    except _Problem as exc:
+        line, col = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark else (None, None)
+        raise ConfigFileError(ConfigProblem(shown, line, col, exc.field, exc.message)) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        message = exc.problem or "invalid YAML"
+        if "expected a single document" in (exc.context or ""):
+            message = "only one YAML document is allowed per file"
+        raise ConfigFileError(ConfigProblem(shown, line, col, "", f"invalid YAML: {message}")) from None
+    except yaml.YAMLError as exc:
+        raise ConfigFileError(ConfigProblem(shown, None, None, "", f"invalid YAML: {exc}")) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise ConfigFileError(ConfigProblem(shown, 1, 1, "", "the file must be a mapping of keys to values"))
+    return Positioned(data, positions)
+
+
+class ConfigFileError(Exception):
+    """Internal: one file could not be parsed. The loader gathers these into a ConfigError."""
+
+    def __init__(self, problem: ConfigProblem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
