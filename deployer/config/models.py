@@ -189,6 +189,10 @@ class Cluster(Strict):
     ca: CertificateSource | None = None
     gke: GkeLocation | None = None
     credential: Credential
+    """The identity deploys run as: least privilege (the chart's deployer role)."""
+    admin_credential: Credential | None = None
+    """The identity `cluster sync` and `provision` run as (creating roles needs more than deploys).
+    Defaults to ``credential``. Any credential type is accepted here, on GKE too."""
     registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$")]
     """Where deployer pushes images for this cluster: host[:port][/path]."""
     namespaces: list[Namespace] = Field(default_factory=list)
