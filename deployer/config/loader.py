@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from deployer.config.models import Cluster, Service
+from deployer.config.models import Cluster, FieldError, Service
 from deployer.config.yamlsafe import ConfigFileError, Positioned, dotted, load_yaml
 from deployer.errors import ConfigError, ConfigProblem
 
@@ -116,9 +116,14 @@ def _pydantic_problems(exc: ValidationError, doc: Positioned, shown: str) -> lis
     problems = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and _is_union_tag(part)))
-        line, col = doc.position(loc)
         message = err["msg"]
-        if err["type"] == "extra_forbidden":
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc, message = loc + cause.path, str(cause)
+        line, col = doc.position(loc)
+        if isinstance(cause, FieldError):
+            pass
+        elif err["type"] == "extra_forbidden":
             message = "unknown field (check its spelling; `deployer schema` lists the fields)"
         elif err["type"] == "missing":
             message = "required field is missing"

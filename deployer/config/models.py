@@ -55,6 +55,18 @@ class Strict(BaseModel):
                               populate_by_name=True, str_strip_whitespace=False)
 
 
+class FieldError(ValueError):
+    """A cross-field check that knows which field is wrong, relative to the model it runs in.
+
+    pydantic locates model-level errors at the model itself; the loader reads ``path`` from this
+    error so the message still names the exact field and its line.
+    """
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def _exactly_one(model: BaseModel, *fields: str) -> None:
     given = [f for f in fields if getattr(model, f) not in (None, False)]
     names = " or ".join(to_camel(f) for f in fields)
@@ -74,7 +86,7 @@ class CertificateSource(Strict):
     def _one(self) -> CertificateSource:
         _exactly_one(self, "file", "inline")
         if self.inline is not None and "BEGIN CERTIFICATE" not in self.inline:
-            raise ValueError("inline must be a PEM certificate (-----BEGIN CERTIFICATE-----)")
+            raise FieldError(("inline",), "inline must be a PEM certificate (-----BEGIN CERTIFICATE-----)")
         return self
 
 
@@ -158,9 +170,9 @@ class Subject(Strict):
     @model_validator(mode="after")
     def _namespace(self) -> Subject:
         if self.kind == "ServiceAccount" and self.namespace is None:
-            raise ValueError("a ServiceAccount subject needs a namespace")
+            raise FieldError(("namespace",), "a ServiceAccount subject needs a namespace")
         if self.kind != "ServiceAccount" and self.namespace is not None:
-            raise ValueError(f"namespace is only for ServiceAccount subjects, not {self.kind}")
+            raise FieldError(("namespace",), f"namespace is only for ServiceAccount subjects, not {self.kind}")
         return self
 
 
@@ -205,21 +217,21 @@ class Cluster(Strict):
     def _provider_fields(self) -> Cluster:
         if self.provider == "onprem":
             if self.server is None:
-                raise ValueError("an onprem cluster needs server (its API server URL)")
+                raise FieldError(("server",), "an onprem cluster needs server (its API server URL)")
             if self.ca is None:
-                raise ValueError("an onprem cluster needs ca (the API server's CA, file or inline)")
+                raise FieldError(("ca",), "an onprem cluster needs ca (the API server's CA, file or inline)")
             if self.gke is not None:
-                raise ValueError("gke is only for provider: gke")
+                raise FieldError(("gke",), "gke is only for provider: gke")
             if not isinstance(self.credential, TokenCredential):
-                raise ValueError("an onprem cluster authenticates with credential type: token")
+                raise FieldError(("credential", "type"), "an onprem cluster authenticates with credential type: token")
         else:
             if self.gke is None:
-                raise ValueError("a gke cluster needs gke (project, location, cluster)")
+                raise FieldError(("gke",), "a gke cluster needs gke (project, location, cluster)")
             if isinstance(self.credential, TokenCredential):
-                raise ValueError("a gke cluster authenticates with credential type serviceAccountKey "
+                raise FieldError(("credential", "type"), "a gke cluster authenticates with credential type serviceAccountKey "
                                  "or applicationDefault")
             if self.robot_accounts:
-                raise ValueError("robotAccounts are for onprem clusters; on GKE bind Google accounts")
+                raise FieldError(("robotAccounts",), "robotAccounts are for onprem clusters; on GKE bind Google accounts")
         return self
 
     @model_validator(mode="after")
@@ -227,20 +239,21 @@ class Cluster(Strict):
         declared = [ns.name for ns in self.namespaces]
         duplicates = sorted({n for n in declared if declared.count(n) > 1})
         if duplicates:
-            raise ValueError(f"namespace declared twice: {', '.join(duplicates)}")
+            raise FieldError(("namespaces",), f"namespace declared twice: {', '.join(duplicates)}")
         for i, binding in enumerate(self.access):
-            for ns in binding.namespaces:
+            for j, ns in enumerate(binding.namespaces):
                 if ns not in declared:
-                    raise ValueError(f"access[{i}] names namespace {ns!r}, which is not in namespaces")
+                    raise FieldError(("access", i, "namespaces", j),
+                                     f"namespace {ns!r} is not declared in namespaces")
             if self.provider == "gke":
-                for subject in binding.subjects:
+                for j, subject in enumerate(binding.subjects):
                     if subject.kind in ("User", "Group") and "@" not in subject.name:
-                        raise ValueError(f"access[{i}]: on GKE a {subject.kind} is a Google email, "
-                                         f"not {subject.name!r}")
-        for robot in self.robot_accounts:
+                        raise FieldError(("access", i, "subjects", j, "name"),
+                                         f"on GKE a {subject.kind} is a Google email, not {subject.name!r}")
+        for i, robot in enumerate(self.robot_accounts):
             if robot.namespace not in declared:
-                raise ValueError(f"robot account {robot.name!r} is in namespace {robot.namespace!r}, "
-                                 "which is not in namespaces")
+                raise FieldError(("robotAccounts", i, "namespace"),
+                                 f"namespace {robot.namespace!r} is not declared in namespaces")
         return self
 
     @property
@@ -267,7 +280,7 @@ class Environment(Strict):
     @model_validator(mode="after")
     def _unique(self) -> Environment:
         if len(set(self.clusters)) != len(self.clusters):
-            raise ValueError("a cluster is listed twice")
+            raise FieldError(("clusters",), "a cluster is listed twice")
         return self
 
 

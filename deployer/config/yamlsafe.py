@@ -118,6 +118,8 @@ def parse_yaml(text: str, shown: str) -> Positioned:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         message = exc.problem or "invalid YAML"
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            message += f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
         if "expected a single document" in (exc.context or ""):
             message = "only one YAML document is allowed per file"
         raise ConfigFileError(ConfigProblem(shown, line, col, "", f"invalid YAML: {message}")) from None

@@ -1,0 +1,145 @@
+"""GKE: Google credentials turned into bearer tokens by google-auth.
+
+GKE's API server accepts a Google OAuth access token and authenticates it as the account's email,
+which is the name RBAC bindings use. Three sources are supported: a service-account key file (as
+Jenkins binds a file credential), application default credentials, and either of those
+impersonating another account. google-auth is imported only here, and only when a GKE cluster
+is actually contacted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from deployer.credentials import redact
+from deployer.errors import CredentialsError
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/userinfo.email"]
+# Refresh this long before the token's expiry so a request never leaves with a token that dies
+# in flight; short-lived test tokens (a few seconds) simply refresh on every use.
+REFRESH_MARGIN = dt.timedelta(seconds=60)
+
+
+def _utcnow() -> dt.datetime:
+    # google-auth keeps `expiry` as a naive UTC datetime.
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class GoogleToken:
+    def __init__(self, cluster: str, load: Callable[[], object], description: str,
+                 now: Callable[[], dt.datetime] = _utcnow) -> None:
+        self._cluster = cluster
+        self._load = load
+        self._description = description
+        self._now = now
+        self._credentials = None
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        return self._description
+
+    def token(self) -> str:
+        with self._lock:
+            creds = self._credentials
+            if creds is None:
+                creds = self._credentials = self._load()
+            expiry = getattr(creds, "expiry", None)
+            if not creds.token or expiry is None or expiry - self._now() < REFRESH_MARGIN:
+                self._refresh(creds)
+            return creds.token
+
+    def invalidate(self) -> None:
+        """After a 401: drop the token so the next call fetches a fresh one."""
+        with self._lock:
+            if self._credentials is not None:
+                self._credentials.token = None
+
+    def _refresh(self, creds) -> None:
+        import google.auth.exceptions
+        from google.auth.transport.requests import Request
+
+        try:
+            creds.refresh(Request())
+        except google.auth.exceptions.RefreshError as exc:
+            raise CredentialsError(
+                f"cluster {self._cluster}: Google refused the {self._description}: {_reason(exc)}",
+                hint="The key may be revoked or deleted, or the account disabled: create a new key "
+                     "(deployer cluster provision) and update the Jenkins credential.") from None
+        except google.auth.exceptions.TransportError as exc:
+            raise CredentialsError(
+                f"cluster {self._cluster}: cannot reach Google's token endpoint for the {self._description}: "
+                f"{redact.scrub(type(exc).__name__)}",
+                hint="Check the network path to the token endpoint.") from None
+        redact.register(creds.token)
+
+    def __repr__(self) -> str:
+        return f"GoogleToken({self._description})"
+
+
+def _reason(exc: Exception) -> str:
+    # RefreshError carries (message, response_body); the body may echo request details, so only
+    # the short message is kept, and scrubbed.
+    first = exc.args[0] if exc.args else type(exc).__name__
+    return redact.scrub(str(first))[:300]
+
+
+def key_file_token(cluster: str, path: Path, via: str, impersonate: str | None = None) -> GoogleToken:
+    def load():
+        from google.oauth2 import service_account
+
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CredentialsError(f"cluster {cluster}: the key file {via} does not exist ({path})") from None
+        except (OSError, ValueError):
+            raise CredentialsError(f"cluster {cluster}: the key file {via} is not readable JSON ({path})") from None
+        if not isinstance(info, dict) or info.get("type") != "service_account":
+            raise CredentialsError(f"cluster {cluster}: the key file {via} is not a service-account key "
+                                   f"(type must be service_account)")
+        redact.register(info.get("private_key"))
+        try:
+            creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        except (ValueError, KeyError) as exc:
+            raise CredentialsError(f"cluster {cluster}: the key file {via} is malformed "
+                                   f"({type(exc).__name__})") from None
+        return _impersonated(creds, impersonate) if impersonate else creds
+
+    what = f"service-account key file {via}" + (f" impersonating {impersonate}" if impersonate else "")
+    return GoogleToken(cluster, load, what)
+
+
+def application_default_token(cluster: str, impersonate: str | None = None) -> GoogleToken:
+    def load():
+        import google.auth
+        import google.auth.exceptions
+
+        try:
+            creds, _project = google.auth.default(scopes=SCOPES)
+        except google.auth.exceptions.DefaultCredentialsError:
+            raise CredentialsError(f"cluster {cluster}: no Google application default credentials found",
+                                   hint="Set GOOGLE_APPLICATION_CREDENTIALS or run on a machine with an "
+                                        "attached service account.") from None
+        return _impersonated(creds, impersonate) if impersonate else creds
+
+    what = "application default credentials" + (f" impersonating {impersonate}" if impersonate else "")
+    return GoogleToken(cluster, load, what)
+
+
+def _impersonated(source, target: str):
+    from google.auth import impersonated_credentials
+
+    return impersonated_credentials.Credentials(source_credentials=source, target_principal=target,
+                                                target_scopes=SCOPES, lifetime=3600)
+
+
+def key_path_from_env(cluster: str, variable: str) -> Path:
+    value = os.environ.get(variable)
+    if not value:
+        raise CredentialsError(f"cluster {cluster}: environment variable {variable} is not set",
+                               hint=f"Bind the key file to {variable} (Jenkins: withCredentials file).")
+    return Path(value)
