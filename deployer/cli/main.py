@@ -130,13 +130,16 @@ def cli(ctx: click.Context, output: str, debug: bool, config_dir: Path | None, d
 
 
 def render_error(error: DeployerError, as_json: bool) -> None:
+    # Messages are written without secrets; scrubbing is the second line of defence.
+    from deployer.credentials.redact import scrub
+
     if as_json:
         import json
 
-        click.echo(json.dumps(error.to_dict(), indent=2), err=False)
-    click.echo(f"deployer: error: {error.message}", err=True)
+        click.echo(scrub(json.dumps(error.to_dict(), indent=2)), err=False)
+    click.echo(scrub(f"deployer: error: {error.message}"), err=True)
     if error.hint:
-        click.echo(f"hint: {error.hint}", err=True)
+        click.echo(scrub(f"hint: {error.hint}"), err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly, show the traceback only when asked
         if debug:
             raise
-        click.echo(f"deployer: internal error: {type(exc).__name__}: {exc}", err=True)
+        from deployer.credentials.redact import scrub
+
+        click.echo(scrub(f"deployer: internal error: {type(exc).__name__}: {exc}"), err=True)
         click.echo("hint: this is a bug in deployer; run again with --debug and report the traceback.",
                    err=True)
         code = ExitCode.INTERNAL

@@ -1,0 +1,44 @@
+# The two commands of the README: `make demo` (the main job on the local platform) and `make test`.
+# Both work on a fresh machine: they create the virtualenv, install deployer, install the Debian
+# packages the local platform needs and build its pinned Kubernetes binaries on first use.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: test unit integration lint prepare demo down clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check deployer tests bench
+
+prepare: $(BIN)/.installed
+	$(BIN)/deployer platform prepare
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: prepare
+	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
+
+# The whole suite: lint, unit tests, then integration tests against the real local platform.
+test: lint prepare
+	$(BIN)/pytest -q tests $(PYTEST_ARGS)
+
+# The main job: start the local platform (two real clusters, a registry, the GCP stand-in) and
+# deploy the example service to both clusters.
+demo: prepare
+	./scripts/demo.sh
+
+down: $(BIN)/.installed
+	$(BIN)/deployer --config-dir examples/local platform down
+
+clean: down
+	rm -rf $(VENV)

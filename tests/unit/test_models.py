@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from deployer.config.models import Cluster, Service, parse_duration
+
+ONPREM = {
+    "name": "dc1", "provider": "onprem", "environment": "staging", "server": "https://10.0.0.1:6443",
+    "ca": {"inline": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"},
+    "credential": {"type": "token", "env": "TOKEN"}, "registry": "registry.local:5000/x",
+    "namespaces": [{"name": "apps"}],
+}
+
+
+@pytest.mark.parametrize("value, seconds", [(300, 300), ("90s", 90), ("5m", 300), ("1h30m", 5400),
+                                            ("2.5", 2.5)])
+def test_durations(value, seconds) -> None:
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["", "5 minutes", "-3", 0, True, "1d"])
+def test_bad_durations(value) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(value)
+
+
+def test_valid_onprem_cluster_is_frozen() -> None:
+    cluster = Cluster.model_validate(ONPREM)
+    assert cluster.credential.env == "TOKEN"
+    with pytest.raises(ValidationError):
+        cluster.name = "other"
+
+
+def test_token_needs_exactly_one_source() -> None:
+    with pytest.raises(ValidationError, match="set exactly one of env or file"):
+        Cluster.model_validate({**ONPREM, "credential": {"type": "token", "env": "A", "file": "/x"}})
+
+
+def test_env_name_must_be_a_variable_name_not_a_value() -> None:
+    with pytest.raises(ValidationError):
+        Cluster.model_validate({**ONPREM, "credential": {"type": "token", "env": "abc def"}})
+
+
+def test_gke_subjects_are_emails() -> None:
+    gke = {**ONPREM, "provider": "gke", "server": None, "ca": None,
+           "gke": {"project": "acme-staging", "location": "europe-west1", "cluster": "c1"},
+           "credential": {"type": "serviceAccountKey", "fileEnv": "KEY"},
+           "access": [{"role": "viewer", "namespaces": ["apps"], "subjects": [{"kind": "User", "name": "bob"}]}]}
+    with pytest.raises(ValidationError, match="Google email"):
+        Cluster.model_validate(gke)
+    gke["access"][0]["subjects"][0]["name"] = "bob@example.com"
+    assert Cluster.model_validate(gke).gke.deployer_account.account_id == "deployer"
+
+
+def test_service_account_subject_needs_namespace() -> None:
+    with pytest.raises(ValidationError, match="needs a namespace"):
+        Cluster.model_validate({**ONPREM, "access": [
+            {"role": "deployer", "namespaces": ["apps"], "subjects": [{"kind": "ServiceAccount", "name": "ci"}]}]})
+
+
+def test_service_defaults_and_unique_targets() -> None:
+    base = {"name": "svc", "namespace": "apps", "image": {"name": "svc"},
+            "environments": {"staging": {"clusters": ["a", "b"]}}}
+    service = Service.model_validate(base)
+    assert service.rollout.timeout == 300 and service.rollout.on_failure == "rollback-failed"
+    with pytest.raises(ValidationError, match="listed twice"):
+        Service.model_validate({**base, "environments": {"staging": {"clusters": ["a", "a"]}}})
