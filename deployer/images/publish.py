@@ -1,0 +1,94 @@
+"""Build once, push to every target cluster's registry, and resolve the digest to pin.
+
+If the image for this commit already exists in a target registry, nothing is built: the image is
+copied digest-preserving to the registries that lack it, so every cluster runs the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from deployer import procs
+from deployer.config.models import Cluster, Service
+from deployer.images.backends import Backend, Registry
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Published:
+    repository: str  # registry/path/name
+    tag: str
+    digest: str
+    how: str  # "built", "copied" or "present"
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+    @property
+    def tagged(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+def image_tag(commit: str, environment: str) -> str:
+    return f"{commit}-{environment}"
+
+
+def source_commit(context: Path) -> str:
+    """The git commit of the build context, 12 hex digits; ``-dirty<hash>`` when the context has
+    uncommitted changes, so the skip-if-present check never reuses an image of other sources."""
+    head = procs.run(["git", "-C", str(context), "rev-parse", "HEAD"], what=f"read the git commit of {context}")
+    commit = head.stdout.strip()[:12]
+    status = procs.run(["git", "-C", str(context), "status", "--porcelain", "--", "."],
+                       what=f"check {context} for uncommitted changes")
+    if status.stdout.strip():
+        return f"{commit}-dirty{_tree_hash(context)}"
+    return commit
+
+
+def _tree_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:8]
+
+
+def repositories(service: Service, clusters: Iterable[Cluster]) -> dict[str, str]:
+    """cluster name -> the repository its image is pushed to."""
+    return {c.name: f"{c.registry}/{service.image.name}" for c in clusters}
+
+
+def publish(service: Service, service_dir: Path, clusters: list[Cluster], tag: str, *,
+            backend: Callable[[], Backend], registry: Registry, progress: Progress = lambda _: None,
+            ) -> dict[str, Published]:
+    """Make ``<registry>/<image>:<tag>`` exist in every target cluster's registry; return per cluster."""
+    by_cluster = repositories(service, clusters)
+    unique = sorted(set(by_cluster.values()))
+    present = {repo: registry.digest(f"{repo}:{tag}") for repo in unique}
+    results: dict[str, Published] = {}
+    found = {repo: d for repo, d in present.items() if d}
+    missing = [repo for repo in unique if not present[repo]]
+    if found:
+        source = next(iter(found))
+        for repo, digest in found.items():
+            progress(f"image {repo}:{tag} already in the registry ({digest[:19]}); not building")
+            results[repo] = Published(repo, tag, digest, "present")
+        for repo in missing:
+            progress(f"copying {source}:{tag} to {repo}")
+            registry.copy(f"{source}:{tag}", f"{repo}:{tag}")
+            results[repo] = Published(repo, tag, found[source], "copied")
+    else:
+        builder = backend()
+        context = (service_dir / service.image.context).resolve()
+        dockerfile = context / service.image.dockerfile
+        local = f"localhost/deployer/{service.image.name}:{tag}"
+        progress(f"building {service.image.name}:{tag} with {builder.name} from {context}")
+        builder.build(context, dockerfile, local, dict(service.image.build_args))
+        for repo in unique:
+            progress(f"pushing {repo}:{tag}")
+            results[repo] = Published(repo, tag, builder.push(local, f"{repo}:{tag}"), "built")
+    return {cluster: results[repo] for cluster, repo in by_cluster.items()}

@@ -1,0 +1,48 @@
+"""The one choke point for running outside programs (buildah, docker, skopeo, git).
+
+Every call has a timeout, runs without a shell, and turns failure into a ToolError that shows
+the tool's own last error lines, scrubbed of secrets. Terraform runs through python-terraform in
+deployer/infra, which has its own wrapper for the same reasons.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from deployer.credentials.redact import scrub
+from deployer.errors import ToolError
+
+TAIL_LINES = 15
+
+
+def require(program: str, hint: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        raise ToolError(f"{program} is not installed (not found on PATH)", hint=hint)
+    return path
+
+
+def run(cmd: Sequence[str], *, what: str, cwd: Path | None = None, timeout: float = 600,
+        env: dict[str, str] | None = None, input_text: str | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``; ``what`` names the step for the error message ("push hello to 127.0.0.1:5000")."""
+    try:
+        proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **(env or {})}, input=input_text)
+    except FileNotFoundError:
+        raise ToolError(f"{what}: {cmd[0]} is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"{what}: {Path(cmd[0]).name} did not finish within {timeout:.0f}s") from None
+    if check and proc.returncode != 0:
+        raise ToolError(f"{what}: {Path(cmd[0]).name} exited with {proc.returncode}:\n"
+                        + indent_tail(proc.stderr or proc.stdout))
+    return proc
+
+
+def indent_tail(text: str, lines: int = TAIL_LINES) -> str:
+    tail = [ln for ln in scrub(text).strip().splitlines() if ln.strip()][-lines:]
+    return "\n".join("    " + ln for ln in tail) or "    (no output)"

@@ -1,0 +1,107 @@
+"""Is a workload done rolling out? kubectl's `rollout status` rules, as pure functions.
+
+Matches kubectl's polymorphichelpers/rollout_status.go: status is only trusted once
+observedGeneration has caught up with the generation we wrote (so a stale status from before our
+apply can never report success), and ProgressDeadlineExceeded is a failure, not a wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+State = Literal["done", "waiting", "failed"]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    state: State
+    message: str
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == kind:
+            return cond
+    return None
+
+
+def _observed(obj: dict[str, Any], min_generation: int | None) -> Readiness | None:
+    generation = obj.get("metadata", {}).get("generation") or 0
+    if min_generation is not None:
+        generation = max(generation, min_generation)
+    observed = (obj.get("status") or {}).get("observedGeneration") or 0
+    if observed < generation:
+        return Readiness("waiting", f"waiting for the controller to observe generation {generation} "
+                                    f"(observed {observed})")
+    return None
+
+
+def deployment(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
+    if (stale := _observed(obj, min_generation)) is not None:
+        return stale
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    progressing = _condition(status, "Progressing")
+    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return Readiness("failed", f"exceeded its progress deadline: {progressing.get('message', '')}".rstrip(": "))
+    wanted = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas") or 0
+    replicas = status.get("replicas") or 0
+    available = status.get("availableReplicas") or 0
+    if updated < wanted:
+        return Readiness("waiting", f"{updated} of {wanted} new replicas have been updated")
+    if replicas > updated:
+        return Readiness("waiting", f"{replicas - updated} old replicas are pending termination")
+    if available < updated:
+        return Readiness("waiting", f"{available} of {updated} updated replicas are available")
+    return Readiness("done", f"{available} of {wanted} replicas available")
+
+
+def statefulset(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
+    if (stale := _observed(obj, min_generation)) is not None:
+        return stale
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    wanted = spec.get("replicas", 1)
+    ready = status.get("readyReplicas") or 0
+    if ready < wanted:
+        return Readiness("waiting", f"{ready} of {wanted} pods are ready")
+    strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
+    if strategy == "RollingUpdate" and status.get("updateRevision") != status.get("currentRevision"):
+        updated = status.get("updatedReplicas") or 0
+        return Readiness("waiting", f"{updated} of {wanted} pods are on the new revision")
+    return Readiness("done", f"{ready} of {wanted} pods ready")
+
+
+def daemonset(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
+    if (stale := _observed(obj, min_generation)) is not None:
+        return stale
+    status = obj.get("status") or {}
+    wanted = status.get("desiredNumberScheduled") or 0
+    updated = status.get("updatedNumberScheduled") or 0
+    available = status.get("numberAvailable") or 0
+    if updated < wanted:
+        return Readiness("waiting", f"{updated} of {wanted} updated pods are scheduled")
+    if available < wanted:
+        return Readiness("waiting", f"{available} of {wanted} updated pods are available")
+    return Readiness("done", f"{available} of {wanted} pods available")
+
+
+RULES = {("apps", "Deployment"): deployment, ("apps", "StatefulSet"): statefulset,
+         ("apps", "DaemonSet"): daemonset}
+
+
+def readiness(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
+    """Readiness of any object: workloads by their rules, everything else is done once applied."""
+    group = obj.get("apiVersion", "").rpartition("/")[0]
+    rule = RULES.get((group, obj.get("kind", "")))
+    if rule is None:
+        return Readiness("done", "applied")
+    return rule(obj, min_generation)
+
+
+def has_rule(obj: dict[str, Any]) -> bool:
+    return (obj.get("apiVersion", "").rpartition("/")[0], obj.get("kind", "")) in RULES
