@@ -1,0 +1,97 @@
+"""Release records: what each cluster runs for a service, kept in that cluster.
+
+One ConfigMap per revision (as Helm keeps one Secret per revision), named
+``deployer-release.<service>.v<revision>`` in the service's namespace and labelled so history is a
+label query. It holds the record (revision, image digest, manifest hash, actor, time, outcome)
+and the applied objects, which is what a rollback re-applies. The deployer role may create and
+update ConfigMaps but not delete them, so records are never pruned by deploys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+Outcome = Literal["in-progress", "succeeded", "failed", "rolled-back"]
+LABEL_SERVICE = "deployer.io/service"
+LABEL_REVISION = "deployer.io/revision"
+LABEL_KIND = "deployer.io/record"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "deployer"}
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    service: str
+    cluster: str
+    environment: str
+    revision: int
+    image: str
+    """The pinned image reference (repository@sha256:...)."""
+    digest: str
+    manifest_hash: str
+    actor: str
+    time: str
+    outcome: Outcome
+    message: str = ""
+    rollback_of: int | None = None
+    """For a rollback: the revision whose objects were restored."""
+    objects: list[dict[str, Any]] = field(default_factory=list, compare=False)
+
+    def with_outcome(self, outcome: Outcome, message: str = "") -> ReleaseRecord:
+        return replace(self, outcome=outcome, message=message)
+
+    def summary(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("objects")
+        return out
+
+
+def manifest_hash(objects: list[dict[str, Any]]) -> str:
+    canonical = json.dumps(objects, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def configmap_name(service: str, revision: int) -> str:
+    return f"deployer-release.{service}.v{revision}"
+
+
+def to_configmap(record: ReleaseRecord, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": configmap_name(record.service, record.revision),
+            "namespace": namespace,
+            "labels": {**MANAGED_BY, LABEL_KIND: "release", LABEL_SERVICE: record.service,
+                       LABEL_REVISION: str(record.revision)},
+        },
+        "data": {"record.json": json.dumps(record.summary(), sort_keys=True),
+                 "objects.json": json.dumps(record.objects, sort_keys=True)},
+    }
+
+
+def from_configmap(cm: dict[str, Any]) -> ReleaseRecord:
+    data = cm.get("data") or {}
+    summary = json.loads(data["record.json"])
+    return ReleaseRecord(**summary, objects=json.loads(data.get("objects.json") or "[]"))
+
+
+def next_revision(records: list[ReleaseRecord]) -> int:
+    return max((r.revision for r in records), default=0) + 1
+
+
+def current(records: list[ReleaseRecord]) -> ReleaseRecord | None:
+    """The release the cluster is on: the newest record that ended succeeded or rolled back to."""
+    for record in sorted(records, key=lambda r: r.revision, reverse=True):
+        if record.outcome == "succeeded":
+            return record
+    return None
+
+
+def previous_good(records: list[ReleaseRecord], before: int) -> ReleaseRecord | None:
+    for record in sorted(records, key=lambda r: r.revision, reverse=True):
+        if record.revision < before and record.outcome == "succeeded":
+            return record
+    return None
