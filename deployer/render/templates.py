@@ -1,0 +1,205 @@
+"""Rendering a folder of jinja2 manifest templates into Kubernetes objects.
+
+Used for the cluster chart (``charts/cluster-base/templates``) and for service manifests
+(``services/<svc>/manifests``). The pipeline, as in lightkube's codecs: render each template
+with strict undefined and safe value emission, parse the output with ``yaml.safe_load_all``, then
+check each object. Every problem of every template is gathered into one ``ConfigError`` naming the
+template file and line, so nothing reaches a cluster from a broken template.
+
+Template rules:
+- ``*.yaml.j2`` (or ``*.yml.j2``) files are rendered in name order; files starting with ``_`` are
+  helpers for ``{% import %}`` and are not rendered on their own.
+- A ``{{ expr }}`` is always a whole YAML value (or key); compose strings inside the expression:
+  ``name: {{ prefix ~ '-' ~ role }}``, not ``name: {{ prefix }}-{{ role }}``. Values are emitted as
+  JSON (see ``yamlvalue``), so a value can never add keys or documents.
+- ``{{ fail("message") }}`` stops rendering with a config error at that line, for invariants a
+  chart enforces (for example "this role is only granted inside namespaces").
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, NoReturn
+
+import jinja2
+import yaml
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from deployer.errors import ConfigError, ConfigProblem
+from deployer.render.objects import check_object, describe, identity
+from deployer.render.yamlvalue import UnsafeValue, yaml_value
+
+TEMPLATE_SUFFIXES = (".yaml.j2", ".yml.j2")
+_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.S)
+_STATEMENT = re.compile(r"\{%.*?%\}|\{#.*?#\}", re.S)
+_HOLE = "\x00"
+
+
+class TemplateFailure(Exception):
+    """Raised by ``fail()`` inside a template."""
+
+
+def _fail(message: str) -> NoReturn:
+    raise TemplateFailure(str(message))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML would silently keep the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def composition_problems(source: str, shown: str) -> list[ConfigProblem]:
+    """Places where ``{{ }}`` is glued to other text instead of being a whole YAML value.
+
+    Glued output such as ``name: app-{{ x }}`` would put JSON quotes inside a plain scalar: the
+    value would silently change (``app-"x"``) or, with ``#`` in it, be cut short. Refusing it at
+    the template keeps the rule "a value is always one scalar" checkable.
+    """
+    problems = []
+    # Statements and comments render to nothing (trim_blocks/lstrip_blocks), so they are dropped
+    # before looking at what surrounds each expression.
+    holed = _STATEMENT.sub(lambda m: "\n" * m.group().count("\n"), source)
+    holed = _EXPRESSION.sub(lambda m: _HOLE + "\n" * m.group().count("\n"), holed)
+    for lineno, line in enumerate(holed.split("\n"), start=1):
+        start = 0
+        while (i := line.find(_HOLE, start)) >= 0:
+            start = i + 1
+            before, after = line[:i], line[i + 1:].lstrip(" ")
+            stripped = before.rstrip(" ")
+            spaced = before != stripped or not before
+            ok_before = (not stripped or before.endswith(("[", "{"))
+                         or (spaced and stripped.endswith((":", "-", ","))))
+            ok_after = (not after or after.startswith(("#", ",", "]", "}", _HOLE))
+                        or after == ":" or after.startswith(": "))
+            if after.startswith(_HOLE):
+                ok_after = False
+            if not (ok_before and ok_after):
+                problems.append(ConfigProblem(
+                    shown, lineno, i + 1, "",
+                    "a {{ }} expression must be a whole YAML value or key; build the string inside "
+                    "it, e.g. {{ a ~ '-' ~ b }} instead of {{ a }}-{{ b }}"))
+                break  # one report per line is enough to find it
+    return problems
+
+
+def _environment(folder: Path) -> jinja2.Environment:
+    # Sandboxed: templates get data, not a way into Python objects' internals.
+    env = ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        finalize=yaml_value,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["fail"] = _fail
+    return env
+
+
+def _template_line(exc: BaseException, folder: Path) -> tuple[str | None, int | None]:
+    """The innermost template frame of a runtime error: jinja2 rewrites tracebacks so that
+    template frames carry the template's file name and line."""
+    found: tuple[str | None, int | None] = (None, None)
+    tb = exc.__traceback__
+    root = str(folder.resolve())
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(root) and filename.endswith((".j2", ".jinja", ".jinja2")):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict[str, Any]
+                ) -> tuple[list[dict[str, Any]], list[ConfigProblem]]:
+    shown = _display(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [ConfigProblem(shown, None, None, "", f"cannot read template: {exc}")]
+    problems = composition_problems(source, shown)
+    if problems:
+        return [], problems
+    try:
+        text = env.get_template(path.relative_to(folder).as_posix()).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = _display(Path(exc.filename)) if exc.filename else shown
+        return [], [ConfigProblem(where, exc.lineno, None, "", f"template syntax: {exc.message}")]
+    except (jinja2.UndefinedError, UnsafeValue, TemplateFailure, jinja2.TemplateError,
+            TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        filename, line = _template_line(exc, folder)
+        where = _display(Path(filename)) if filename else shown
+        what = {jinja2.UndefinedError: "undefined value", TemplateFailure: "refused"}.get(type(exc), "error")
+        return [], [ConfigProblem(where, line, None, "", f"{what}: {exc}")]
+    try:
+        documents = list(yaml.load_all(text, Loader=_UniqueKeyLoader))  # noqa: S506 - a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else None
+        rendered = text.split("\n")[line - 1].strip() if line else ""
+        return [], [ConfigProblem(shown, None, None, "",
+                                  f"renders invalid YAML at output line {line}: {exc.problem} "
+                                  f"(output line: {rendered[:120]!r})")]
+    objects, problems = [], []
+    for index, doc in enumerate(documents, start=1):
+        if doc is None:  # an empty document, e.g. a {% for %} over nothing
+            continue
+        found = check_object(doc, f"{shown} (document {index}{': ' + describe(doc) if isinstance(doc, dict) else ''})")
+        if found:
+            problems += found
+        else:
+            objects.append(doc)
+    return objects, problems
+
+
+def template_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith(TEMPLATE_SUFFIXES)
+                  and not p.name.startswith("_"))
+
+
+def render_templates(folder: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Render every template in ``folder`` with ``context``; return the checked objects in order.
+
+    Raises ``ConfigError`` listing every problem of every template (file, line, what is wrong),
+    including two templates rendering the same object.
+    """
+    folder = folder.resolve()
+    if not folder.is_dir():
+        raise ConfigError([ConfigProblem(_display(folder), None, None, "", "template folder does not exist")])
+    env = _environment(folder)
+    objects: list[dict[str, Any]] = []
+    problems: list[ConfigProblem] = []
+    first_seen: dict[tuple[str, str, str, str], str] = {}
+    for path in template_files(folder):
+        rendered, found = _render_one(env, folder, path, context)
+        problems += found
+        for obj in rendered:
+            key = identity(obj)
+            if key in first_seen:
+                problems.append(ConfigProblem(_display(path), None, None, "",
+                                              f"renders {describe(obj)} again (first rendered by "
+                                              f"{first_seen[key]}); each object must come from one place"))
+                continue
+            first_seen[key] = _display(path)
+            objects.append(obj)
+    if problems:
+        raise ConfigError(problems, hint="Fix the templates named above; nothing was sent to any cluster.")
+    return objects
