@@ -10,6 +10,9 @@
 #
 # Usage: build-platform-binaries.sh [DEST]    (default: $DEPLOYER_PLATFORM_CACHE or
 #        ~/.cache/deployer/platform/bin-k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION)
+# PLATFORM_BINARIES="kube-scheduler kwok" limits the build to those (deployer sets it when
+# KUBEBUILDER_ASSETS already provides etcd, kube-apiserver and kubectl).
+# The last line on stdout is DEST; progress goes to stderr.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.34.4}
@@ -28,13 +31,17 @@ if ! flock -n 9; then
   flock 9
 fi
 
-want=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
+read -r -a want <<<"${PLATFORM_BINARIES:-kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok}"
 missing=()
 for b in "${want[@]}"; do [ -x "$dest/$b" ] || missing+=("$b"); done
 if [ ${#missing[@]} -eq 0 ]; then
   log "all binaries present in $dest"
   echo "$dest"
   exit 0
+fi
+if ! command -v go >/dev/null; then
+  log "missing ${missing[*]}, and building them needs Go (1.24 or newer) on PATH"
+  exit 3
 fi
 log "building into $dest: ${missing[*]} (a cold build takes tens of minutes on 2 cores)"
 
@@ -43,7 +50,9 @@ trap 'rm -rf "$work"' EXIT
 
 needs() { local b; for b in "$@"; do [[ " ${missing[*]} " == *" $b "* ]] && return 0; done; return 1; }
 
-if needs kube-apiserver kube-controller-manager kube-scheduler kubectl; then
+k8s_cmds=()
+for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do needs "$b" && k8s_cmds+=("$b"); done
+if [ ${#k8s_cmds[@]} -gt 0 ]; then
   log "kubernetes $K8S_VERSION: resolving modules"
   mkdir -p "$work/k8s" && cd "$work/k8s"
   go mod init deployer.local/k8s-wrapper >/dev/null 2>&1
@@ -61,12 +70,12 @@ if needs kube-apiserver kube-controller-manager kube-scheduler kubectl; then
     ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  log "kubernetes $K8S_VERSION: compiling kube-apiserver, kube-controller-manager, kube-scheduler, kubectl"
-  # -mod=mod lets go fill go.sum for exactly the packages these commands import.
+  log "kubernetes $K8S_VERSION: compiling ${k8s_cmds[*]}"
+  # -mod=mod lets go fill go.sum for exactly the packages these commands import. One go build
+  # for all of them shares the compiled packages; -o DIR/ names each binary after its package.
   go build -mod=mod -trimpath -ldflags "-s -w$ldflags" -o "$work/out/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do mv "$work/out/$b" "$dest/$b"; done
+    "${k8s_cmds[@]/#/k8s.io/kubernetes/cmd/}"
+  for b in "${k8s_cmds[@]}"; do mv "$work/out/$b" "$dest/$b"; done
   log "kubernetes $K8S_VERSION: done"
 fi
 

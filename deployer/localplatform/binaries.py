@@ -1,0 +1,71 @@
+"""The platform's executables: found in KUBEBUILDER_ASSETS or the versioned cache, built if absent.
+
+The build itself lives in scripts/build-platform-binaries.sh (the pinned versions, the wrapper
+module around k8s.io/kubernetes, the lock, skip-if-present and progress lines all live there, so
+a CI image can run it without Python). This module decides which binaries it needs, runs the
+script with its progress going straight to the user's stderr, and returns the paths.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from deployer.errors import ToolError
+
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+ALL_BINARIES = (*KUBE_BINARIES, "etcd", "kwok")
+# What envtest ships (controller-runtime's setup-envtest): the rest still has to be built.
+ENVTEST_BINARIES = ("etcd", "kube-apiserver", "kubectl")
+ASSETS_ENV = "KUBEBUILDER_ASSETS"
+SCRIPT_ENV = "DEPLOYER_PLATFORM_BUILD_SCRIPT"
+
+
+@dataclass(frozen=True)
+class Binaries:
+    paths: dict[str, Path]
+
+    def __getitem__(self, name: str) -> Path:
+        return self.paths[name]
+
+
+def build_script() -> Path:
+    """scripts/build-platform-binaries.sh of the checkout deployer runs from."""
+    explicit = os.environ.get(SCRIPT_ENV)
+    script = Path(explicit) if explicit else Path(__file__).resolve().parents[2] / "scripts" / \
+        "build-platform-binaries.sh"
+    if not script.is_file():
+        raise ToolError(f"the platform build script is not at {script}",
+                        hint=f"Run deployer from its git checkout, or set {SCRIPT_ENV} to the script's path.")
+    return script
+
+
+def ensure_binaries(*, env: dict[str, str] | None = None) -> Binaries:
+    """Paths of all six binaries, building the missing ones first (tens of minutes when cold)."""
+    environ = dict(os.environ if env is None else env)
+    paths: dict[str, Path] = {}
+    assets = environ.get(ASSETS_ENV)
+    if assets:
+        folder = Path(assets)
+        absent = [b for b in ENVTEST_BINARIES if not (folder / b).is_file()]
+        if absent:
+            raise ToolError(f"{ASSETS_ENV}={assets} lacks {', '.join(absent)}",
+                            hint=f"Point {ASSETS_ENV} at a folder with {', '.join(ENVTEST_BINARIES)} "
+                                 "(setup-envtest prints one), or unset it to build everything.")
+        paths.update({b: folder / b for b in ENVTEST_BINARIES})
+    wanted = [b for b in ALL_BINARIES if b not in paths]
+    script = build_script()
+    # stderr is inherited: the script's progress lines reach the user as they happen.
+    result = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True,
+                            env={**environ, "PLATFORM_BINARIES": " ".join(wanted)})
+    if result.returncode != 0:
+        raise ToolError(f"building the platform binaries failed (exit {result.returncode}); its progress "
+                        "and the failing step are printed above",
+                        hint=f"Fix the cause and run `deployer platform prepare` again; {script} resumes "
+                             "with what is still missing.")
+    dest = Path(result.stdout.strip().splitlines()[-1])
+    paths.update({b: dest / b for b in wanted})
+    return Binaries(paths)
+
