@@ -301,7 +301,9 @@ class Platform:
         strays = [p for pid in processes.strays(str(self.layout.root))
                   if (p := processes.as_running(pid, self.layout.logs_dir)) is not None
                   and pid not in {r.pid for r in recorded}]
-        processes.stop([*recorded, *strays])
+        killed = processes.stop(processes.by_start_time_newest_first([*recorded, *strays]))
+        if killed:
+            self._progress(f"killed (no exit within 10s of SIGTERM): {', '.join(killed)}")
         left = processes.strays(str(self.layout.root))
         if left:
             raise ToolError(f"platform processes are still running after stop: pids {left}",

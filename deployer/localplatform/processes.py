@@ -117,29 +117,33 @@ def group_members(pgid: int) -> list[int]:
 
 
 def stop(processes: Iterable[RunningProcess], *, grace: float = 10.0) -> list[str]:
-    """SIGTERM each live process group, SIGKILL what is left after ``grace`` seconds.
+    """Stop each live process group in the order given: SIGTERM, then SIGKILL after ``grace`` s.
 
-    Returns the names of components that had to be killed. Raises ToolError if a group survives
+    One at a time, because order matters: an API server asked to stop after its etcd is gone
+    waits for etcd until it is killed, while clients-first lets each exit within a second.
+    Returns the names of the groups that had to be killed. Raises ToolError if a group survives
     SIGKILL (a process stuck in the kernel), since the caller promised to leave nothing behind.
     """
-    groups: dict[int, str] = {}
+    killed = []
     for proc in processes:
-        if proc.alive():
-            groups[proc.pid] = proc.name  # started with start_new_session: pid == pgid
-    for pgid in groups:
+        if not proc.alive():
+            continue
+        pgid = proc.pid  # started with start_new_session: its pid is its process group id
         _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    remaining = _wait_groups_empty(groups, deadline)
-    killed = [groups[g] for g in remaining]
-    for pgid in remaining:
+        if _wait_group_empty(pgid, time.monotonic() + grace):
+            continue
+        killed.append(proc.name)
         _signal_group(pgid, signal.SIGKILL)
-    stuck = _wait_groups_empty(groups, time.monotonic() + 5.0)
-    if stuck:
-        names = ", ".join(f"{groups[g]} (pgid {g})" for g in stuck)
-        raise ToolError(f"platform processes survive SIGKILL: {names}",
-                        hint="Look at them with `ps -o pid,stat,cmd -g PGID`; a process in state D "
-                             "waits on the kernel.")
+        if not _wait_group_empty(pgid, time.monotonic() + 5.0):
+            raise ToolError(f"platform process {proc.name} (process group {pgid}) survives SIGKILL",
+                            hint=f"Look at it with `ps -o pid,stat,cmd -g {pgid}`; a process in state D "
+                                 "waits on the kernel.")
     return killed
+
+
+def by_start_time_newest_first(processes: Iterable[RunningProcess]) -> list[RunningProcess]:
+    """Reverse start order: what started last (the clients) stops first, etcd last."""
+    return sorted(processes, key=lambda p: (p.start_ticks, p.pid), reverse=True)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -149,14 +153,14 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _wait_groups_empty(groups: dict[int, str], deadline: float) -> list[int]:
+def _wait_group_empty(pgid: int, deadline: float) -> bool:
     while True:
-        for pgid in groups:
-            _reap(pgid)
-        remaining = [g for g in groups if group_members(g)]
-        if not remaining or time.monotonic() >= deadline:
-            return remaining
-        time.sleep(0.05)
+        _reap(pgid)
+        if not group_members(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def strays(marker: str) -> list[int]:
@@ -185,8 +189,15 @@ def strays(marker: str) -> list[int]:
 
 
 def as_running(pid: int, log: Path) -> RunningProcess | None:
+    """A process found without a pid file, named after its executable."""
     ticks = _start_ticks(pid)
-    return None if ticks is None else RunningProcess(f"pid {pid}", pid, ticks, log)
+    if ticks is None:
+        return None
+    try:
+        program = Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()).name
+    except (FileNotFoundError, ProcessLookupError):
+        program = "process"
+    return RunningProcess(f"{program} (pid {pid})", pid, ticks, log)
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
