@@ -37,6 +37,7 @@ from deployer.localplatform.processes import RunningProcess
 from deployer.localplatform.readiness import wait_ready
 from deployer.localplatform.topology import (
     ADMIN_USER,
+    CLUSTER_ROLES,
     CLUSTERS,
     DEPLOYER_ACCOUNT_ID,
     GCP_PROJECT,
@@ -67,6 +68,56 @@ class PlatformStatus:
     """Every recorded component is alive."""
     components: list[ComponentStatus]
     info: PlatformInfo | None
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    """The ports of one start, all picked at once so none is handed out twice."""
+
+    etcd: int
+    etcd_peer: int
+    registry: int
+    cluster: dict[str, dict[str, int]]
+    """cluster name -> role (apiserver, controller-manager, scheduler, kwok) -> port"""
+
+    @classmethod
+    def allocate(cls) -> PortPlan:
+        free = iter(processes.free_ports(3 + len(CLUSTER_ROLES) * len(CLUSTERS)))
+        etcd, etcd_peer, registry = next(free), next(free), next(free)
+        cluster = {spec.name: {role: next(free) for role in CLUSTER_ROLES} for spec in CLUSTERS}
+        return cls(etcd, etcd_peer, registry, cluster)
+
+    @property
+    def etcd_url(self) -> str:
+        return f"http://{LOCALHOST}:{self.etcd}"
+
+    @property
+    def registry_host(self) -> str:
+        return f"{LOCALHOST}:{self.registry}"
+
+    def server(self, spec: ClusterSpec) -> str:
+        return f"https://{LOCALHOST}:{self.cluster[spec.name]['apiserver']}"
+
+
+class _Startup:
+    """The bookkeeping of one start: what was launched, where it listens, waiting for it."""
+
+    def __init__(self, layout: StateLayout, progress: Progress, timeout: float) -> None:
+        self.layout = layout
+        self.progress = progress
+        self.timeout = timeout
+        self.processes: dict[str, RunningProcess] = {}
+        self.components: dict[str, ComponentInfo] = {}
+
+    def launch(self, spec: processes.ProcessSpec, port: int | None, endpoint: str | None) -> None:
+        self.processes[spec.name] = processes.start(spec)
+        self.components[spec.name] = ComponentInfo(spec.name, port, spec.log, endpoint)
+
+    def wait(self, what: str, probe: Callable[[], bool], *, process: str | None = None) -> None:
+        """Wait for ``probe``, watching the process named ``process`` (default: ``what``)."""
+        proc = self.processes[process or what]
+        waited = wait_ready(what, probe, process=proc, timeout=self.timeout)
+        self.progress(f"{what} ready ({waited:.1f}s)")
 
 
 class Platform:
@@ -135,77 +186,72 @@ class Platform:
     # --- starting -------------------------------------------------------------------------------
 
     def _start(self, bins: Binaries) -> PlatformInfo:
-        layout = self.layout
-        ports = iter(processes.free_ports(3 + 4 * len(CLUSTERS)))
-        etcd_port, etcd_peer, registry_port = next(ports), next(ports), next(ports)
-        etcd_url = f"http://{LOCALHOST}:{etcd_port}"
-        registry = f"{LOCALHOST}:{registry_port}"
-        comps: dict[str, ComponentInfo] = {}
-        procs: dict[str, RunningProcess] = {}
-
-        def launch(spec: processes.ProcessSpec, port: int | None, endpoint: str | None) -> RunningProcess:
-            procs[spec.name] = processes.start(spec)
-            comps[spec.name] = ComponentInfo(spec.name, port, spec.log, endpoint)
-            return procs[spec.name]
-
-        cluster_ports = {spec.name: dict(zip(("apiserver", "controller-manager", "scheduler", "kwok"),
-                                             (next(ports) for _ in range(4)), strict=True))
-                         for spec in CLUSTERS}
+        ports = PortPlan.allocate()
+        run = _Startup(self.layout, self._progress, self.timeout)
         for spec in CLUSTERS:
-            server = f"https://{LOCALHOST}:{cluster_ports[spec.name]['apiserver']}"
-            prepare_cluster_files(spec, layout.cluster(spec.name), server)
+            prepare_cluster_files(spec, self.layout.cluster(spec.name), ports.server(spec))
+        gcp_url = self._start_shared(run, bins, ports)
+        self._start_apiservers(run, bins, ports, gcp_url)
+        self._start_cluster_agents(run, bins, ports)
+        clusters = {spec.name: self._cluster_info(spec, ports, gcp_url) for spec in CLUSTERS}
+        return PlatformInfo(state_dir=self.layout.root, registry=ports.registry_host, etcd_url=ports.etcd_url,
+                            gcp_url=gcp_url, gcp_project=GCP_PROJECT, clusters=clusters,
+                            components=run.components, buildah_root=self.layout.buildah_root,
+                            buildah_runroot=self.layout.buildah_runroot, kube_cache=self.layout.kube_cache)
 
-        # Independent first: the shared etcd, the registry and the GCP stand-in start together.
-        launch(components.etcd(layout, bins, etcd_port, etcd_peer), etcd_port, etcd_url)
-        launch(components.registry(layout, registry_port), registry_port, f"http://{registry}")
+    def _start_shared(self, run: _Startup, bins: Binaries, ports: PortPlan) -> str:
+        """etcd, the registry and the GCP stand-in, which need nothing else; returns the stand-in URL."""
+        layout = self.layout
+        run.launch(components.etcd(layout, bins, ports.etcd, ports.etcd_peer), ports.etcd, ports.etcd_url)
+        run.launch(components.registry(layout, ports.registry), ports.registry, f"http://{ports.registry_host}")
         port_file = layout.gcp_dir / "port"
-        launch(components.gcp_standin(layout, port_file), None, None)
-        self._wait(components.ETCD, lambda: _etcd_healthy(etcd_url), procs)
-        self._wait(components.REGISTRY, lambda: _http_ok(f"http://{registry}/v2/"), procs)
+        run.launch(components.gcp_standin(layout, port_file), None, None)
+        run.wait(components.ETCD, lambda: _etcd_healthy(ports.etcd_url))
+        run.wait(components.REGISTRY, lambda: _http_ok(f"http://{ports.registry_host}/v2/"))
         # The stand-in binds a free port itself and writes it (atomically) once it listens.
-        self._wait(components.GCP_STANDIN, lambda: bool(_read_port(port_file)), procs)
+        run.wait(components.GCP_STANDIN, lambda: _read_port(port_file) is not None)
         gcp_port = _read_port(port_file)
         gcp_url = f"http://{LOCALHOST}:{gcp_port}"
-        comps[components.GCP_STANDIN] = replace(comps[components.GCP_STANDIN], port=gcp_port, endpoint=gcp_url)
+        run.components[components.GCP_STANDIN] = ComponentInfo(components.GCP_STANDIN, gcp_port,
+                                                               layout.log(components.GCP_STANDIN), gcp_url)
+        return gcp_url
 
-        # Both API servers start together: each takes seconds of CPU to bootstrap its RBAC roles.
+    def _start_apiservers(self, run: _Startup, bins: Binaries, ports: PortPlan, gcp_url: str) -> None:
+        # Both start before either is waited for: each spends seconds of CPU bootstrapping its
+        # RBAC roles and priority levels, and the two overlap on two cores.
         for spec in CLUSTERS:
-            files = layout.cluster(spec.name)
+            files = self.layout.cluster(spec.name)
             if spec.google_webhook:
                 write_webhook_kubeconfig(files.webhook_kubeconfig, gcp_url)
-            port = cluster_ports[spec.name]["apiserver"]
-            launch(components.apiserver(layout, bins, spec, files, port=port, etcd_url=etcd_url),
-                   port, f"https://{LOCALHOST}:{port}")
+            port = ports.cluster[spec.name]["apiserver"]
+            run.launch(components.apiserver(self.layout, bins, spec, files, port=port, etcd_url=ports.etcd_url),
+                       port, ports.server(spec))
         for spec in CLUSTERS:
-            self._wait(spec.component("apiserver"), lambda spec=spec: self._kube(spec).ok("/readyz"), procs)
+            admin = self._admin_http(spec, ports.server(spec))
+            run.wait(spec.component("apiserver"), lambda admin=admin: admin.ok("/readyz"))
 
+    def _start_cluster_agents(self, run: _Startup, bins: Binaries, ports: PortPlan) -> None:
+        """The controller-manager, scheduler and kwok of each cluster, and kwok's node."""
+        builders = {"controller-manager": components.controller_manager, "scheduler": components.scheduler,
+                    "kwok": components.kwok}
         for spec in CLUSTERS:
-            files = layout.cluster(spec.name)
-            p = cluster_ports[spec.name]
-            launch(components.controller_manager(layout, bins, spec, files, port=p["controller-manager"]),
-                   p["controller-manager"], f"https://{LOCALHOST}:{p['controller-manager']}")
-            launch(components.scheduler(layout, bins, spec, files, port=p["scheduler"]),
-                   p["scheduler"], f"https://{LOCALHOST}:{p['scheduler']}")
-            launch(components.kwok(layout, bins, spec, files, port=p["kwok"]), p["kwok"],
-                   f"http://{LOCALHOST}:{p['kwok']}")
-            self._create_node(spec)
+            files = self.layout.cluster(spec.name)
+            for role, build in builders.items():
+                port = ports.cluster[spec.name][role]
+                scheme = "http" if role == "kwok" else "https"
+                run.launch(build(self.layout, bins, spec, files, port=port), port, f"{scheme}://{LOCALHOST}:{port}")
+            self._create_node(spec, self._admin_http(spec, ports.server(spec)))
         for spec in CLUSTERS:
-            files = layout.cluster(spec.name)
-            for role in ("controller-manager", "scheduler"):
-                url = comps[spec.component(role)].endpoint + "/healthz"
-                self._wait(spec.component(role), lambda url=url, f=files: _https_ok(url, f.ca_cert), procs)
-            kwok_url = comps[spec.component("kwok")].endpoint + "/healthz"
-            self._wait(spec.component("kwok"), lambda url=kwok_url: _http_ok(url), procs)
-            self._wait(f"{spec.component('kwok')} (node {NODE_NAME} Ready)",
-                       lambda spec=spec: self._node_ready(spec), procs, process=procs[spec.component("kwok")])
+            files = self.layout.cluster(spec.name)
+            for role in builders:
+                url = run.components[spec.component(role)].endpoint + "/healthz"
+                ca = files.ca_cert if url.startswith("https") else None
+                run.wait(spec.component(role), lambda url=url, ca=ca: ApiHttp(url, ca).ok(""))
+            admin = self._admin_http(spec, ports.server(spec))
+            run.wait(f"{spec.component('kwok')} (node {NODE_NAME} Ready)", lambda admin=admin: _node_ready(admin),
+                     process=spec.component("kwok"))
 
-        clusters = {spec.name: self._cluster_info(spec, registry, gcp_url) for spec in CLUSTERS}
-        return PlatformInfo(state_dir=layout.root, registry=registry, etcd_url=etcd_url, gcp_url=gcp_url,
-                            gcp_project=GCP_PROJECT, clusters=clusters, components=comps,
-                            buildah_root=layout.buildah_root, buildah_runroot=layout.buildah_runroot,
-                            kube_cache=layout.kube_cache)
-
-    def _cluster_info(self, spec: ClusterSpec, registry: str, gcp_url: str) -> ClusterInfo:
+    def _cluster_info(self, spec: ClusterSpec, ports: PortPlan, gcp_url: str) -> ClusterInfo:
         files = self.layout.cluster(spec.name)
         email = key_file = None
         if spec.provider == "gke":
@@ -214,39 +260,27 @@ class Platform:
             write_private(files.deployer_key, json.dumps(key, indent=2))
             email, key_file = key["client_email"], files.deployer_key
         return ClusterInfo(
-            name=spec.name, provider=spec.provider, server=self._kube(spec).server, ca_file=files.ca_cert,
+            name=spec.name, provider=spec.provider, server=ports.server(spec), ca_file=files.ca_cert,
             admin_token_file=files.token(ADMIN_USER), admin_kubeconfig=files.admin_kubeconfig,
-            registry=f"{registry}/{spec.registry_path}",
+            registry=f"{ports.registry_host}/{spec.registry_path}",
             user_token_files={u.name: files.token(u.name) for u in spec.token_users if u.name != ADMIN_USER},
             service_account_email=email, service_account_key_file=key_file)
 
-    def _kube(self, spec: ClusterSpec) -> ApiHttp:
+    def _admin_http(self, spec: ClusterSpec, server: str) -> ApiHttp:
         files = self.layout.cluster(spec.name)
-        server = _kubeconfig_server(files.admin_kubeconfig)
         return ApiHttp(server, files.ca_cert, files.token(ADMIN_USER))
 
-    def _create_node(self, spec: ClusterSpec) -> None:
+    def _create_node(self, spec: ClusterSpec, admin: ApiHttp) -> None:
+        # No taints and kwok's annotation: kwok plays its kubelet, the scheduler may use it.
         key, value = components.KWOK_NODE_ANNOTATION
         node = {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": NODE_NAME, "annotations": {key: value},
                              "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux",
                                         "kubernetes.io/arch": "amd64", "type": "kwok"}}}
-        status, body = self._kube(spec).request("POST", "/api/v1/nodes", node)
+        status, body = admin.request("POST", "/api/v1/nodes", node)
         if status not in (201, 409):
             raise ToolError(f"cluster {spec.name}: creating node {NODE_NAME} failed with HTTP {status}: "
                             f"{_message(body)}")
-
-    def _node_ready(self, spec: ClusterSpec) -> bool:
-        status, body = self._kube(spec).request("GET", f"/api/v1/nodes/{NODE_NAME}")
-        if status != 200:
-            return False
-        conditions = body.get("status", {}).get("conditions", [])
-        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-    def _wait(self, name: str, probe: Callable[[], bool], procs: dict[str, RunningProcess], *,
-              process: RunningProcess | None = None) -> None:
-        waited = wait_ready(name, probe, process=process or procs.get(name), timeout=self.timeout)
-        self._progress(f"{name} ready ({waited:.1f}s)")
 
     # --- files outside the state folder -----------------------------------------------------------
 
@@ -287,7 +321,7 @@ class Platform:
             return None
         for spec in CLUSTERS:
             try:
-                if not self._kube(spec).ok("/readyz"):
+                if not self._admin_http(spec, info.cluster(spec.name).server).ok("/readyz"):
                     return None
             except OSError:
                 return None
@@ -337,12 +371,6 @@ class Platform:
             yield
 
 
-def _kubeconfig_server(path: Path) -> str:
-    import yaml
-
-    return yaml.safe_load(path.read_text())["clusters"][0]["cluster"]["server"]
-
-
 def _read_port(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())
@@ -359,8 +387,12 @@ def _http_ok(url: str) -> bool:
     return ApiHttp(url).ok("")
 
 
-def _https_ok(url: str, ca_file: Path) -> bool:
-    return ApiHttp(url, ca_file).ok("")
+def _node_ready(admin: ApiHttp) -> bool:
+    status, body = admin.request("GET", f"/api/v1/nodes/{NODE_NAME}")
+    if status != 200:
+        return False
+    conditions = body.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _message(body: object) -> str:
