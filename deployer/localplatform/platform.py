@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import http.client
 import json
 import os
 import shutil
@@ -323,7 +324,7 @@ class Platform:
             try:
                 if not self._admin_http(spec, info.cluster(spec.name).server).ok("/readyz"):
                     return None
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 return None
         return info
 

@@ -7,6 +7,7 @@ the error names the component and shows the end of its log, which nearly always 
 
 from __future__ import annotations
 
+import http.client
 import time
 from collections.abc import Callable
 
@@ -21,7 +22,8 @@ def wait_ready(what: str, probe: Callable[[], bool], *, process: RunningProcess 
                sleep: Callable[[float], None] = time.sleep) -> float:
     """Poll ``probe`` until it returns True; return the seconds waited.
 
-    ``probe`` returns False (or raises OSError) while the component is not ready yet.
+    ``probe`` returns False (or raises OSError or an HTTP protocol error, as a server does while
+    it is still opening its socket or TLS) while the component is not ready yet.
     """
     started = clock()
     deadline = started + timeout
@@ -34,8 +36,8 @@ def wait_ready(what: str, probe: Callable[[], bool], *, process: RunningProcess 
         try:
             if probe():
                 return clock() - started
-        except OSError as exc:
-            last_error = str(exc)
+        except (OSError, http.client.HTTPException) as exc:
+            last_error = str(exc) or type(exc).__name__
         if clock() >= deadline:
             tail = f"; last lines of {process.log}:\n{log_tail(process.log)}" if process else ""
             detail = f" (last probe error: {last_error})" if last_error else ""
