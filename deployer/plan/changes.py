@@ -46,6 +46,8 @@ class Change:
     note: str = ""
     live_uid: str | None = None
     """For prune: delete only this incarnation (a precondition), never a same-named successor."""
+    live_version: str | None = None
+    """The live resourceVersion the plan was made from (to tell a real write from a no-op)."""
 
     @property
     def writes(self) -> bool:
@@ -141,6 +143,7 @@ def plan_changes(desired: Iterable[dict[str, Any]], live: Mapping[ObjectKey, dic
             changes.append(Change(Action.CREATE, key, obj["apiVersion"], obj))
             continue
         diffs = tuple(changes_to_apply(obj, current, manager))
+        version = (current.get("metadata") or {}).get("resourceVersion")
         ours = applied_fields(current, manager) is not None
         if not diffs:
             changes.append(Change(Action.UNCHANGED, key, obj["apiVersion"]))
@@ -148,9 +151,9 @@ def plan_changes(desired: Iterable[dict[str, Any]], live: Mapping[ObjectKey, dic
             others = ", ".join(field_managers(current, exclude=manager)) or "no recorded field manager"
             changes.append(Change(Action.ADOPT, key, obj["apiVersion"], obj, diffs,
                                   note=f"exists but deployer did not create it (made by {others}); "
-                                       "deployer takes it over"))
+                                       "deployer takes it over", live_version=version))
         else:
-            changes.append(Change(Action.UPDATE, key, obj["apiVersion"], obj, diffs))
+            changes.append(Change(Action.UPDATE, key, obj["apiVersion"], obj, diffs, live_version=version))
 
     leaving = sorted((k for k in recorded if k not in wanted), key=lambda k: (prune_rank(k.kind), k.sort_key()))
     for key in leaving:
@@ -168,9 +171,9 @@ def plan_changes(desired: Iterable[dict[str, Any]], live: Mapping[ObjectKey, dic
                                   note="no longer declared; kept because deleting a namespace deletes "
                                        "everything in it: pass --prune-namespaces to delete it"))
         else:
-            uid = (current.get("metadata") or {}).get("uid")
-            changes.append(Change(Action.PRUNE, key, api_version, live_uid=uid,
-                                  note="no longer in the files or chart"))
+            meta = current.get("metadata") or {}
+            changes.append(Change(Action.PRUNE, key, api_version, live_uid=meta.get("uid"),
+                                  live_version=meta.get("resourceVersion"), note="no longer in the files or chart"))
 
     name = inventory.name if inventory else (inventory_name or "")
     after = Inventory.of(name, list(wanted.items()) + kept)

@@ -176,11 +176,12 @@ def value_changes(desired: Any, live: Any, path: str = "", key: str = "", parent
             return changes
         if len(desired) != len(live):
             return [FieldChange(path, live, desired)]
+        # Same length: report the items that differ (".rules[0].verbs"), which says more to a
+        # reader than the whole list; the apply still replaces an atomic list whole.
         changes = []
         for i, (d, item) in enumerate(zip(desired, live, strict=True)):
             changes += value_changes(d, item, _join(path, i), key, parent)
-        # An atomic list is replaced whole: show it whole rather than item by item.
-        return [FieldChange(path, live, desired)] if changes else []
+        return changes
     if not _same_scalar(desired, live, key, parent):
         return [FieldChange(path, live, desired)]
     return []

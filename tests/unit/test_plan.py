@@ -77,11 +77,19 @@ def test_server_defaults_and_status_are_ignored():
     assert changes_to_apply(normalise(namespace("payments")), live) == []
 
 
-def test_a_changed_rule_is_a_value_difference_on_the_whole_atomic_list():
+def test_a_changed_rule_is_a_value_difference_naming_the_rule():
     live = applied(cluster_role("r", verbs=("get",)))
     changes = changes_to_apply(normalise(cluster_role("r", verbs=("get", "list"))), live)
-    assert [(c.path, c.reason) for c in changes] == [(".rules", "value")]
-    assert changes[0].before[0]["verbs"] == ["get"] and changes[0].after[0]["verbs"] == ["get", "list"]
+    assert [(c.path, c.reason) for c in changes] == [(".rules[0].verbs", "value")]
+    assert str(changes[0]) == '.rules[0].verbs: ["get"] -> ["get", "list"]'
+
+
+def test_an_added_rule_replaces_the_list():
+    live = applied(cluster_role("r"))
+    desired = cluster_role("r")
+    desired["rules"].append({"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]})
+    (change,) = changes_to_apply(normalise(desired), live)
+    assert change.path == ".rules" and len(change.after) == 2
 
 
 def test_an_extra_subject_live_is_a_difference():
@@ -194,7 +202,7 @@ def test_one_edited_rule_updates_only_that_role():
     new = [namespace("payments"), cluster_role("viewer", verbs=("get", "list", "watch")), cluster_role("deployer")]
     plan = plan_changes(new, by_key(*[applied(o) for o in old]), inventory)
     assert [(c.action.value, str(c.key)) for c in plan.writes] == [("update", "ClusterRole viewer")]
-    assert [f.path for f in plan.writes[0].fields] == [".rules"]
+    assert [f.path for f in plan.writes[0].fields] == [".rules[0].verbs"]
     assert not plan.inventory_changed
 
 
@@ -262,7 +270,7 @@ def test_plan_to_dict_lists_changes_with_field_diffs():
     data = plan.to_dict()
     assert data["counts"]["update"] == 1
     (change,) = data["changes"]
-    assert change["kind"] == "ClusterRole" and change["fields"][0]["path"] == ".rules"
+    assert change["kind"] == "ClusterRole" and change["fields"][0]["path"] == ".rules[0].verbs"
 
 
 def test_inventory_round_trips_and_rejects_garbage():

@@ -1,0 +1,170 @@
+"""One HTTP client per cluster and identity: the choke point every Kubernetes request goes through.
+
+It uses the official client's ``ApiClient`` for what it is good at (TLS set-up from the cluster's
+CA, a pooled urllib3 connection manager) and sends raw JSON itself: deployer works with plain
+dicts, so deserialising into the generated model classes would only cost time and lose fields.
+
+Every request here:
+- carries the cluster's own bearer token (from its ``BearerSource``), read again and retried once
+  after a 401, never logged or put into a message;
+- has a connect and a read timeout;
+- turns any failure into a deployer error naming the cluster and what was being done.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import urllib3
+from kubernetes.client import ApiClient, Configuration
+from kubernetes.client.exceptions import ApiException
+
+from deployer.kube.errors import api_error, transport_error
+
+
+class BearerSource(Protocol):
+    def token(self) -> str: ...
+    def invalidate(self) -> None: ...
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a cluster's API server is and how to trust it."""
+
+    cluster: str
+    server: str
+    ca_file: str | None = None
+    ca_data: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    pool_size: int = 16
+    """Connections kept per cluster; sync applies up to this many objects at once."""
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    user: str
+    groups: tuple[str, ...] = ()
+
+
+class Response:
+    __slots__ = ("status", "data")
+
+    def __init__(self, status: int, data: Any) -> None:
+        self.status = status
+        self.data = data
+
+
+class KubeClient:
+    """Requests to one cluster as one identity. Thread-safe: syncs share it across workers."""
+
+    def __init__(self, endpoint: Endpoint, bearer: BearerSource, options: ClientOptions = ClientOptions(), *,
+                 identity: str = "", _api: ApiClient | None = None, _shared: dict[str, Any] | None = None,
+                 impersonate: Impersonation | None = None) -> None:
+        self.endpoint = endpoint
+        self.cluster = endpoint.cluster
+        self.options = options
+        self._bearer = bearer
+        self.identity = identity or bearer.describe()
+        self.impersonate = impersonate
+        self._api = _api or self._make_api(endpoint, options)
+        # Discovery answers, shared with impersonating copies (same cluster, same API).
+        self.shared: dict[str, Any] = _shared if _shared is not None else {"lock": threading.Lock()}
+
+    @staticmethod
+    def _make_api(endpoint: Endpoint, options: ClientOptions) -> ApiClient:
+        config = Configuration()
+        config.host = endpoint.server.rstrip("/")
+        config.verify_ssl = True
+        if endpoint.ca_file:
+            config.ssl_ca_cert = endpoint.ca_file
+        if endpoint.ca_data:
+            config.ca_cert_data = endpoint.ca_data
+        config.connection_pool_maxsize = options.pool_size
+        # One retry of a connection that could not be opened (nothing was sent, so it is safe for
+        # every verb); never a retry of a request the server may have acted on.
+        config.retries = urllib3.util.Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0)
+        return ApiClient(config)
+
+    def impersonating(self, user: str, groups: tuple[str, ...]) -> KubeClient:
+        """The same connection acting as another identity (Impersonate-User/Group headers): how
+        verify checks each declared subject with the admin credential."""
+        label = f"{self.identity} impersonating {user}"
+        return KubeClient(self.endpoint, self._bearer, self.options, identity=label, _api=self._api,
+                          _shared=self.shared, impersonate=Impersonation(user, groups))
+
+    def close(self) -> None:
+        if self.impersonate is None:
+            self._api.close()
+
+    # --- the one request path ------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, what: str, query: dict[str, Any] | None = None,
+                body: Any = None, content_type: str = "application/json",
+                ok: tuple[int, ...] = ()) -> Response:
+        """Send one request; return the parsed JSON of a 2xx answer (or of a status in ``ok``).
+
+        Raises a deployer error (Forbidden, Conflict, NotFound, Unreachable, Credentials, Api)
+        whose message starts with the cluster and ``what``.
+        """
+        url = self._api.configuration.host + path
+        if query:
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        payload: Any = None
+        if body is not None:
+            # The client JSON-encodes dicts itself for JSON types; others are sent as given.
+            payload = body if "json" in content_type else json.dumps(body).encode()
+        for attempt in (1, 2):
+            status, data = self._send(method, url, payload, content_type, what)
+            if status == 401 and attempt == 1:
+                self._bearer.invalidate()  # the token may have rotated: read it once more
+                continue
+            break
+        if 200 <= status < 300 or status in ok:
+            return Response(status, _json(data))
+        raise api_error(self.cluster, what, status, data, identity=self.identity)
+
+    def _send(self, method: str, url: str, payload: Any, content_type: str, what: str) -> tuple[int, bytes]:
+        headers = urllib3.HTTPHeaderDict()
+        headers["Accept"] = "application/json"
+        headers["Authorization"] = f"Bearer {self._bearer.token()}"
+        if payload is not None:
+            headers["Content-Type"] = content_type
+        if self.impersonate is not None:
+            headers["Impersonate-User"] = self.impersonate.user
+            for group in self.impersonate.groups:
+                headers.add("Impersonate-Group", group)
+        try:
+            response = self._api.call_api(method, url, header_params=headers, body=payload,
+                                          _request_timeout=(self.options.connect_timeout,
+                                                            self.options.read_timeout))
+            return response.status, response.read()
+        except (urllib3.exceptions.HTTPError, ApiException, OSError) as exc:
+            # ApiException here only wraps TLS failures (status 0); its headers are never read.
+            raise transport_error(self.cluster, self.endpoint.server, what, exc) from exc
+
+    # --- conveniences ----------------------------------------------------------------------------
+
+    def get_json(self, path: str, *, what: str, query: dict[str, Any] | None = None) -> Any:
+        return self.request("GET", path, what=what, query=query).data
+
+    def post_json(self, path: str, body: dict[str, Any], *, what: str) -> Any:
+        return self.request("POST", path, what=what, body=body).data
+
+
+def _json(data: bytes | None) -> Any:
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None

@@ -1,0 +1,68 @@
+"""From (apiVersion, kind) to the URL of an object, through the API server's own discovery.
+
+Only the group versions a run actually uses are asked for, once per client and kept in memory for
+that run: no discovery cache on disk, so a new cluster on a reused port (the local platform, a
+rebuilt cluster) can never be answered from another cluster's stale cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from deployer.errors import ApiError, NotFoundError
+from deployer.kube.client import KubeClient
+from deployer.plan.keys import ObjectKey
+
+
+@dataclass(frozen=True)
+class Resource:
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def base(self) -> str:
+        return f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
+
+    def collection(self, namespace: str = "") -> str:
+        if self.namespaced and namespace:
+            return f"{self.base}/namespaces/{quote(namespace, safe='')}/{self.plural}"
+        return f"{self.base}/{self.plural}"
+
+    def item(self, name: str, namespace: str = "") -> str:
+        return f"{self.collection(namespace)}/{quote(name, safe='')}"
+
+    def path_of(self, key: ObjectKey) -> str:
+        return self.item(key.name, key.namespace)
+
+
+def resource(client: KubeClient, api_version: str, kind: str) -> Resource:
+    """The resource serving ``kind`` at ``api_version`` on the client's cluster."""
+    known = _group_version(client, api_version)
+    if kind not in known:
+        raise ApiError(f"cluster {client.cluster}: the API server does not serve kind {kind} in {api_version}",
+                       hint="Check the object's apiVersion and kind; a custom kind needs its "
+                            "CustomResourceDefinition installed first.")
+    return known[kind]
+
+
+def _group_version(client: KubeClient, api_version: str) -> dict[str, Resource]:
+    cache = client.shared
+    key = f"discovery:{api_version}"
+    if key in cache:
+        return cache[key]
+    path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    try:
+        listing = client.get_json(path, what=f"discover {api_version}") or {}
+    except NotFoundError:
+        listing = {}
+    found = {}
+    for item in listing.get("resources") or []:
+        if "/" in item.get("name", ""):
+            continue  # a subresource (deployments/scale)
+        found[item["kind"]] = Resource(api_version, item["kind"], item["name"], bool(item.get("namespaced")))
+    with cache["lock"]:
+        cache[key] = found
+    return found
