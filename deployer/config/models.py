@@ -228,10 +228,11 @@ class Cluster(Strict):
             if self.gke is None:
                 raise FieldError(("gke",), "a gke cluster needs gke (project, location, cluster)")
             if isinstance(self.credential, TokenCredential):
-                raise FieldError(("credential", "type"), "a gke cluster authenticates with credential type serviceAccountKey "
-                                 "or applicationDefault")
+                raise FieldError(("credential", "type"), "a gke cluster authenticates with credential type "
+                                 "serviceAccountKey or applicationDefault")
             if self.robot_accounts:
-                raise FieldError(("robotAccounts",), "robotAccounts are for onprem clusters; on GKE bind Google accounts")
+                raise FieldError(("robotAccounts",),
+                                 "robotAccounts are for onprem clusters; on GKE bind Google accounts")
         return self
 
     @model_validator(mode="after")

@@ -27,7 +27,8 @@ class Published:
 
     @property
     def pinned(self) -> str:
-        return f"{self.repository}@{self.digest}"
+        # Unbuilt images (a dry run of a new commit) can only be named by tag.
+        return f"{self.repository}@{self.digest}" if self.digest else self.tagged
 
     @property
     def tagged(self) -> str:
@@ -64,7 +65,7 @@ def repositories(service: Service, clusters: Iterable[Cluster]) -> dict[str, str
 
 def publish(service: Service, service_dir: Path, clusters: list[Cluster], tag: str, *,
             backend: Callable[[], Backend], registry: Registry, progress: Progress = lambda _: None,
-            ) -> dict[str, Published]:
+            dry_run: bool = False) -> dict[str, Published]:
     """Make ``<registry>/<image>:<tag>`` exist in every target cluster's registry; return per cluster."""
     by_cluster = repositories(service, clusters)
     unique = sorted(set(by_cluster.values()))
@@ -78,9 +79,16 @@ def publish(service: Service, service_dir: Path, clusters: list[Cluster], tag: s
             progress(f"image {repo}:{tag} already in the registry ({digest[:19]}); not building")
             results[repo] = Published(repo, tag, digest, "present")
         for repo in missing:
+            if dry_run:
+                results[repo] = Published(repo, tag, found[source], "would be copied (dry run)")
+                continue
             progress(f"copying {source}:{tag} to {repo}")
             registry.copy(f"{source}:{tag}", f"{repo}:{tag}")
             results[repo] = Published(repo, tag, found[source], "copied")
+    elif dry_run:
+        for repo in unique:
+            progress(f"dry run: {repo}:{tag} does not exist yet and would be built")
+            results[repo] = Published(repo, tag, "", "not built (dry run)")
     else:
         builder = backend()
         context = (service_dir / service.image.context).resolve()

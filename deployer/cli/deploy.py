@@ -1,0 +1,197 @@
+"""`deployer deploy`, `rollback`, `history` and `status`: parse, call the story, render the report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from deployer.cli.output import emit, settings_of, table
+from deployer.config.models import parse_duration
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
+    if value in (None, "", "0"):
+        return 0.0
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _progress(json_mode: bool):
+    start = time.monotonic()
+
+    def show(cluster: str, message: str) -> None:
+        # Progress goes to stderr so stdout stays the result (text or one JSON document).
+        where = f"[{cluster}] " if cluster else ""
+        click.echo(f"{time.monotonic() - start:6.1f}s {where}{message}", err=True)
+
+    return show
+
+
+def _write_reports(run, report: Path | None, junit: Path | None) -> None:
+    import json
+
+    if report:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(run.to_dict(), indent=2) + "\n")
+    if junit:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(run.to_junit() + "\n")
+
+
+common = [
+    click.option("--env", "environment", required=True, help="The service's environment (services/<name>.yaml)."),
+    click.option("--cluster", "clusters", multiple=True, help="Only this target cluster (repeatable)."),
+    click.option("--wait-for-lock", default="0", callback=_duration, metavar="DURATION",
+                 help="Wait this long (e.g. 5m) for another deploy's lock instead of failing at once."),
+    click.option("--actor", default=None, help="Who deploys, recorded in the lock and the release record "
+                                               "(default: $BUILD_URL, else user@host)."),
+    click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Also write the JSON report to this file."),
+    click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Also write JUnit XML (a test case per cluster and step) to this file."),
+]
+
+
+def with_common(func):
+    for option in reversed(common):
+        func = option(func)
+    return func
+
+
+@click.command()
+@click.argument("service")
+@with_common
+@click.option("--dry-run", is_flag=True, help="Build nothing and write nothing: render and preflight only.")
+@click.option("--commit", default=None, help="Commit for the image tag (default: $DEPLOYER_COMMIT, else git).")
+@click.option("--builder", type=click.Choice(["buildah", "docker"]), default="buildah", show_default=True)
+@click.pass_context
+def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[str, ...], wait_for_lock: float,
+           actor: str | None, report_file: Path | None, junit: Path | None, dry_run: bool, commit: str | None,
+           builder: str) -> int:
+    """Deploy SERVICE to every target cluster of an environment, in parallel.
+
+    \b
+    Builds the image once (tagged <commit>-<env>; skipped when the registry has it), pushes it
+    to each cluster's registry, renders the manifests with the image pinned by digest,
+    preflights every cluster (access reviews and a strict server-side dry run) before writing
+    anything, takes a deploy lock per cluster, applies, waits by kubectl's rollout rules, and on
+    failure follows the service's rollout.onFailure policy. Each cluster ends on the new release
+    or back on the old one, and the report says which.
+
+    \b
+    Examples:
+      deployer deploy hello --env staging
+      deployer -o json deploy hello --env production --junit reports/deploy.xml --wait-for-lock 10m
+    """
+    from deployer.app import deploy_deps
+    from deployer.config.loader import load_config
+    from deployer.pipeline.deploy import DeployRequest, default_actor
+    from deployer.pipeline.deploy import deploy as run_deploy
+
+    settings = settings_of(ctx)
+    config = load_config(settings.config_dir)
+    request = DeployRequest(service, environment, clusters, dry_run, actor or default_actor(), wait_for_lock,
+                            commit, builder)
+    run = run_deploy(request, deploy_deps(config, _progress(settings.json)))
+    _write_reports(run, report_file, junit)
+    emit(settings, run.to_dict(), run.to_text)
+    return int(run.exit_code(settings.detailed_exitcode))
+
+
+@click.command()
+@click.argument("service")
+@with_common
+@click.option("--to", "to_revision", type=int, default=None, help="The revision to return to (default: the one "
+                                                                   "before the current release).")
+@click.pass_context
+def rollback(ctx: click.Context, service: str, environment: str, clusters: tuple[str, ...], wait_for_lock: float,
+             actor: str | None, report_file: Path | None, junit: Path | None, to_revision: int | None) -> int:
+    """Put SERVICE back on an earlier release on every target cluster of an environment.
+
+    Re-applies the objects and image digest recorded for that release, under the same lock,
+    apply and wait as a deploy, and records it as a new revision.
+    """
+    from deployer.app import deploy_deps
+    from deployer.config.loader import load_config
+    from deployer.pipeline.deploy import RollbackRequest, default_actor
+    from deployer.pipeline.deploy import rollback as run_rollback
+
+    settings = settings_of(ctx)
+    config = load_config(settings.config_dir)
+    request = RollbackRequest(service, environment, to_revision, clusters, actor or default_actor(), wait_for_lock)
+    run = run_rollback(request, deploy_deps(config, _progress(settings.json)))
+    _write_reports(run, report_file, junit)
+    emit(settings, run.to_dict(), run.to_text)
+    return int(run.exit_code(settings.detailed_exitcode))
+
+
+@click.command()
+@click.argument("service")
+@click.option("--env", "environment", default=None, help="Only this environment.")
+@click.pass_context
+def history(ctx: click.Context, service: str, environment: str | None) -> int:
+    """Show SERVICE's release records, read from each target cluster."""
+    from deployer.app import client_factory
+    from deployer.config.loader import load_config
+    from deployer.pipeline.deploy import history as read_history
+
+    settings = settings_of(ctx)
+    config = load_config(settings.config_dir)
+    found = read_history(config, service, environment, client_factory(config))
+    data = {cluster: (recs if isinstance(recs, str) else [r.summary() for r in recs])
+            for cluster, recs in found.items()}
+    rows = []
+    for cluster, recs in found.items():
+        if isinstance(recs, str):
+            rows.append([cluster, "-", "-", "unreadable", "-", recs])
+            continue
+        for r in recs:
+            note = f"rollback to r{r.rollback_of}" if r.rollback_of else r.message
+            rows.append([cluster, f"r{r.revision}", r.time[:19], r.outcome, r.digest[:19], f"{r.actor} {note}".strip()])
+    emit(settings, data, lambda: table(rows, ["cluster", "revision", "time", "outcome", "digest", "actor / note"])
+         if rows else f"no releases of {service} yet")
+    return _read_exit_code(found)
+
+
+@click.command()
+@click.argument("service")
+@click.option("--env", "environment", default=None, help="Only this environment.")
+@click.pass_context
+def status(ctx: click.Context, service: str, environment: str | None) -> int:
+    """Show which release of SERVICE each cluster runs now."""
+    from deployer.app import client_factory
+    from deployer.config.loader import load_config
+    from deployer.pipeline.deploy import history as read_history
+    from deployer.rollout.release import current
+
+    settings = settings_of(ctx)
+    config = load_config(settings.config_dir)
+    found = read_history(config, service, environment, client_factory(config))
+    data, rows = {}, []
+    for cluster, recs in found.items():
+        if isinstance(recs, str):
+            data[cluster] = {"error": recs}
+            rows.append([cluster, "unreadable", "-", recs])
+            continue
+        now = current(recs)
+        latest = recs[-1] if recs else None
+        data[cluster] = {"current": now.summary() if now else None, "latest": latest.summary() if latest else None}
+        rows.append([cluster, f"r{now.revision}" if now else "none", now.image if now else "-",
+                     f"latest r{latest.revision} {latest.outcome}" if latest else "never deployed"])
+    emit(settings, data, lambda: table(rows, ["cluster", "current", "image", "latest"]))
+    return _read_exit_code(found)
+
+
+def _read_exit_code(found: dict) -> int:
+    from deployer.errors import ExitCode
+
+    unreadable = [c for c, v in found.items() if isinstance(v, str)]
+    if unreadable and len(unreadable) == len(found):
+        return int(ExitCode.FAILED)
+    return int(ExitCode.PARTIAL if unreadable else ExitCode.OK)
+
+

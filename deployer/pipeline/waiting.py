@@ -1,0 +1,50 @@
+"""Waiting for a cluster's rollout to finish, by kubectl's rules (deployer.rollout.readiness).
+
+Time is injected (``clock``, ``sleep``) so the deadline logic is testable without waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from deployer.kube import objects
+from deployer.kube.client import KubeClient
+from deployer.plan.keys import key_of
+from deployer.rollout.readiness import Readiness, has_rule, readiness
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    done: bool
+    message: str
+
+
+def wait_for(client: KubeClient, applied: Sequence[tuple[dict[str, Any], int | None]], deadline_seconds: float, *,
+             progress: Callable[[str], None] = lambda _: None, clock: Callable[[], float] = time.monotonic,
+             sleep: Callable[[float], None] = time.sleep, interval: float = 1.0) -> WaitResult:
+    """Poll every workload in ``applied`` (object, generation our apply produced) until all are
+    done, one fails, or the deadline passes."""
+    workloads = [(obj, gen) for obj, gen in applied if has_rule(obj)]
+    deadline = clock() + deadline_seconds
+    last: dict[str, str] = {}
+    while True:
+        pending: list[str] = []
+        for obj, generation in workloads:
+            key = key_of(obj)
+            live = objects.get(client, key, obj["apiVersion"])
+            state = Readiness("waiting", "not found") if live is None else readiness(live, generation)
+            if state.state == "failed":
+                return WaitResult(False, f"{key}: {state.message}")
+            if not state.done:
+                pending.append(f"{key}: {state.message}")
+            if last.get(str(key)) != state.message:
+                last[str(key)] = state.message
+                progress(f"{key}: {state.message}")
+        if not pending:
+            return WaitResult(True, "rollout complete")
+        if clock() >= deadline:
+            return WaitResult(False, f"timed out after {deadline_seconds:.0f}s: " + "; ".join(pending))
+        sleep(interval)
