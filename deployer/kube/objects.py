@@ -98,6 +98,9 @@ def delete(client: KubeClient, key: ObjectKey, api_version: str, *, uid: str | N
     body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
     if uid:
         body["preconditions"] = {"uid": uid}
-    response = client.request("DELETE", res.path_of(key), what=f"delete {key}", body=body,
-                              query={"dryRun": "All" if dry_run else None}, ok=(404,))
+    if dry_run:
+        # In the body, not the query: with a DeleteOptions body the API server ignores the
+        # query's options, and a dryRun there would be dropped silently (and the delete real).
+        body["dryRun"] = ["All"]
+    response = client.request("DELETE", res.path_of(key), what=f"delete {key}", body=body, ok=(404,))
     return response.status != 404
