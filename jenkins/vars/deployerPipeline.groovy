@@ -1,0 +1,195 @@
+// The deploy pipeline of a service, defined once for every repository that deploys with deployer
+// (this one included: its Jenkinsfile calls this step too). A service repository's Jenkinsfile is:
+//
+//   @Library('deployer') _
+//   deployerPipeline(service: 'hello')
+//
+// Parameters, which the deploy-button page passes: SERVICE, ENVIRONMENT (staging|production),
+// ACTION (deploy|rollback), REVISION (rollback target; empty: the release before the current one).
+//
+//   deploy to staging:     Build and test -> Deploy to staging
+//   deploy to production:  Build and test -> Deploy to staging -> Approval -> Deploy to production
+//   rollback:              Roll back (ENVIRONMENT only; no build, no approval: it returns to a
+//                          release that was already approved once)
+//
+// Every shell step is a single-quoted Groovy string: the shell, not Groovy, expands variables, so a
+// bound credential never becomes part of a command line that Jenkins records. Each deploy stage binds
+// exactly the credentials its environment's clusters name (deployerCredentials), archives deployer's
+// JSON report and publishes its JUnit XML, even when the deploy fails. See docs/jenkins.md.
+
+/** Options of deployerPipeline and their defaults; an unknown option is an error. */
+static Map defaults() {
+    return [
+        service        : null,        // the SERVICE parameter's default (services/<service>.yaml); required
+        agent          : 'deployer',  // label of the agents that can run deployer, git and buildah
+        setup          : null,        // shell command run first in each agent stage, e.g. to install deployer
+        binDir         : null,        // folder inside the workspace put in front of PATH, e.g. '.venv/bin'
+        test           : null,        // shell command of the tests, run after `deployer validate`
+        testResults    : null,        // JUnit XML files the test command writes (an Ant glob)
+        configDir      : null,        // folder holding clusters/, services/, charts/ (default:
+                                      // $DEPLOYER_CONFIG_DIR of the agent, else the workspace)
+        approvers      : null,        // Jenkins users or groups who may approve production (comma-separated);
+                                      // null: anyone who may build the job
+        approvalTimeout: 24,          // hours the approval waits before the build is aborted
+        lockWait       : '10m',       // how long a deploy waits for another one's lock (--wait-for-lock)
+    ]
+}
+
+def call(Map options = [:]) {
+    Map cfg = settings(options)
+
+    pipeline {
+        // No agent holds an executor while the build waits for approval; each working stage takes one.
+        agent none
+        parameters {
+            string(name: 'SERVICE', defaultValue: cfg.service, trim: true,
+                   description: 'The service to deploy or roll back: services/<SERVICE>.yaml')
+            choice(name: 'ENVIRONMENT', choices: ['staging', 'production'],
+                   description: 'production deploys to staging first, then waits for approval')
+            choice(name: 'ACTION', choices: ['deploy', 'rollback'],
+                   description: 'deploy: build, test and deploy this commit; rollback: return ENVIRONMENT to an earlier release')
+            string(name: 'REVISION', defaultValue: '', trim: true,
+                   description: 'rollback only: the release revision to return to (empty: the one before the current)')
+        }
+        stages {
+            stage('Build and test') {
+                when { beforeAgent true; expression { params.ACTION == 'deploy' } }
+                agent { label cfg.agent }
+                steps { script { buildAndTest(cfg) } }
+                post { always { script { publishTestResults(cfg) } } }
+            }
+            stage('Deploy to staging') {
+                when { beforeAgent true; expression { params.ACTION == 'deploy' } }
+                agent { label cfg.agent }
+                steps { script { deploy(cfg, 'staging') } }
+                post { always { script { publishReport('deploy', 'staging') } } }
+            }
+            stage('Approval') {
+                when { expression { params.ACTION == 'deploy' && params.ENVIRONMENT == 'production' } }
+                steps { script { approve(cfg) } }
+            }
+            stage('Deploy to production') {
+                when { beforeAgent true; expression { params.ACTION == 'deploy' && params.ENVIRONMENT == 'production' } }
+                agent { label cfg.agent }
+                steps { script { deploy(cfg, 'production') } }
+                post { always { script { publishReport('deploy', 'production') } } }
+            }
+            stage('Roll back') {
+                when { beforeAgent true; expression { params.ACTION == 'rollback' } }
+                agent { label cfg.agent }
+                steps { script { rollback(cfg, params.ENVIRONMENT) } }
+                post { always { script { publishReport('rollback', params.ENVIRONMENT) } } }
+            }
+        }
+    }
+}
+
+Map settings(Map options) {
+    Map cfg = defaults()
+    List unknown = []
+    for (String key in options.keySet()) {
+        if (!cfg.containsKey(key)) {
+            unknown << key
+        }
+    }
+    if (unknown) {
+        error('deployerPipeline: unknown option ' + unknown.join(', ') + '; the options are ' + cfg.keySet().join(', '))
+    }
+    cfg.putAll(options)
+    if (!cfg.service) {
+        error('deployerPipeline: set service, e.g. deployerPipeline(service: \'hello\')')
+    }
+    return cfg
+}
+
+/** Runs body in an agent stage's workspace with deployer on PATH and pointed at the config. */
+void withDeployer(Map cfg, Closure body) {
+    List vars = ['DEPLOYER_CONFIG_DIR=' + configDir(cfg)]
+    if (cfg.binDir) {
+        vars << 'PATH+DEPLOYER=' + env.WORKSPACE + '/' + cfg.binDir
+    }
+    if (env.GIT_COMMIT) {
+        vars << 'DEPLOYER_COMMIT=' + env.GIT_COMMIT  // the image tag's commit: the one Jenkins checked out
+    }
+    withEnv(vars) {
+        if (cfg.setup) {
+            sh(label: 'set up deployer', script: cfg.setup)
+        }
+        body()
+    }
+}
+
+String configDir(Map cfg) {
+    return cfg.configDir ?: env.DEPLOYER_CONFIG_DIR ?: '.'
+}
+
+void buildAndTest(Map cfg) {
+    withDeployer(cfg) {
+        sh(label: 'deployer validate', script: 'deployer validate')
+        if (cfg.test) {
+            sh(label: 'tests', script: cfg.test)
+        }
+    }
+}
+
+void deploy(Map cfg, String environment) {
+    currentBuild.description = 'deploy ' + params.SERVICE + ' to ' + environment
+    withDeployer(cfg) {
+        withEnv(['DEPLOY_ENVIRONMENT=' + environment, 'DEPLOY_LOCK_WAIT=' + cfg.lockWait]) {
+            withCredentials(deployerCredentials(service: params.SERVICE, environment: environment,
+                                                configDir: configDir(cfg))) {
+                sh(label: 'deployer deploy', script: '''\
+report="deployer-deploy-$DEPLOY_ENVIRONMENT"
+rm -f "$report.json" "$report.junit.xml"
+deployer --output json deploy "$SERVICE" --env "$DEPLOY_ENVIRONMENT" \\
+  --report "$report.json" --junit "$report.junit.xml" \\
+  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
+''')
+            }
+        }
+    }
+}
+
+void approve(Map cfg) {
+    Map question = [message: 'Deploy ' + params.SERVICE + ' to production?', ok: 'Deploy to production']
+    if (cfg.approvers) {
+        question.submitter = cfg.approvers
+    }
+    // Milestones make an older build that is approved late give way to a newer one already past.
+    milestone(label: 'before approval')
+    timeout(time: cfg.approvalTimeout, unit: 'HOURS') {
+        input(question)
+    }
+    milestone(label: 'approved')
+}
+
+void rollback(Map cfg, String environment) {
+    currentBuild.description = 'roll back ' + params.SERVICE + ' in ' + environment
+    withDeployer(cfg) {
+        withEnv(['DEPLOY_ENVIRONMENT=' + environment]) {
+            withCredentials(deployerCredentials(service: params.SERVICE, environment: environment,
+                                                configDir: configDir(cfg))) {
+                sh(label: 'deployer rollback', script: '''\
+report="deployer-rollback-$DEPLOY_ENVIRONMENT"
+rm -f "$report.json" "$report.junit.xml"
+deployer --output json rollback "$SERVICE" --env "$DEPLOY_ENVIRONMENT" ${REVISION:+--to "$REVISION"} \\
+  --report "$report.json" --junit "$report.junit.xml" \\
+  --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
+''')
+            }
+        }
+    }
+}
+
+/** The JSON report and JUnit XML of one deploy or rollback: archived, and shown on the build page. */
+void publishReport(String action, String environment) {
+    String report = 'deployer-' + action + '-' + environment
+    archiveArtifacts(artifacts: report + '.json, ' + report + '.junit.xml', allowEmptyArchive: true)
+    junit(testResults: report + '.junit.xml', allowEmptyResults: true)
+}
+
+void publishTestResults(Map cfg) {
+    if (cfg.testResults) {
+        junit(testResults: cfg.testResults, allowEmptyResults: true)
+    }
+}
