@@ -156,6 +156,12 @@ def admin_apis(platform) -> Iterator[dict[str, client.ApiClient]]:
 
 
 @pytest.fixture(scope="module")
+def platform_files(platform, platform_config_dir) -> Path:
+    """The config folder holding the running platform's cluster files (written by ``platform``)."""
+    return platform_config_dir
+
+
+@pytest.fixture(scope="module")
 def restore_platform_files(platform, platform_config_dir) -> Iterator[None]:
     """Leave both clusters as the platform's own files declare them (namespaces of these tests
     pruned), whatever the tests did."""
@@ -169,8 +175,8 @@ def restore_platform_files(platform, platform_config_dir) -> Iterator[None]:
 # --- the tests -----------------------------------------------------------------------------------
 
 def test_first_sync_creates_everything_and_a_second_sync_writes_nothing(
-        cli, tmp_path, platform_config_dir, admin_apis, restore_platform_files):
-    config = make_config(tmp_path / "config", platform_config_dir, unique_namespace("first"))
+        cli, tmp_path, platform_files, admin_apis, restore_platform_files):
+    config = make_config(tmp_path / "config", platform_files, unique_namespace("first"))
     for api in admin_apis.values():
         reset_chart_objects(api)
 
@@ -201,9 +207,9 @@ def test_first_sync_creates_everything_and_a_second_sync_writes_nothing(
     assert after == before
 
 
-def test_first_sync_output_lists_each_created_object(cli, tmp_path, platform_config_dir, restore_platform_files):
+def test_first_sync_output_lists_each_created_object(cli, tmp_path, platform_files, restore_platform_files):
     namespace = unique_namespace("listed")
-    config = make_config(tmp_path / "config", platform_config_dir, namespace)
+    config = make_config(tmp_path / "config", platform_files, namespace)
 
     result = deploy(cli, config, "cluster", "sync", "local-onprem")
 
@@ -222,16 +228,16 @@ def edit_viewer_rule(chart_root: Path) -> None:
 
 
 def test_editing_one_rule_in_the_chart_changes_exactly_that_role_on_every_cluster(
-        cli, tmp_path, platform_config_dir, admin_apis, restore_platform_files):
+        cli, tmp_path, platform_files, admin_apis, restore_platform_files):
     namespace = unique_namespace("rule")
-    config = make_config(tmp_path / "config", platform_config_dir, namespace)
+    config = make_config(tmp_path / "config", platform_files, namespace)
     assert deploy(cli, config, "cluster", "sync", "--all").exit_code == 0
     before = {name: versions(admin_apis[name], rendered(cli, config, name)) for name in CLUSTERS}
 
     edited = tmp_path / "edited-charts"
     shutil.copytree(REPO / "charts", edited)
     edit_viewer_rule(edited)
-    make_config(config, platform_config_dir, namespace, chart=edited)
+    make_config(config, platform_files, namespace, chart=edited)
     try:
         diff = deploy(cli, config, "--output", "json", "--detailed-exitcode", "cluster", "diff", "--all")
         assert diff.exit_code == 10, diff.stderr
@@ -251,7 +257,7 @@ def test_editing_one_rule_in_the_chart_changes_exactly_that_role_on_every_cluste
             live = read(admin_apis[name], "ClusterRole", "deployer:viewer")
             assert live.rules[2].resources == ["jobs", "cronjobs", "jobs/status"]
     finally:
-        make_config(config, platform_config_dir, namespace)
+        make_config(config, platform_files, namespace)
         assert deploy(cli, config, "cluster", "sync", "--all").exit_code == 0
 
 
@@ -260,14 +266,14 @@ def drop_viewer_access(doc: dict[str, Any]) -> None:
 
 
 def test_removing_an_access_binding_prunes_its_rolebinding(
-        cli, tmp_path, platform_config_dir, admin_apis, restore_platform_files):
+        cli, tmp_path, platform_files, admin_apis, restore_platform_files):
     namespace = unique_namespace("prune")
-    config = make_config(tmp_path / "config", platform_config_dir, namespace)
+    config = make_config(tmp_path / "config", platform_files, namespace)
     assert deploy(cli, config, "cluster", "sync", "--all").exit_code == 0
     for api in admin_apis.values():
         assert read(api, "RoleBinding", "deployer:viewer", namespace) is not None
 
-    make_config(config, platform_config_dir, namespace, edit=drop_viewer_access)
+    make_config(config, platform_files, namespace, edit=drop_viewer_access)
     before = {name: versions(admin_apis[name], rendered(cli, config, name)) for name in CLUSTERS}
     result = deploy(cli, config, "cluster", "sync", "--all")
 
@@ -283,11 +289,11 @@ def test_removing_an_access_binding_prunes_its_rolebinding(
 
 
 def test_a_namespace_dropped_from_the_file_is_kept_unless_asked(
-        cli, tmp_path, platform_config_dir, admin_apis, restore_platform_files):
+        cli, tmp_path, platform_files, admin_apis, restore_platform_files):
     old, new = unique_namespace("old"), unique_namespace("new")
-    config = make_config(tmp_path / "config", platform_config_dir, old)
+    config = make_config(tmp_path / "config", platform_files, old)
     assert deploy(cli, config, "cluster", "sync", "local-onprem").exit_code == 0
-    make_config(config, platform_config_dir, new)
+    make_config(config, platform_files, new)
     api = admin_apis["local-onprem"]
 
     kept = deploy(cli, config, "cluster", "sync", "local-onprem")
@@ -303,8 +309,8 @@ def test_a_namespace_dropped_from_the_file_is_kept_unless_asked(
 
 
 def test_a_field_another_manager_changed_is_a_conflict_naming_that_manager(
-        cli, tmp_path, platform_config_dir, admin_apis, restore_platform_files):
-    config = make_config(tmp_path / "config", platform_config_dir, unique_namespace("conflict"))
+        cli, tmp_path, platform_files, admin_apis, restore_platform_files):
+    config = make_config(tmp_path / "config", platform_files, unique_namespace("conflict"))
     assert deploy(cli, config, "cluster", "sync", "--all").exit_code == 0
     for api in admin_apis.values():
         hand_edit_cluster_role(api, "deployer:viewer", lambda rules: rules[0].verbs.append("delete"),
@@ -355,14 +361,14 @@ def limited_sync_token(admin_apis, tmp_path) -> Iterator[Path]:
 
 
 def test_a_cluster_whose_credential_lacks_permission_fails_while_the_other_syncs(
-        cli, tmp_path, platform_config_dir, admin_apis, limited_sync_token, restore_platform_files):
+        cli, tmp_path, platform_files, admin_apis, limited_sync_token, restore_platform_files):
     namespace = unique_namespace("partial")
 
     def limited_on_onprem(doc: dict[str, Any]) -> None:
         if doc["name"] == "local-onprem":
             doc["adminCredential"] = {"type": "token", "file": str(limited_sync_token)}
 
-    config = make_config(tmp_path / "config", platform_config_dir, namespace, edit=limited_on_onprem)
+    config = make_config(tmp_path / "config", platform_files, namespace, edit=limited_on_onprem)
 
     result = deploy(cli, config, "--output", "json", "cluster", "sync", "--all")
 
@@ -383,11 +389,11 @@ def test_a_cluster_whose_credential_lacks_permission_fails_while_the_other_syncs
 
 
 def test_dry_run_checks_on_the_server_and_changes_nothing(
-        cli, tmp_path, platform_config_dir, admin_apis, restore_platform_files):
+        cli, tmp_path, platform_files, admin_apis, restore_platform_files):
     namespace = unique_namespace("dry")
-    config = make_config(tmp_path / "config", platform_config_dir, namespace)
+    config = make_config(tmp_path / "config", platform_files, namespace)
     assert deploy(cli, config, "cluster", "sync", "--all").exit_code == 0
-    make_config(config, platform_config_dir, namespace, edit=drop_viewer_access)
+    make_config(config, platform_files, namespace, edit=drop_viewer_access)
     before = {name: versions(admin_apis[name], rendered(cli, config, name)) for name in CLUSTERS}
 
     dry = deploy(cli, config, "--detailed-exitcode", "cluster", "sync", "--all", "--dry-run")
@@ -399,12 +405,12 @@ def test_dry_run_checks_on_the_server_and_changes_nothing(
         assert versions(api, rendered(cli, config, name)) == before[name]
 
 
-def test_a_bad_template_stops_before_any_cluster_is_touched(cli, tmp_path, platform_config_dir):
+def test_a_bad_template_stops_before_any_cluster_is_touched(cli, tmp_path, platform_files):
     broken = tmp_path / "charts"
     shutil.copytree(REPO / "charts", broken)
     bindings = broken / "cluster-base" / "templates" / "40-bindings.yaml.j2"
     bindings.write_text(bindings.read_text().replace("{{ b.cluster_role }}", "{{ b.no_such_field }}", 1))
-    config = make_config(tmp_path / "config", platform_config_dir, unique_namespace("bad"), chart=broken)
+    config = make_config(tmp_path / "config", platform_files, unique_namespace("bad"), chart=broken)
 
     result = deploy(cli, config, "cluster", "sync", "--all")
 
