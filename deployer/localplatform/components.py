@@ -107,6 +107,10 @@ def kwok(layout: StateLayout, bins: Binaries, spec: ClusterSpec, files: ClusterF
         str(bins["kwok"]), f"--kubeconfig={files.admin_kubeconfig}", f"--config={files.kwok_config}",
         "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={key}={value}",
         f"--cidr={POD_CIDR}", f"--node-ip={NODE_IP}", f"--server-address={LOCALHOST}:{port}",
+        # Heartbeat nodes through their Lease (the node-heartbeat-with-lease stage only refreshes
+        # status every ten minutes). Without it the node-lifecycle controller marks the node
+        # NotReady after its grace period (~40 s) and flips every pod to Ready=False mid-rollout.
+        "--node-lease-duration-seconds=40",
     ])
 
 
