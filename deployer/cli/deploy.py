@@ -47,6 +47,8 @@ common = [
     click.option("--cluster", "clusters", multiple=True, help="Only this target cluster (repeatable)."),
     click.option("--wait-for-lock", default="0", callback=_duration, metavar="DURATION",
                  help="Wait this long (e.g. 5m) for another deploy's lock instead of failing at once."),
+    click.option("--lock-lease", default="30s", callback=_duration, metavar="DURATION", show_default=True,
+                 help="How long the deploy lock outlives its last renewal (how long a killed run blocks others)."),
     click.option("--actor", default=None, help="Who deploys, recorded in the lock and the release record "
                                                "(default: $BUILD_URL, else user@host)."),
     click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -70,8 +72,8 @@ def with_common(func):
 @click.option("--builder", type=click.Choice(["buildah", "docker"]), default="buildah", show_default=True)
 @click.pass_context
 def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[str, ...], wait_for_lock: float,
-           actor: str | None, report_file: Path | None, junit: Path | None, dry_run: bool, commit: str | None,
-           builder: str) -> int:
+           lock_lease: float, actor: str | None, report_file: Path | None, junit: Path | None, dry_run: bool,
+           commit: str | None, builder: str) -> int:
     """Deploy SERVICE to every target cluster of an environment, in parallel.
 
     \b
@@ -95,7 +97,7 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
     settings = settings_of(ctx)
     config = load_config(settings.config_dir)
     request = DeployRequest(service, environment, clusters, dry_run, actor or default_actor(), wait_for_lock,
-                            commit, builder)
+                            commit, builder, max(1, int(lock_lease)))
     run = run_deploy(request, deploy_deps(config, _progress(settings.json)))
     _write_reports(run, report_file, junit)
     emit(settings, run.to_dict(), run.to_text)
@@ -109,7 +111,8 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
                                                                    "before the current release).")
 @click.pass_context
 def rollback(ctx: click.Context, service: str, environment: str, clusters: tuple[str, ...], wait_for_lock: float,
-             actor: str | None, report_file: Path | None, junit: Path | None, to_revision: int | None) -> int:
+             lock_lease: float, actor: str | None, report_file: Path | None, junit: Path | None,
+             to_revision: int | None) -> int:
     """Put SERVICE back on an earlier release on every target cluster of an environment.
 
     Re-applies the objects and image digest recorded for that release, under the same lock,
@@ -122,7 +125,8 @@ def rollback(ctx: click.Context, service: str, environment: str, clusters: tuple
 
     settings = settings_of(ctx)
     config = load_config(settings.config_dir)
-    request = RollbackRequest(service, environment, to_revision, clusters, actor or default_actor(), wait_for_lock)
+    request = RollbackRequest(service, environment, to_revision, clusters, actor or default_actor(), wait_for_lock,
+                              max(1, int(lock_lease)))
     run = run_rollback(request, deploy_deps(config, _progress(settings.json)))
     _write_reports(run, report_file, junit)
     emit(settings, run.to_dict(), run.to_text)

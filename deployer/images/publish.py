@@ -13,6 +13,7 @@ from pathlib import Path
 
 from deployer import procs
 from deployer.config.models import Cluster, Service
+from deployer.errors import ToolError
 from deployer.images.backends import Backend, Registry
 
 Progress = Callable[[str], None]
@@ -40,10 +41,15 @@ def image_tag(commit: str, environment: str) -> str:
 
 
 def source_commit(context: Path) -> str:
-    """The git commit of the build context, 12 hex digits; ``-dirty<hash>`` when the context has
-    uncommitted changes, so the skip-if-present check never reuses an image of other sources."""
-    head = procs.run(["git", "-C", str(context), "rev-parse", "HEAD"], what=f"read the git commit of {context}")
+    """The last git commit that changed the build context, 12 hex digits (so commits elsewhere in
+    the repository do not force a rebuild of the same sources); ``-dirty<hash>`` when the context
+    has uncommitted changes, so the skip-if-present check never reuses an image of other sources."""
+    head = procs.run(["git", "-C", str(context), "log", "-1", "--format=%H", "--", "."],
+                     what=f"read the git commit of {context}")
     commit = head.stdout.strip()[:12]
+    if not commit:
+        raise ToolError(f"{context} has no committed history in git", hint="Commit the service's sources, or "
+                        "pass --commit (or DEPLOYER_COMMIT) to name the image tag yourself.")
     status = procs.run(["git", "-C", str(context), "status", "--porcelain", "--", "."],
                        what=f"check {context} for uncommitted changes")
     if status.stdout.strip():

@@ -38,7 +38,7 @@ from deployer.pipeline.fanout import fan_out
 from deployer.pipeline.report import ClusterReport, RunReport
 from deployer.pipeline.waiting import wait_for
 from deployer.plan.compare import changes_to_apply
-from deployer.plan.keys import key_of
+from deployer.plan.keys import group_of, key_of
 from deployer.rollout import policy
 from deployer.rollout.release import ReleaseRecord, current, manifest_hash, next_revision, previous_good
 
@@ -67,6 +67,8 @@ class DeployRequest:
     wait_for_lock: float = 0.0
     commit: str | None = None
     builder: str = "buildah"
+    lock_lease: int = 30
+    """Seconds the deploy lock outlives its last renewal: how long a killed deploy blocks others."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class RollbackRequest:
     clusters: tuple[str, ...] = ()
     actor: str = field(default_factory=default_actor)
     wait_for_lock: float = 0.0
+    lock_lease: int = 30
 
 
 @dataclass
@@ -139,19 +142,22 @@ def _connect_all(deps: Deps, clusters: list[Cluster]) -> tuple[list[Target], lis
     targets, failed = [], []
     for cluster in clusters:
         report = ClusterReport(cluster.name)
+        start = deps.clock()
         try:
-            client = _timed(report, "connect", lambda c=cluster: deps.connect(c), deps.clock)  # type: ignore[arg-type]
-        except DeployerError:
+            client = deps.connect(cluster)
+        except DeployerError as exc:
+            report.step("connect", "failed", deps.clock() - start, exc.message)
             report.outcome = "failed"
             report.release = "not contacted"
             failed.append(report)
             continue
-        report.steps[-1].message = f"as {client.identity}"
+        report.step("connect", "ok", deps.clock() - start, f"as {client.identity}")
         targets.append(Target(cluster, client, report))
     return targets, failed
 
 
-def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds: float, deps: Deps) -> None:
+def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds: float, deps: Deps,
+              lease_seconds: int) -> None:
     """Take the lock on every target, or none: a held lock fails the whole run, naming its holder."""
     deadline = deps.clock() + wait_seconds
     announced: set[str] = set()
@@ -160,7 +166,8 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
         for target in targets:
             if target.lock is not None:
                 continue
-            got = locking.try_acquire(target.client, service.namespace, service.name, actor, deps.now())
+            got = locking.try_acquire(target.client, service.namespace, service.name, actor, deps.now(),
+                                      lease_seconds)
             if isinstance(got, locking.HeldLock):
                 target.lock = got
             else:
@@ -265,7 +272,7 @@ def _preflight(target: Target, service: Service) -> str:
     for obj in target.desired:
         res = resource(client, obj["apiVersion"], obj["kind"])
         for verb in ("get", "create", "patch"):
-            needed.add((res.group, res.plural, verb))
+            needed.add((group_of(res.api_version), res.plural, verb))
     missing = [f"{verb} {plural}{'.' + group if group else ''}" for group, plural, verb in sorted(needed)
                if not access.can(client, ns, group, plural, verb)]
     if missing:
@@ -321,12 +328,20 @@ def deploy(request: DeployRequest, deps: Deps) -> RunReport:
     # 3-4. render and preflight everywhere before any write
     def prepare(name: str) -> str:
         target = next(t for t in targets if t.cluster.name == name)
-        target.desired = render_for(config, service, request.environment, target.cluster, target.image)
-        target.records = records.read_records(target.client, service.namespace, service.name)
-        return _timed(target.report, "preflight", lambda: _preflight(target, service), deps.clock)
+
+        def check() -> str:
+            target.desired = render_for(config, service, request.environment, target.cluster, target.image)
+            target.records = records.read_records(target.client, service.namespace, service.name)
+            return _preflight(target, service)
+
+        return _timed(target.report, "preflight", check, deps.clock)
 
     preflight = fan_out([t.cluster.name for t in targets], prepare)
     failed = [r for r in preflight if r.failed]
+    for r in failed:
+        report = next(t.report for t in targets if t.cluster.name == r.cluster)
+        if not any(s.status == "failed" for s in report.steps) and r.error is not None:
+            report.step("preflight", "failed", r.seconds, r.error.message)
     if failed:
         for target in targets:
             target.report.outcome = "failed" if any(r.cluster == target.cluster.name for r in failed) else "skipped"
@@ -341,9 +356,9 @@ def deploy(request: DeployRequest, deps: Deps) -> RunReport:
         return run
 
     # 5. lock every cluster, then apply, wait and record under the locks
-    _lock_all(targets, service, request.actor, request.wait_for_lock, deps)
+    _lock_all(targets, service, request.actor, request.wait_for_lock, deps, request.lock_lease)
     try:
-        with locking.Renewer([t.lock for t in targets if t.lock], deps.now) as renewer:
+        with locking.Renewer([t.lock for t in targets if t.lock], deps.now, request.lock_lease / 3) as renewer:
             _rollout(targets, service, request, deps)
         if renewer.errors:
             run.notes.append(f"lease renewal failed {len(renewer.errors)} time(s): {renewer.errors[0]}")
@@ -501,9 +516,9 @@ def rollback(request: RollbackRequest, deps: Deps) -> RunReport:
                 raise UsageError(f"cluster {target.cluster.name}: {service.name} has no earlier release to roll "
                                  "back to", hint=f"See `deployer history {service.name}`.")
             chosen[target.cluster.name] = previous
-    _lock_all(targets, service, request.actor, request.wait_for_lock, deps)
+    _lock_all(targets, service, request.actor, request.wait_for_lock, deps, request.lock_lease)
     try:
-        with locking.Renewer([t.lock for t in targets if t.lock], deps.now):
+        with locking.Renewer([t.lock for t in targets if t.lock], deps.now, request.lock_lease / 3):
             def one(name: str) -> str:
                 target = next(t for t in targets if t.cluster.name == name)
                 _roll_back_to(target, chosen[name], service, request.environment, request.actor, deps,

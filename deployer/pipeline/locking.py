@@ -59,8 +59,8 @@ class HeldLock:
                                 body=lease)
 
 
-def try_acquire(client: KubeClient, namespace: str, service: str, holder: str, now: dt.datetime
-                ) -> HeldLock | rules.LockDecision:
+def try_acquire(client: KubeClient, namespace: str, service: str, holder: str, now: dt.datetime,
+                lease_seconds: int = rules.LEASE_SECONDS) -> HeldLock | rules.LockDecision:
     """Take the lock, or return the ``held`` decision naming who holds it."""
     name = lease_name(service)
     lease = client.request("GET", _path(namespace, name), what=f"read lease {name}", ok=(404,))
@@ -68,7 +68,7 @@ def try_acquire(client: KubeClient, namespace: str, service: str, holder: str, n
     decision = rules.decide(current, holder, now)
     if decision.action == "held":
         return decision
-    spec = {"holderIdentity": holder, "leaseDurationSeconds": rules.LEASE_SECONDS,
+    spec = {"holderIdentity": holder, "leaseDurationSeconds": lease_seconds,
             "acquireTime": _micro(now), "renewTime": _micro(now)}
     try:
         if current is None:
