@@ -32,11 +32,12 @@ from deployer.infra import workspace
 from deployer.infra.summary import Outputs, OutputsMissing, PlanSummary, parse_outputs
 from deployer.infra.terraform import TerraformRunner, TerraformTools
 from deployer.infra.tools import discover_tools
-from deployer.infra.workspace import Backend, GoogleEndpoints, LocalBackend
+from deployer.infra.workspace import Backend, GoogleEndpoints, backend_from_url
 
 PLAN_FILE = "deployer.tfplan"
 LOCK_FILE = ".provision.lock"
 STATE_ROOT_ENV = "DEPLOYER_TERRAFORM_STATE"
+BACKEND_ENV = "DEPLOYER_TERRAFORM_BACKEND"
 Progress = Callable[[str], None]
 
 
@@ -101,14 +102,15 @@ def provision(cluster: Cluster, config: Config, *, dry_run: bool = False, state_
 
     ``google_token`` returns the access token Terraform acts with (default: see
     :func:`admin_google_token`); ``endpoints`` points the provider at a stand-in; ``tools``
-    defaults to terraform/tofu on PATH with the user's CLI config; ``backend`` to a local state
-    file in ``state_root/CLUSTER``.
+    defaults to terraform/tofu on PATH with the user's CLI config; ``backend`` to
+    $DEPLOYER_TERRAFORM_BACKEND (``gs://BUCKET/PREFIX``), else a local state file in
+    ``state_root/CLUSTER``; ``state_root`` to :func:`default_state_root`.
     """
     say = progress or (lambda _message: None)
     expected = workspace.expected_email(cluster)  # refuses a non-GKE cluster before any I/O
     assert cluster.gke is not None
     tools = tools or discover_tools()
-    backend = backend or LocalBackend()
+    backend = backend or backend_from_url(os.environ.get(BACKEND_ENV))
     token = google_token or admin_google_token(cluster, config).token
     workdir = (state_root or default_state_root()).expanduser().resolve() / cluster.name
     what = f"cluster {cluster.name}"
