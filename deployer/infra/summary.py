@@ -175,9 +175,10 @@ def error_lines(stderr: str, stdout: str = "") -> list[str]:
     """The lines that explain a failed Terraform command: its Error diagnostics, else its last lines."""
     blocks = diagnostics(stderr) or diagnostics(stdout)
     if blocks:
-        lines = [line for block in blocks for line in (*block, "")]
-        return lines[:MAX_DIAGNOSTIC_LINES] if len(lines) <= MAX_DIAGNOSTIC_LINES else \
-            [*lines[:MAX_DIAGNOSTIC_LINES], "(more diagnostics follow in Terraform's output)"]
+        lines = [line for block in blocks for line in (*block, "")][:-1]
+        if len(lines) > MAX_DIAGNOSTIC_LINES:
+            lines = [*lines[:MAX_DIAGNOSTIC_LINES], "(more diagnostics follow in Terraform's output)"]
+        return lines
     tail = [line for line in _unframed(stderr or stdout) if line.strip()]
     return tail[-15:] or ["(Terraform printed nothing)"]
 
