@@ -166,7 +166,7 @@ void approve(Map cfg) {
 void rollback(Map cfg, String environment) {
     currentBuild.description = 'roll back ' + params.SERVICE + ' in ' + environment
     withDeployer(cfg) {
-        withEnv(['DEPLOY_ENVIRONMENT=' + environment]) {
+        withEnv(['DEPLOY_ENVIRONMENT=' + environment, 'DEPLOY_LOCK_WAIT=' + cfg.lockWait]) {
             withCredentials(deployerCredentials(service: params.SERVICE, environment: environment,
                                                 configDir: configDir(cfg))) {
                 sh(label: 'deployer rollback', script: '''\
@@ -174,7 +174,7 @@ report="deployer-rollback-$DEPLOY_ENVIRONMENT"
 rm -f "$report.json" "$report.junit.xml"
 deployer --output json rollback "$SERVICE" --env "$DEPLOY_ENVIRONMENT" ${REVISION:+--to "$REVISION"} \\
   --report "$report.json" --junit "$report.junit.xml" \\
-  --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
+  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
 ''')
             }
         }

@@ -276,7 +276,7 @@ def test_the_rollback_command_line_passes_the_revision_only_when_given(builds, t
     assert _run_with_fake_deployer(to_three, tmp_path)["argv"] == [
         "--output", "json", "rollback", "hello", "--env", "production", "--to", "3",
         "--report", "deployer-rollback-production.json", "--junit", "deployer-rollback-production.junit.xml",
-        "--actor", JENKINS_ENV["BUILD_URL"]]
+        "--wait-for-lock", "10m", "--actor", JENKINS_ENV["BUILD_URL"]]
     [previous] = shell_steps(builds["service-repo-rollback-previous"], "Roll back")
     argv = _run_with_fake_deployer(previous, tmp_path)["argv"]
     assert argv[:6] == ["--output", "json", "rollback", "hello", "--env", "staging"]
