@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
-# The main job on the local platform: start two real Kubernetes clusters (an on-prem style one and
-# a GKE style one behind the GCP stand-in), a registry, then validate the cluster files the
-# platform wrote. Later steps of the story are added here as they land.
+# The main job on the local platform: start two real Kubernetes clusters (an on-prem style one
+# authenticated by bearer tokens, a GKE style one authenticated through the Google stand-in), a
+# registry, then do what a platform team and its Jenkins do: validate the files, sync every
+# cluster's namespaces and RBAC, verify least privilege, and deploy the example service to both
+# clusters at once (build with buildah, push, pin by digest, apply, wait), then show its history.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deployer=${DEPLOYER:-.venv/bin/deployer}
-export DEPLOYER_CONFIG_DIR=examples/local
+export DEPLOYER_CONFIG_DIR=${DEPLOYER_CONFIG_DIR:-examples/local}
 
+step() { printf '\n== %s\n' "$*"; }
+
+step "start the local platform (builds the pinned Kubernetes binaries on first use)"
 "$deployer" platform up
+step "validate cluster and service files"
 "$deployer" validate
 "$deployer" clusters list
+step "sync every cluster's namespaces and RBAC from charts/cluster-base"
+"$deployer" cluster sync --all
+step "verify each deployer identity has exactly the access the chart grants"
+"$deployer" cluster verify --all
+step "deploy the example service to both clusters"
+"$deployer" deploy hello --env staging --report reports/demo-deploy.json --junit reports/demo-deploy.xml
+step "deploy the same commit again: nothing changes"
+"$deployer" deploy hello --env staging
+step "what runs where"
+"$deployer" status hello
+"$deployer" history hello
+printf '\nThe platform keeps running; stop it with: make down\n'

@@ -1,0 +1,5 @@
+"""`python -m deployer` runs the CLI (as the `deployer` console script does)."""
+
+from deployer.cli.main import entry
+
+entry()

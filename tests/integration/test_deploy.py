@@ -1,0 +1,276 @@
+"""`deployer deploy`, `rollback`, `history` on both local clusters, with real buildah, the real
+registry and real API servers (kwok makes pods Ready, or never Ready when a pod carries the
+platform's never-ready label)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deployer.errors import ExitCode
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.integration
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ service.name }}
+  namespace: {{ service.namespace }}
+spec:
+  replicas: {{ values.replicas }}
+  progressDeadlineSeconds: 600
+  selector:
+    matchLabels:
+      app: {{ values.selector }}
+  template:
+    metadata:
+      labels:
+        app: {{ values.selector }}
+{% if cluster.name in values.neverReadyOn %}
+        deployer.test/never-ready: "true"
+{% endif %}
+    spec:
+      containers:
+        - name: web
+          image: {{ image }}
+          env:
+            - name: GREETING
+              value: {{ values.greeting }}
+"""
+
+
+def _service(name: str, *, on_failure: str = "rollback-failed", timeout: str = "40s", values: dict | None = None
+             ) -> dict:
+    return {
+        "name": name, "namespace": "apps",
+        "image": {"name": "web", "context": str(REPO / "apps" / "hello")},
+        "manifests": f"{name}-manifests",
+        "values": {"replicas": 2, "selector": name, "greeting": "hi", "neverReadyOn": [], **(values or {})},
+        "environments": {"staging": {"clusters": ["local-onprem", "local-gke"]}},
+        "rollout": {"timeout": timeout, "onFailure": on_failure},
+    }
+
+
+@pytest.fixture(scope="module")
+def synced(platform, platform_config_dir):
+    result = run_cli("--config-dir", str(platform_config_dir), "cluster", "sync", "--all")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return platform_config_dir
+
+
+@pytest.fixture
+def deploy_dir(tmp_path: Path, synced: Path, platform, monkeypatch) -> Path:
+    """A config folder with the platform's clusters and one fresh service per test."""
+    (tmp_path / "charts").symlink_to(REPO / "charts")
+    (tmp_path / "clusters").symlink_to(synced / "clusters")
+    (tmp_path / "services").mkdir()
+    monkeypatch.setenv("DEPLOYER_BUILDAH_ROOT", str(platform.state_dir / "buildah"))
+    return tmp_path
+
+
+def write_service(folder: Path, spec: dict, deployment: str = DEPLOYMENT) -> None:
+    (folder / "services" / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec))
+    manifests = folder / "services" / spec["manifests"]
+    manifests.mkdir(exist_ok=True)
+    (manifests / "deployment.yaml.j2").write_text(deployment)
+
+
+def deployer(folder: Path, *args: str):
+    return run_cli("--config-dir", str(folder), *args)
+
+
+def deployment(platform, cluster: str, name: str) -> dict:
+    """The live Deployment, read with the admin token through the official client."""
+    from kubernetes import client
+
+    info = platform.cluster(cluster)
+    config = client.Configuration()
+    config.host, config.ssl_ca_cert = info.server, str(info.ca_file)
+    config.api_key = {"authorization": "Bearer " + info.admin_token_file.read_text().strip()}
+    with client.ApiClient(config) as api:
+        return api.sanitize_for_serialization(client.AppsV1Api(api).read_namespaced_deployment(name, "apps"))
+
+
+def container(platform, cluster: str, name: str) -> dict:
+    return deployment(platform, cluster, name)["spec"]["template"]["spec"]["containers"][0]
+
+
+def image_of(platform, cluster: str, name: str) -> str:
+    return deployment(platform, cluster, name)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def test_deploy_reaches_both_clusters_with_one_digest_then_changes_nothing(deploy_dir, platform) -> None:
+    name = unique("web")
+    write_service(deploy_dir, _service(name))
+    commit = unique("c")
+    first = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", commit)
+    assert first.exit_code == 0, first.stdout + first.stderr
+    report = first.json()
+    assert [c["outcome"] for c in report["clusters"]] == ["succeeded", "succeeded"]
+    digests = {image_of(platform, c, name).split("@")[1] for c in ("local-onprem", "local-gke")}
+    assert len(digests) == 1 and next(iter(digests)).startswith("sha256:")
+    for cluster in ("local-onprem", "local-gke"):
+        status = deployment(platform, cluster, name)["status"]
+        assert status["availableReplicas"] == 2 and status["updatedReplicas"] == 2
+
+    versions = {c: deployment(platform, c, name)["metadata"]["resourceVersion"] for c in ("local-onprem", "local-gke")}
+    again = deployer(deploy_dir, "--detailed-exitcode", "-o", "json", "deploy", name, "--env", "staging",
+                     "--commit", commit)
+    assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
+    assert [c["outcome"] for c in again.json()["clusters"]] == ["unchanged", "unchanged"]
+    assert "not building" in again.stderr
+    assert versions == {c: deployment(platform, c, name)["metadata"]["resourceVersion"]
+                        for c in ("local-onprem", "local-gke")}
+
+
+def test_never_ready_cluster_fails_and_is_rolled_back_alone(deploy_dir, platform) -> None:
+    name = unique("web")
+    spec = _service(name, timeout="15s")
+    write_service(deploy_dir, spec)
+    good = deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("good"))
+    assert good.exit_code == 0, good.stdout + good.stderr
+    good_image = {c: image_of(platform, c, name) for c in ("local-onprem", "local-gke")}
+
+    spec["values"]["neverReadyOn"] = ["local-gke"]
+    write_service(deploy_dir, spec)
+    junit = deploy_dir / "junit.xml"
+    bad = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("bad"),
+                   "--junit", str(junit))
+    assert bad.exit_code == ExitCode.PARTIAL, bad.stdout + bad.stderr
+    clusters = {c["cluster"]: c for c in bad.json()["clusters"]}
+    assert clusters["local-onprem"]["outcome"] == "succeeded"
+    assert clusters["local-gke"]["outcome"] == "rolled-back"
+    assert "back on r1" in clusters["local-gke"]["release"]
+    assert image_of(platform, "local-gke", name) == good_image["local-gke"]
+    assert image_of(platform, "local-onprem", name) != good_image["local-onprem"]
+    assert 'name="local-gke / deploy:wait"' in junit.read_text() and "<failure" in junit.read_text()
+
+    history = deployer(deploy_dir, "-o", "json", "history", name, "--env", "staging").json()
+    assert [(r["revision"], r["outcome"]) for r in history["local-gke"]] == [
+        (1, "succeeded"), (2, "rolled-back"), (3, "succeeded")]
+    assert history["local-gke"][2]["rollback_of"] == 1
+    assert [(r["revision"], r["outcome"]) for r in history["local-onprem"]] == [(1, "succeeded"), (2, "succeeded")]
+
+
+def test_rollback_restores_the_previous_digest_on_both_clusters(deploy_dir, platform) -> None:
+    name = unique("web")
+    write_service(deploy_dir, _service(name))
+    assert deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("one")).exit_code == 0
+    first = {c: container(platform, c, name) for c in ("local-onprem", "local-gke")}
+    write_service(deploy_dir, _service(name, values={"greeting": "changed"}))
+    # Another commit: a fresh build, whose image config (creation time) gives it another digest.
+    assert deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("two")).exit_code == 0
+    second = {c: container(platform, c, name) for c in ("local-onprem", "local-gke")}
+    assert all(second[c]["image"] != first[c]["image"] for c in first)
+
+    back = deployer(deploy_dir, "-o", "json", "rollback", name, "--env", "staging")
+    assert back.exit_code == 0, back.stdout + back.stderr
+    assert [c["outcome"] for c in back.json()["clusters"]] == ["succeeded", "succeeded"]
+    assert {c: container(platform, c, name) for c in ("local-onprem", "local-gke")} == first
+
+
+def test_selector_change_is_caught_by_preflight_before_any_write(deploy_dir, platform) -> None:
+    name = unique("web")
+    write_service(deploy_dir, _service(name))
+    assert deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("one")).exit_code == 0
+    before = {c: deployment(platform, c, name)["metadata"]["resourceVersion"] for c in ("local-onprem", "local-gke")}
+    write_service(deploy_dir, _service(name, values={"selector": "other", "greeting": "new"}))
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("two"))
+    assert result.exit_code == ExitCode.FAILED, result.stdout + result.stderr
+    text = json.dumps(result.json())
+    assert "spec.selector" in text and "immutable" in text
+    after = {c: deployment(platform, c, name)["metadata"]["resourceVersion"] for c in ("local-onprem", "local-gke")}
+    assert before == after
+    history = deployer(deploy_dir, "-o", "json", "history", name).json()
+    assert all(len(records) == 1 for records in history.values())
+
+
+def test_second_deploy_fails_fast_naming_the_holder(deploy_dir, platform) -> None:
+    name = unique("web")
+    write_service(deploy_dir, _service(name, timeout="60s", values={"neverReadyOn": ["local-onprem"]}))
+    env = {**os.environ, "DEPLOYER_BUILDAH_ROOT": str(platform.state_dir / "buildah")}
+    holder = subprocess.Popen([sys.executable, "-m", "deployer", "--config-dir", str(deploy_dir), "deploy",
+                               name, "--env", "staging", "--commit", unique("c"), "--actor", "https://ci/job/first"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_line(holder, "waiting for the controller", 60)
+        second = deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("c"),
+                          "--actor", "second")
+        assert second.exit_code == ExitCode.LOCKED, second.stdout + second.stderr
+        assert "https://ci/job/first" in second.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_killed_deploy_is_taken_over_after_its_lease_expires(deploy_dir, platform) -> None:
+    name = unique("web")
+    spec = _service(name, timeout="60s", values={"neverReadyOn": ["local-onprem", "local-gke"]})
+    write_service(deploy_dir, spec)
+    env = {**os.environ, "DEPLOYER_BUILDAH_ROOT": str(platform.state_dir / "buildah")}
+    killed = subprocess.Popen([sys.executable, "-m", "deployer", "--config-dir", str(deploy_dir), "deploy",
+                               name, "--env", "staging", "--commit", unique("c"), "--lock-lease", "3s",
+                               "--actor", "killed-run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    _wait_for_line(killed, "waiting for the controller", 60)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+
+    spec["values"]["neverReadyOn"] = []
+    write_service(deploy_dir, spec)
+    start = time.monotonic()
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"),
+                      "--wait-for-lock", "30s")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "waiting for the deploy lock held by killed-run" in result.stderr
+    assert time.monotonic() - start < 30
+    assert [c["outcome"] for c in result.json()["clusters"]] == ["succeeded", "succeeded"]
+    history = deployer(deploy_dir, "-o", "json", "history", name).json()
+    # The killed run's record stays in-progress: history tells the truth about it.
+    assert [r["outcome"] for r in history["local-onprem"]] == ["in-progress", "succeeded"]
+
+
+def test_no_secret_in_any_output(deploy_dir, platform, tmp_path) -> None:
+    name = unique("web")
+    write_service(deploy_dir, _service(name))
+    report, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    outputs = [deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"),
+                        "--report", str(report), "--junit", str(junit))]
+    outputs.append(deployer(deploy_dir, "history", name))
+    outputs.append(deployer(deploy_dir, "status", name))
+    text = "".join(o.stdout + o.stderr for o in outputs) + report.read_text() + junit.read_text()
+    secrets = [p.read_text().strip() for c in platform.clusters.values()
+               for p in [c.admin_token_file, *c.user_token_files.values()]]
+    key_file = platform.cluster("local-gke").service_account_key_file
+    secrets.append(json.loads(key_file.read_text())["private_key"].splitlines()[1])
+    for secret in secrets:
+        assert secret not in text
+
+
+def _wait_for_line(proc: subprocess.Popen, needle: str, seconds: float) -> None:
+    """Read the child's stderr until ``needle`` appears (the child is mid-wait when it does)."""
+    deadline = time.monotonic() + seconds
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        if needle in line:
+            return
+    raise AssertionError(f"{needle!r} never appeared; child said:\n{''.join(seen)}")
