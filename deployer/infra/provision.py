@@ -132,13 +132,30 @@ def provision(cluster: Cluster, config: Config, *, dry_run: bool = False, state_
             applied = summary.has_changes and not dry_run
             if applied:
                 say(f"{what}: terraform apply")
-                runner.apply(plan_file)
+                _apply(runner, plan_file, cluster)
         finally:
             plan_file.unlink(missing_ok=True)
         outputs = _outputs(runner, what, required=applied or not summary.has_changes)
     return ProvisionResult(cluster=cluster.name, project=cluster.gke.project, workdir=workdir,
                            backend=backend.describe(), plan=summary, applied=applied, dry_run=dry_run,
                            expected_email=expected, outputs=outputs)
+
+
+def _apply(runner: TerraformRunner, plan_file: Path, cluster: Cluster) -> None:
+    try:
+        runner.apply(plan_file)
+    except ToolError as failed:
+        if "alreadyExists" not in failed.message:
+            raise
+        # The account exists but this state does not know it: the state was lost (a local state
+        # in a thrown-away workspace) or the account was made by hand.
+        address = "module.deployer_account.google_service_account.deployer"
+        raise ToolError(failed.message, hint=(
+            f"The account exists but is not in this Terraform state. If it is the one deployer should "
+            f"manage, adopt it: cd {runner.workdir} && terraform import {address} "
+            f"projects/{cluster.gke.project}/serviceAccounts/{workspace.expected_email(cluster)} "
+            f"(with the same credential), then provision again. Keep state in a shared backend "
+            f"({BACKEND_ENV}=gs://BUCKET/PREFIX) so it is not lost.")) from None
 
 
 def _outputs(runner: TerraformRunner, what: str, *, required: bool) -> Outputs | None:
