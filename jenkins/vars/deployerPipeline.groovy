@@ -132,21 +132,28 @@ void buildAndTest(Map cfg) {
     }
 }
 
-void deploy(Map cfg, String environment) {
-    currentBuild.description = 'deploy ' + params.SERVICE + ' to ' + environment
+/** Runs body with deployer set up and exactly the credentials of the environment's clusters bound. */
+void withTarget(Map cfg, String action, String environment, Closure body) {
     withDeployer(cfg) {
-        withEnv(['DEPLOY_ENVIRONMENT=' + environment, 'DEPLOY_LOCK_WAIT=' + cfg.lockWait]) {
+        withEnv(['DEPLOY_ENVIRONMENT=' + environment, 'DEPLOY_REPORT=' + reportName(action, environment),
+                 'DEPLOY_LOCK_WAIT=' + cfg.lockWait]) {
             withCredentials(deployerCredentials(service: params.SERVICE, environment: environment,
                                                 configDir: configDir(cfg))) {
-                sh(label: 'deployer deploy', script: '''\
-report="deployer-deploy-$DEPLOY_ENVIRONMENT"
-rm -f "$report.json" "$report.junit.xml"
-deployer --output json deploy "$SERVICE" --env "$DEPLOY_ENVIRONMENT" \\
-  --report "$report.json" --junit "$report.junit.xml" \\
-  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
-''')
+                body()
             }
         }
+    }
+}
+
+void deploy(Map cfg, String environment) {
+    currentBuild.description = 'deploy ' + params.SERVICE + ' to ' + environment
+    withTarget(cfg, 'deploy', environment) {
+        sh(label: 'deployer deploy', script: '''\
+rm -f "$DEPLOY_REPORT.json" "$DEPLOY_REPORT.junit.xml"
+deployer --output json deploy "$SERVICE" --env "$DEPLOY_ENVIRONMENT" \\
+  --report "$DEPLOY_REPORT.json" --junit "$DEPLOY_REPORT.junit.xml" \\
+  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
+''')
     }
 }
 
@@ -165,25 +172,24 @@ void approve(Map cfg) {
 
 void rollback(Map cfg, String environment) {
     currentBuild.description = 'roll back ' + params.SERVICE + ' in ' + environment
-    withDeployer(cfg) {
-        withEnv(['DEPLOY_ENVIRONMENT=' + environment, 'DEPLOY_LOCK_WAIT=' + cfg.lockWait]) {
-            withCredentials(deployerCredentials(service: params.SERVICE, environment: environment,
-                                                configDir: configDir(cfg))) {
-                sh(label: 'deployer rollback', script: '''\
-report="deployer-rollback-$DEPLOY_ENVIRONMENT"
-rm -f "$report.json" "$report.junit.xml"
+    withTarget(cfg, 'rollback', environment) {
+        sh(label: 'deployer rollback', script: '''\
+rm -f "$DEPLOY_REPORT.json" "$DEPLOY_REPORT.junit.xml"
 deployer --output json rollback "$SERVICE" --env "$DEPLOY_ENVIRONMENT" ${REVISION:+--to "$REVISION"} \\
-  --report "$report.json" --junit "$report.junit.xml" \\
+  --report "$DEPLOY_REPORT.json" --junit "$DEPLOY_REPORT.junit.xml" \\
   --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
 ''')
-            }
-        }
     }
 }
 
-/** The JSON report and JUnit XML of one deploy or rollback: archived, and shown on the build page. */
+/** deployer-<action>-<environment>: the .json report and .junit.xml of one deploy or rollback. */
+static String reportName(String action, String environment) {
+    return 'deployer-' + action + '-' + environment
+}
+
+/** Archives the JSON report and publishes the JUnit XML; a deploy that failed early may have neither. */
 void publishReport(String action, String environment) {
-    String report = 'deployer-' + action + '-' + environment
+    String report = reportName(action, environment)
     archiveArtifacts(artifacts: report + '.json, ' + report + '.junit.xml', allowEmptyArchive: true)
     junit(testResults: report + '.junit.xml', allowEmptyResults: true)
 }

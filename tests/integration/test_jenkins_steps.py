@@ -164,15 +164,8 @@ def run_build(record: dict, workspace: Path, secrets: dict[str, str]) -> list[ha
     return ran
 
 
-def deployment(platform, name: str, namespace: str) -> client.V1Deployment:
-    cluster = platform.cluster(name)
-    config = client.Configuration()
-    config.host = cluster.server
-    config.ssl_ca_cert = str(cluster.ca_file)
-    config.api_key = {"authorization": cluster.admin_token_file.read_text().strip()}
-    config.api_key_prefix = {"authorization": "Bearer"}
-    with client.ApiClient(config) as api:
-        return client.AppsV1Api(api).read_namespaced_deployment("hello", namespace)
+def deployment(admin_client, platform, name: str, namespace: str) -> client.V1Deployment:
+    return client.AppsV1Api(admin_client(platform.cluster(name))).read_namespaced_deployment("hello", namespace)
 
 
 def greeting(dep: client.V1Deployment) -> str:
@@ -201,7 +194,7 @@ def production_build(builds, synced, workspace, credential_store) -> list[harnes
     return run_build(builds["production"], workspace, credential_store)
 
 
-def test_deploy_to_production_through_staging(production_build, workspace, platform, namespace):
+def test_deploy_to_production_through_staging(production_build, workspace, platform, namespace, admin_client):
     assert [(s.stage, s.label) for s in production_build] == [
         ("Build and test", "deployer validate"),
         ("Deploy to staging", "deployer deploy"),
@@ -213,7 +206,7 @@ def test_deploy_to_production_through_staging(production_build, workspace, platf
         assert junit.get("failures") == "0" and int(junit.get("tests")) >= 2
         assert {case.get("classname") for case in junit.iter("testcase")} == set(CLUSTERS)
     for name in CLUSTERS:
-        dep = deployment(platform, name, namespace)
+        dep = deployment(admin_client, platform, name, namespace)
         assert dep.spec.replicas == 3                       # production's values
         assert "@sha256:" in dep.spec.template.spec.containers[0].image
 
@@ -232,12 +225,12 @@ def test_the_release_actor_is_the_build_url(builds, production_build, workspace,
 
 
 def test_a_new_commit_to_staging_then_a_rollback_to_revision_1(builds, production_build, workspace, credential_store,
-                                                               platform, namespace, jenkins_config):
+                                                               platform, namespace, jenkins_config, admin_client):
     write_service(jenkins_config, namespace, greeting="hello again")   # the new commit
     ran = run_build(builds["staging"], workspace, credential_store)
     assert [s.stage for s in ran] == ["Build and test", "Deploy to staging"]
     for name in CLUSTERS:
-        dep = deployment(platform, name, namespace)
+        dep = deployment(admin_client, platform, name, namespace)
         assert (greeting(dep), dep.spec.replicas) == ("hello again", 2)
 
     ran = run_build(builds["rollback"], workspace, credential_store)
@@ -246,5 +239,5 @@ def test_a_new_commit_to_staging_then_a_rollback_to_revision_1(builds, productio
     assert report["action"] == "rollback" and report["exitCode"] == 0
     assert junit.get("failures") == "0"
     for name in CLUSTERS:
-        dep = deployment(platform, name, namespace)
+        dep = deployment(admin_client, platform, name, namespace)
         assert (greeting(dep), dep.spec.replicas) == ("hello", 2)   # revision 1: the first staging deploy

@@ -227,6 +227,7 @@ def test_each_deploy_stage_runs_one_deploy_of_its_environment(builds):
     for stage, environment in (("Deploy to staging", "staging"), ("Deploy to production", "production")):
         [deploy] = [s for s in shell_steps(build, stage) if DEPLOY in s.script]
         assert deploy.env["DEPLOY_ENVIRONMENT"] == environment
+        assert deploy.env["DEPLOY_REPORT"] == f"deployer-deploy-{environment}"
         assert deploy.env["SERVICE"] == "hello"
     [rollback] = shell_steps(builds["rollback-production"], "Roll back")[1:]
     assert "deployer --output json rollback" in rollback.script
