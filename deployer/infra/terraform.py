@@ -35,7 +35,7 @@ against Terraform 1.11 and OpenTofu, what it gets wrong and how this module work
 - ``output()`` returns ``None`` on any failure and discards the error; ``output -json`` is run
   through ``cmd()`` instead.
 - ``-input=false`` and ``-no-color`` are sent by every typed method (good); ``show`` and
-  ``output`` get them explicitly.
+  ``output``, run through ``cmd()``, get ``-no-color`` explicitly (they take no ``-input``).
 
 Environment: ``TF_IN_AUTOMATION`` (no "run terraform apply next" advice), ``TF_INPUT=0``,
 ``CHECKPOINT_DISABLE`` (no call to HashiCorp's version check). Inherited ``TF_LOG*`` are
