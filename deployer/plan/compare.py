@@ -275,6 +275,11 @@ def _identity_only(segments: tuple[str, ...], value: Any) -> bool:
     return isinstance(value, dict) and all(segments + (k,) in _IDENTITY for k in value)
 
 
+# Key fields the API server defaults before recording managedFields: a port applied without a
+# protocol is keyed as {"containerPort": 8080, "protocol": "TCP"} (core/v1 defaults).
+_KEY_DEFAULTS = {"protocol": "TCP"}
+
+
 def _find_item(items: list[Any], fkey: str) -> int | None:
     kind, raw = fkey[:2], fkey[2:]
     if kind == "i:":
@@ -288,7 +293,7 @@ def _find_item(items: list[Any], fkey: str) -> int | None:
         if kind == "v:" and item == wanted:
             return index
         if kind == "k:" and isinstance(item, dict) and isinstance(wanted, dict) \
-                and all(item.get(k) == v for k, v in wanted.items()):
+                and all(item.get(k, _KEY_DEFAULTS.get(k)) == v for k, v in wanted.items()):
             return index
     return None
 

@@ -281,3 +281,23 @@ def test_inventory_round_trips_and_rejects_garbage():
     with pytest.raises(ValueError, match="line 1"):
         Inventory.from_data("set", {"objects": "not json"})
     assert len(Inventory.from_data("set", None)) == 0
+
+
+def test_ports_keyed_with_a_defaulted_protocol_are_unchanged() -> None:
+    # managedFields keys ports by containerPort and protocol, which the server defaults to TCP.
+    import json as _json
+
+    from deployer.plan.compare import changes_to_apply
+
+    desired = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "apps"},
+               "spec": {"template": {"spec": {"containers": [{"name": "web", "ports": [{"containerPort": 8080}]}]}}}}
+    fields = {"f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"web"}': {
+        ".": {}, "f:name": {}, "f:ports": {_json.dumps({"containerPort": 8080, "protocol": "TCP"},
+                                                      separators=(",", ":")).join(["k:", ""]): {
+            ".": {}, "f:containerPort": {}}}}}}}}}
+    live = {**desired, "metadata": {**desired["metadata"], "managedFields": [
+        {"manager": "deployer", "operation": "Apply", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+         "fieldsV1": fields}]},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "web", "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]}}}}
+    assert changes_to_apply(desired, live) == []
