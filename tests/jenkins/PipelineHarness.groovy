@@ -378,21 +378,20 @@ class PipelineRun {
         binding.setVariable('currentBuild', new CurrentBuild(this))
         binding.setVariable('scm', 'scm')
         binding.setVariable('params', Collections.unmodifiableMap([:]))
-        ((Map) (scenario.libraries ?: [:])).each { name, dir -> loadLibrary(String.valueOf(name), new File(String.valueOf(dir))) }
     }
 
     // ---- running ----
 
     Map execute() {
         File jenkinsfile = new File((String) scenario.jenkinsfile)
-        Script script = new GroovyShell(loader, binding, compiler).parse(jenkinsfile.getText('UTF-8'), 'Jenkinsfile')
         try {
-            script.run()
+            // Libraries configured in Jenkins (@Library('name') _) are there before the Jenkinsfile runs.
+            ((Map) (scenario.libraries ?: [:])).each { name, dir -> loadLibrary((String) name, new File((String) dir)) }
+            // A compile error fails this build only, as in Jenkins.
+            new GroovyShell(loader, binding, compiler).parse(jenkinsfile.getText('UTF-8'), 'Jenkinsfile').run()
             if (!pipelineSeen) {
                 throw new PipelineInvalid('the Jenkinsfile never called pipeline { }')
             }
-        } catch (StepFailed | BuildAborted | PipelineInvalid e) {
-            fail(e)
         } catch (Exception e) {
             fail(e)
         }
