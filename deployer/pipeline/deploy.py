@@ -145,13 +145,17 @@ def _connect_all(deps: Deps, clusters: list[Cluster]) -> tuple[list[Target], lis
         start = deps.clock()
         try:
             client = deps.connect(cluster)
+            # Authenticate now, before any work: a revoked key or a missing token is reported as
+            # a credential problem, not as a failed rollout later.
+            username, _groups = access.whoami(client)
         except DeployerError as exc:
             report.step("connect", "failed", deps.clock() - start, exc.message)
             report.outcome = "failed"
             report.release = "not contacted"
+            report.error = exc
             failed.append(report)
             continue
-        report.step("connect", "ok", deps.clock() - start, f"as {client.identity}")
+        report.step("connect", "ok", deps.clock() - start, f"authenticated as {username}")
         targets.append(Target(cluster, client, report))
     return targets, failed
 
@@ -225,6 +229,23 @@ def _apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, 
     if not result.done:
         raise RolloutFailure(result.message)
     return result.message
+
+
+def _stopped(run: RunReport, failed: list[Target], error: DeployerError | None, why: str) -> RunReport:
+    """End a run before any write: every cluster stays on the release it had, and the exit code is
+    the cause's own (credentials, API rejection, ...)."""
+    for target in failed:
+        target.report.outcome = "failed"
+    for report in run.clusters:
+        if not report.release:
+            report.release = f"unchanged, on {_release_label(current(_records_of(report, failed)))}"
+    run.notes.append(f"{why}; the deploy stopped before writing to any cluster")
+    run.stopped_by = error.exit_code if error is not None else None
+    return run
+
+
+def _records_of(report: ClusterReport, targets: list[Target]) -> list[ReleaseRecord]:
+    return next((t.records for t in targets if t.report is report), [])
 
 
 class RolloutFailure(Exception):
@@ -312,8 +333,8 @@ def deploy(request: DeployRequest, deps: Deps) -> RunReport:
     targets, unreachable = _connect_all(deps, clusters)
     run = RunReport("deploy", service.name, request.environment, [t.report for t in targets] + unreachable,
                     dry_run=request.dry_run)
-    if not targets:
-        return run
+    if unreachable:
+        return _stopped(run, targets, unreachable[0].error, "a cluster could not be contacted")
 
     # 2. image: built once, pushed to every target registry, pinned by digest
     if deps.publish is None:
@@ -343,12 +364,12 @@ def deploy(request: DeployRequest, deps: Deps) -> RunReport:
         if not any(s.status == "failed" for s in report.steps) and r.error is not None:
             report.step("preflight", "failed", r.seconds, r.error.message)
     if failed:
+        failed_names = {r.cluster for r in failed}
         for target in targets:
-            target.report.outcome = "failed" if any(r.cluster == target.cluster.name for r in failed) else "skipped"
-            target.report.release = f"unchanged, on {_release_label(current(target.records))} (preflight stopped " \
-                                    "the deploy before any write)"
-        run.notes.append("preflight failed; no cluster was written")
-        return run
+            if target.cluster.name not in failed_names:
+                target.report.outcome = "skipped"
+        return _stopped(run, [t for t in targets if t.cluster.name in failed_names], failed[0].error,
+                        "preflight failed")
     if request.dry_run:
         for target in targets:
             target.report.outcome = "unchanged"
@@ -498,6 +519,8 @@ def rollback(request: RollbackRequest, deps: Deps) -> RunReport:
     clusters = resolve_targets(config, service, request.environment, request.clusters)
     targets, unreachable = _connect_all(deps, clusters)
     run = RunReport("rollback", service.name, request.environment, [t.report for t in targets] + unreachable)
+    if unreachable:
+        return _stopped(run, targets, unreachable[0].error, "a cluster could not be contacted")
     for target in targets:
         target.records = [r for r in records.read_records(target.client, service.namespace, service.name)
                           if r.environment == request.environment]

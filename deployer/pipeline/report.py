@@ -32,6 +32,8 @@ class ClusterReport:
     release: str = ""
     """Which release the cluster is on when the run ends, in words: "new release r4", "back on r3"."""
     steps: list[Step] = field(default_factory=list)
+    error: Any = field(default=None, repr=False, compare=False)
+    """The error that stopped this cluster, when one did (kept for the exit code, not printed)."""
 
     def step(self, name: str, status: StepStatus, seconds: float = 0.0, message: str = "") -> Step:
         item = Step(name, status, round(seconds, 3), scrub(message))
@@ -51,8 +53,13 @@ class RunReport:
     clusters: list[ClusterReport]
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)
+    stopped_by: ExitCode | None = None
+    """Set when the run stopped before writing anything (a credential, a refused preflight): the
+    exit code then names that cause rather than a rollout failure."""
 
     def exit_code(self, detailed: bool = False) -> ExitCode:
+        if self.stopped_by is not None:
+            return self.stopped_by
         failed = [c for c in self.clusters if c.failed]
         changed = [c for c in self.clusters if c.outcome == "succeeded"]
         if failed and len(failed) == len(self.clusters):

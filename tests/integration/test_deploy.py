@@ -44,6 +44,8 @@ spec:
       containers:
         - name: web
           image: {{ image }}
+          ports:
+            - containerPort: 8080
           env:
             - name: GREETING
               value: {{ values.greeting }}
@@ -191,7 +193,8 @@ def test_selector_change_is_caught_by_preflight_before_any_write(deploy_dir, pla
     before = {c: deployment(platform, c, name)["metadata"]["resourceVersion"] for c in ("local-onprem", "local-gke")}
     write_service(deploy_dir, _service(name, values={"selector": "other", "greeting": "new"}))
     result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("two"))
-    assert result.exit_code == ExitCode.FAILED, result.stdout + result.stderr
+    # Stopped before any write: the exit code is the API's refusal, not a rollout failure.
+    assert result.exit_code == ExitCode.API_REJECTED, result.stdout + result.stderr
     text = json.dumps(result.json())
     assert "spec.selector" in text and "immutable" in text
     after = {c: deployment(platform, c, name)["metadata"]["resourceVersion"] for c in ("local-onprem", "local-gke")}
