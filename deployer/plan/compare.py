@@ -148,43 +148,60 @@ def _merge_key(field: str, items: list[Any]) -> tuple[str, ...] | None:
 
 def value_changes(desired: Any, live: Any, path: str = "", key: str = "", parent: str = "") -> list[FieldChange]:
     """Fields ``desired`` sets whose live value differs (fields only live has are ignored)."""
+    found: list[tuple[tuple[str | int, ...], Any, Any]] = []
+    _values(desired, live, (), key, parent, found)
+    return [FieldChange(path + "".join(f"[{s}]" if isinstance(s, int | _Item) else f".{s}"
+                                       for s in segments) or ".", before, after)
+            for segments, before, after in found]
+
+
+class _Item(str):
+    """A path segment naming a list item by its merge key ("name=app")."""
+
+
+def _values(desired: Any, live: Any, at: tuple[str | int, ...], key: str, parent: str,
+            found: list[tuple[tuple[str | int, ...], Any, Any]]) -> None:
+    # Path segments are kept as a tuple and only formatted for a difference: an idle sync
+    # compares every field of hundreds of objects and finds none.
+    if type(desired) is type(live) and not isinstance(desired, dict | list):
+        if desired != live and not _same_scalar(desired, live, key, parent):
+            found.append((at, live, desired))
+        return
     if isinstance(desired, dict):
         if not isinstance(live, dict):
-            return [FieldChange(path or ".", live, desired)]
-        changes = []
+            found.append((at, live, desired))
+            return
         for k, value in desired.items():
-            sub = _join(path, k)
             if k not in live:
-                changes.append(FieldChange(sub, MISSING, value))
+                found.append((at + (k,), MISSING, value))
             else:
-                changes += value_changes(value, live[k], sub, k, key)
-        return changes
+                _values(value, live[k], at + (k,), k, key, found)
+        return
     if isinstance(desired, list):
         if not isinstance(live, list):
-            return [FieldChange(path, live, desired)]
+            found.append((at, live, desired))
+            return
         merge = _merge_key(key, desired)
         if merge and all(isinstance(i, dict) for i in live):
-            changes = []
             for item in desired:
                 ident = {m: item[m] for m in merge}
                 match = [i for i in live if all(i.get(m) == v for m, v in ident.items())]
-                label = ",".join(f"{m}={v}" for m, v in ident.items())
+                label = _Item(",".join(f"{m}={v}" for m, v in ident.items()))
                 if not match:
-                    changes.append(FieldChange(f"{path}[{label}]", MISSING, item))
+                    found.append((at + (label,), MISSING, item))
                 else:
-                    changes += value_changes(item, match[0], f"{path}[{label}]", key, parent)
-            return changes
+                    _values(item, match[0], at + (label,), key, parent, found)
+            return
         if len(desired) != len(live):
-            return [FieldChange(path, live, desired)]
+            found.append((at, live, desired))
+            return
         # Same length: report the items that differ (".rules[0].verbs"), which says more to a
         # reader than the whole list; the apply still replaces an atomic list whole.
-        changes = []
         for i, (d, item) in enumerate(zip(desired, live, strict=True)):
-            changes += value_changes(d, item, _join(path, i), key, parent)
-        return changes
+            _values(d, item, at + (i,), key, parent, found)
+        return
     if not _same_scalar(desired, live, key, parent):
-        return [FieldChange(path, live, desired)]
-    return []
+        found.append((at, live, desired))
 
 
 def applied_fields(live: dict[str, Any], manager: str = MANAGER,
