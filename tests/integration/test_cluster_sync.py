@@ -417,3 +417,26 @@ def test_a_bad_template_stops_before_any_cluster_is_touched(cli, tmp_path, platf
     assert result.exit_code == 3
     assert "40-bindings.yaml.j2:" in result.stderr and "no_such_field" in result.stderr
     assert result.stdout == ""
+
+
+def test_an_object_deployer_did_not_create_is_adopted_with_a_plan_line(
+        cli, tmp_path, platform_files, admin_apis, restore_platform_files):
+    namespace = unique_namespace("adopt")
+    config = make_config(tmp_path / "config", platform_files, namespace)
+    api = admin_apis["local-onprem"]
+    (binding,) = [o for o in rendered(cli, config, "local-onprem")
+                  if o["kind"] == "RoleBinding" and o["metadata"]["name"] == "deployer:viewer"]
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}}, field_manager="platform-team")
+    client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(namespace, binding,
+                                                                      field_manager="platform-team")
+
+    adopted = deploy(cli, config, "cluster", "sync", "local-onprem")
+
+    assert adopted.exit_code == 0, adopted.stderr
+    assert (f"* adopt RoleBinding {namespace}/deployer:viewer: exists but deployer did not create it "
+            "(made by platform-team); deployer takes it over") in adopted.stdout
+    assert f"* adopt Namespace {namespace}" in adopted.stdout
+    live = read(api, "RoleBinding", "deployer:viewer", namespace)
+    assert ("deployer", "Apply") in {(f.manager, f.operation) for f in live.metadata.managed_fields}
+    again = deploy(cli, config, "--detailed-exitcode", "cluster", "sync", "local-onprem")
+    assert again.exit_code == 0 and "sync: no changes: local-onprem (no-change)" in again.stdout
