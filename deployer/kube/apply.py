@@ -54,18 +54,22 @@ class Execution:
         return sum(1 for a in self.applied if not a.noop and not a.skipped) + self.inventory_writes
 
 
-def apply_plan(client: KubeClient, plan: Plan, ref: InventoryRef, options: ApplyOptions = ApplyOptions()) -> Execution:
-    """Make the cluster match ``plan``. Never raises for an API refusal: the first error (with a
-    count of any others in the same tier) is returned in ``Execution.error`` together with what
-    was already done, so a report can say both."""
+def apply_plan(client: KubeClient, plan: Plan, ref: InventoryRef, options: ApplyOptions = ApplyOptions(),
+               inventory_version: str | None = None) -> Execution:
+    """Make the cluster match ``plan`` (made from the inventory stored at ``inventory_version``).
+
+    Never raises for an API refusal: the first error (with any others of the same tier) is
+    returned in ``Execution.error`` together with what was already done, so a report can say both.
+    """
     done = Execution()
     if not plan.changed:
         return done
     before = plan.inventory_before or Inventory(ref.name)
     during = Inventory.of(ref.name, list(before.entries) + list(plan.inventory_after.entries))
+    version = inventory_version
     try:
-        if not options.dry_run and during != before:
-            write_inventory(client, ref, during)
+        if not options.dry_run and (during != before or plan.inventory_before is None):
+            version = write_inventory(client, ref, during, version)
             done.inventory_writes += 1
         created_namespaces = {c.key.name for c in plan.changes
                               if c.action is Action.CREATE and c.key.kind == "Namespace"}
@@ -79,7 +83,7 @@ def apply_plan(client: KubeClient, plan: Plan, ref: InventoryRef, options: Apply
                     done.error = _combined(errors)
                     return done
         if not options.dry_run and plan.inventory_after != during:
-            write_inventory(client, ref, plan.inventory_after)
+            write_inventory(client, ref, plan.inventory_after, version)
             done.inventory_writes += 1
     except DeployerError as exc:  # the inventory itself could not be read or written
         done.error = exc

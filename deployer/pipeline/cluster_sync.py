@@ -21,7 +21,7 @@ from deployer.errors import ConfigError, DeployerError, ExitCode
 from deployer.kube.apply import ApplyOptions, Execution, apply_plan
 from deployer.kube.client import KubeClient
 from deployer.kube.connect import connect
-from deployer.kube.inventory import InventoryRef, read_inventory
+from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory
 from deployer.kube.objects import read_live
 from deployer.pipeline.fanout import ClusterRun, Outcome, exit_code, fan_out, outcome_of
 from deployer.plan import Plan, PlanOptions, key_of, plan_changes
@@ -121,22 +121,24 @@ def render_desired(config: Config, names: Sequence[str]) -> dict[str, list[dict[
 
 
 def plan_cluster(client: KubeClient, desired: list[dict[str, Any]], options: SyncOptions,
-                 ref: InventoryRef = INVENTORY) -> Plan:
+                 ref: InventoryRef = INVENTORY) -> tuple[Plan, StoredInventory]:
     """Read what the plan needs (the inventory, then every desired or recorded object) and plan."""
-    inventory = read_inventory(client, ref)
+    stored = read_inventory(client, ref)
     wanted = {key_of(obj): obj["apiVersion"] for obj in desired}
-    for key, api_version in inventory.entries if inventory else ():
+    for key, api_version in stored.inventory.entries if stored.inventory else ():
         wanted.setdefault(key, api_version)
     live = read_live(client, wanted)
-    return plan_changes(desired, live, inventory, PlanOptions(prune_namespaces=options.prune_namespaces),
+    plan = plan_changes(desired, live, stored.inventory, PlanOptions(prune_namespaces=options.prune_namespaces),
                         inventory_name=ref.name)
+    return plan, stored
 
 
 def sync_cluster(client: KubeClient, desired: list[dict[str, Any]], options: SyncOptions,
                  ref: InventoryRef = INVENTORY) -> ClusterSync:
-    plan = plan_cluster(client, desired, options, ref)
+    plan, stored = plan_cluster(client, desired, options, ref)
     execution = apply_plan(client, plan, ref, ApplyOptions(force_conflicts=options.force_conflicts,
-                                                           dry_run=options.dry_run, workers=options.workers))
+                                                           dry_run=options.dry_run, workers=options.workers),
+                           inventory_version=stored.resource_version)
     return ClusterSync(client.cluster, plan, execution, dry_run=options.dry_run)
 
 
@@ -165,7 +167,7 @@ def diff(config: Config, names: Sequence[str], options: SyncOptions = SyncOption
          clients: Connect = admin_client) -> SyncReport:
     """What ``sync`` would do, from reads only: no request that writes, not even a dry run."""
     runs = _each_cluster(config, names, clients,
-                         lambda client, desired: ClusterSync(client.cluster, plan_cluster(client, desired, options)))
+                         lambda client, desired: ClusterSync(client.cluster, plan_cluster(client, desired, options)[0]))
     return SyncReport("diff", runs)
 
 
