@@ -9,7 +9,8 @@ and use ``targets`` and ``pick_clusters`` for the NAME|--all selection.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
@@ -111,9 +112,31 @@ def sync_command(ctx: click.Context, name: str | None, all_clusters: bool, dry_r
     from deployer.pipeline.cluster_sync import SyncOptions, sync
 
     config = _config(ctx)
-    options = SyncOptions(dry_run=dry_run, force_conflicts=force_conflicts, prune_namespaces=prune_namespaces)
-    report = sync(config, pick_clusters(config, name, all_clusters), options)
+    names = pick_clusters(config, name, all_clusters)
+    with _progress(settings_of(ctx), names) as progress:
+        options = SyncOptions(dry_run=dry_run, force_conflicts=force_conflicts, prune_namespaces=prune_namespaces,
+                              progress=progress)
+        report = sync(config, names, options)
     return _print_sync(ctx, report)
+
+
+@contextmanager
+def _progress(settings: Any, clusters: list[str]) -> Iterator[Any]:
+    """A live per-cluster progress display on a terminal's stderr; nothing in logs or with JSON."""
+    if settings.json or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        tasks = {name: bar.add_task(f"{name}: waiting", total=None) for name in clusters}
+
+        def report(cluster: str, step: str, done: int, total: int) -> None:
+            bar.update(tasks[cluster], description=f"{cluster}: {step}", completed=done, total=total or None)
+
+        yield report
 
 
 def _print_sync(ctx: click.Context, report: Any) -> int:

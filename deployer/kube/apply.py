@@ -13,6 +13,7 @@ A plan without changes makes no request at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -31,6 +32,8 @@ class ApplyOptions:
     """Send every change with dryRun=All: the API server validates, admits and checks conflicts
     and permissions, and persists nothing. The inventory is not touched."""
     workers: int = 8
+    progress: Callable[[int, int], None] | None = None
+    """Called with (changes done, changes planned) as the run goes."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ def apply_plan(client: KubeClient, plan: Plan, ref: InventoryRef, options: Apply
                                 thread_name_prefix=f"sync-{client.cluster}") as pool:
             for tier in plan.tiers():
                 results = list(pool.map(lambda c: _run(client, c, options, created_namespaces), tier))
+                if options.progress:
+                    options.progress(len(done.applied) + len(results), len(plan.writes))
                 errors = [r for r in results if isinstance(r, DeployerError)]
                 done.applied += [r for r in results if isinstance(r, Applied)]
                 if errors:

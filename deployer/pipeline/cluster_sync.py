@@ -29,6 +29,7 @@ from deployer.render import load_chart, render_chart
 
 INVENTORY = InventoryRef(CHART_NAME)
 Connect = Callable[[Cluster, Config], KubeClient]
+Progress = Callable[[str, str, int, int], None]
 
 
 def admin_client(cluster: Cluster, config: Config) -> KubeClient:
@@ -44,6 +45,8 @@ class SyncOptions:
     prune_namespaces: bool = False
     workers: int = 8
     """Objects applied at once per cluster."""
+    progress: Progress | None = None
+    """Told (cluster, step, done, total) as each cluster goes: for a progress display."""
 
 
 @dataclass(frozen=True)
@@ -135,10 +138,19 @@ def plan_cluster(client: KubeClient, desired: list[dict[str, Any]], options: Syn
 
 def sync_cluster(client: KubeClient, desired: list[dict[str, Any]], options: SyncOptions,
                  ref: InventoryRef = INVENTORY) -> ClusterSync:
+    def tell(step: str, done: int = 0, total: int = 0) -> None:
+        if options.progress:
+            options.progress(client.cluster, step, done, total)
+
+    tell("reading")
     plan, stored = plan_cluster(client, desired, options, ref)
-    execution = apply_plan(client, plan, ref, ApplyOptions(force_conflicts=options.force_conflicts,
-                                                           dry_run=options.dry_run, workers=options.workers),
+    tell("applying", 0, len(plan.writes))
+    execution = apply_plan(client, plan, ref,
+                           ApplyOptions(force_conflicts=options.force_conflicts, dry_run=options.dry_run,
+                                        workers=options.workers,
+                                        progress=lambda done, total: tell("applying", done, total)),
                            inventory_version=stored.resource_version)
+    tell("done", len(plan.writes), len(plan.writes))
     return ClusterSync(client.cluster, plan, execution, dry_run=options.dry_run)
 
 
