@@ -282,3 +282,70 @@ def _verify_text(report: Any) -> str:
     lines.append("verify: every identity has exactly the access the chart grants" if not findings
                  else f"verify: {findings} permission(s) differ from the chart")
     return "\n".join(lines)
+
+
+# --- provision -----------------------------------------------------------------------------------
+
+@cluster.command("provision")
+@click.argument("name", required=False)
+@click.option("--all-gke", "all_gke", is_flag=True, help="Every GKE cluster in clusters/.")
+@click.option("--dry-run", is_flag=True, help="Stop after terraform plan: show what would change, change nothing.")
+@click.pass_context
+def provision_command(ctx: click.Context, name: str | None, all_gke: bool, dry_run: bool) -> int:
+    """Create a GKE cluster's deployer service account, bind it, and verify it.
+
+    \b
+    Runs Terraform (terraform/, through python-terraform) per cluster: init, plan, and apply
+    only when the plan has changes. The account gets only roles/container.clusterViewer in
+    Google IAM; its real permissions come from Kubernetes RBAC: provision then syncs the
+    cluster (binding the account's email, kind User, to the chart's deployer role) and verifies
+    as that identity that it can create and update but never delete. Idempotent.
+
+    \b
+      deployer cluster provision gke-staging --dry-run
+      deployer cluster provision --all-gke
+    """
+    from deployer.pipeline.provision import provision_clusters
+
+    settings = settings_of(ctx)
+    config = _config(ctx)
+    if bool(name) == all_gke:
+        raise UsageError("name one GKE cluster or pass --all-gke (not both)")
+    names = sorted(n for n, c in config.clusters.items() if c.provider == "gke") if all_gke else [name]
+    for n in names:
+        if config.cluster(n).provider != "gke":
+            raise UsageError(f"cluster {n} is not a GKE cluster; provision is for provider: gke",
+                             hint="On-prem clusters need no Google account: `deployer cluster sync` is enough.")
+    if not names:
+        raise UsageError(f"no GKE cluster files in {config.root / 'clusters'}")
+    report = provision_clusters(config, names, dry_run=dry_run,
+                                progress=lambda message: click.echo(message, err=True))
+    emit(settings, report.to_dict(), lambda: _provision_text(report))
+    _print_cluster_errors(settings, report.runs)
+    for sub in (report.sync, report.verify):
+        if sub is not None:
+            _print_cluster_errors(settings, sub.runs)
+    return int(report.exit_code(settings.detailed_exitcode))
+
+
+def _provision_text(report: Any) -> str:
+    rows = []
+    for run in report.runs:
+        if run.error is not None:
+            rows.append([run.cluster, "-", "failed", _clip(run.error.message.splitlines()[0])])
+            continue
+        result = run.result
+        what = "dry run: " + result.plan.describe() if result.dry_run else (
+            "applied: " + result.plan.describe() if result.applied else "no changes")
+        if result.adopted:
+            what += " (adopted the existing account)"
+        rows.append([run.cluster, result.email, "ok", what])
+    lines = [table(rows, ["cluster", "deployer account", "terraform", "plan"])]
+    for run in report.runs:
+        for warning in (run.result.warnings if run.result else ()):
+            lines.append(f"warning: {run.cluster}: {warning}")
+    if report.sync is not None:
+        lines.append("\n" + _summary(report.sync))
+    if report.verify is not None:
+        lines.append(_verify_text(report.verify))
+    return "\n".join(lines)

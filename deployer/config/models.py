@@ -95,6 +95,9 @@ class GkeLocation(Strict):
     location: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9](-[a-z])?$")]
     cluster: Name
     deployer_account: DeployerAccount = Field(default_factory=lambda: DeployerAccount())
+    google_api_endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+/?$")] | None = None
+    """Where Google's IAM and Resource Manager APIs are, when not Google's own: a private
+    endpoint, or the local platform's GCP stand-in. Provision points Terraform's provider at it."""
 
 
 class DeployerAccount(Strict):

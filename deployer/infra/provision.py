@@ -55,6 +55,8 @@ class ProvisionResult:
     """The account's email as Google derives it; known before the first apply."""
     outputs: Outputs | None
     """None only on a dry run before the first apply."""
+    adopted: bool = False
+    """An account that already existed was imported into the state rather than created."""
 
     @property
     def email(self) -> str:
@@ -67,7 +69,7 @@ class ProvisionResult:
     def to_dict(self) -> dict[str, Any]:
         return {"cluster": self.cluster, "project": self.project, "workdir": str(self.workdir),
                 "backend": self.backend, "dryRun": self.dry_run, "applied": self.applied,
-                "email": self.email, "plan": self.plan.to_dict(),
+                "email": self.email, "adopted": self.adopted, "plan": self.plan.to_dict(),
                 "outputs": self.outputs.to_dict() if self.outputs else None}
 
 
@@ -124,6 +126,7 @@ def provision(cluster: Cluster, config: Config, *, dry_run: bool = False, state_
             "roles/resourcemanager.projectIamAdmin)."))
         say(f"{what}: terraform init ({backend.describe()})")
         runner.init()
+        adopted = _adopt_existing_account(runner, cluster, expected, say) if not dry_run else False
         plan_file = workdir / PLAN_FILE
         try:
             say(f"{what}: terraform plan")
@@ -138,7 +141,26 @@ def provision(cluster: Cluster, config: Config, *, dry_run: bool = False, state_
         outputs = _outputs(runner, what, required=applied or not summary.has_changes)
     return ProvisionResult(cluster=cluster.name, project=cluster.gke.project, workdir=workdir,
                            backend=backend.describe(), plan=summary, applied=applied, dry_run=dry_run,
-                           expected_email=expected, outputs=outputs)
+                           expected_email=expected, outputs=outputs, adopted=adopted)
+
+
+ACCOUNT_ADDRESS = "module.deployer_account.google_service_account.deployer"
+
+
+def _adopt_existing_account(runner: TerraformRunner, cluster: Cluster, email: str, say: Progress) -> bool:
+    """Bring an existing deployer account into this state instead of failing with Google's 409.
+
+    The account may have been made by hand, by an earlier state that was lost, or by the local
+    platform (which hands out its key before provision runs). Like an adopted object in cluster
+    sync, it is said out loud; its IAM binding is then planned as usual.
+    """
+    if ACCOUNT_ADDRESS in runner.state_addresses():
+        return False
+    assert cluster.gke is not None
+    if runner.adopt(ACCOUNT_ADDRESS, f"projects/{cluster.gke.project}/serviceAccounts/{email}"):
+        say(f"cluster {cluster.name}: adopted the existing service account {email} into the Terraform state")
+        return True
+    return False
 
 
 def _apply(runner: TerraformRunner, plan_file: Path, cluster: Cluster) -> None:

@@ -169,6 +169,25 @@ class TerraformRunner:
                   hint=(self.api_hint + " " if self.api_hint else "") + "Whatever was created before the "
                        "failure is recorded in the state: running again continues from there.")
 
+    def state_addresses(self) -> set[str]:
+        """Resource addresses the state holds (``terraform state list``); empty for a new state."""
+        _, out, _ = self._run("state list", lambda tf: tf.cmd("state list"))
+        return {line.strip() for line in out.splitlines() if line.strip()}
+
+    def adopt(self, address: str, resource_id: str) -> bool:
+        """``terraform import`` an object that exists remotely but not in the state; False when
+        there is nothing remote to import (the plan will then create it)."""
+        code, out, err = self._run("import", lambda tf: tf.cmd("import", address, resource_id, no_color=IsFlagged,
+                                                                input=False, lock_timeout=LOCK_TIMEOUT),
+                                   ok=(0, 1))
+        if code == 0:
+            return True
+        if "non-existent remote object" in err + out:
+            return False
+        lines = "\n".join("    " + line if line else "" for line in error_lines(err, out))
+        raise ToolError(f"{self.what}: terraform import {address} failed (exit {code}):\n{scrub(lines)}",
+                        hint=self.api_hint or f"The working folder is {self.workdir}.")
+
     def outputs(self) -> dict[str, Any]:
         """``terraform output -json``: every root output, sensitive ones included (handle with care)."""
         _, out, _ = self._run("output", lambda tf: tf.cmd("output", json=IsFlagged, no_color=IsFlagged))
