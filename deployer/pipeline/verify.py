@@ -106,8 +106,8 @@ class VerifyReport:
             if run.error is not None:
                 item["error"] = run.error.to_dict()
             clusters.append(item)
-        return {"action": "verify", "ok": not self.findings and self.outcome is not Outcome.FAILED
-                and self.outcome is not Outcome.PARTIAL, "exitCode": int(self.exit_code()), "clusters": clusters}
+        code = self.exit_code()
+        return {"action": "verify", "ok": code is ExitCode.OK, "exitCode": int(code), "clusters": clusters}
 
 
 class _Baselines:
