@@ -171,7 +171,13 @@ class TerraformRunner:
 
     def state_addresses(self) -> set[str]:
         """Resource addresses the state holds (``terraform state list``); empty for a new state."""
-        _, out, _ = self._run("state list", lambda tf: tf.cmd("state list"))
+        code, out, err = self._run("state list", lambda tf: tf.cmd("state list"), ok=(0, 1))
+        if code == 1:
+            if "No state file was found" in err + out:
+                return set()  # a first provision: nothing applied yet
+            lines = "\n".join("    " + line if line else "" for line in error_lines(err, out))
+            raise ToolError(f"{self.what}: terraform state list failed (exit 1):\n{scrub(lines)}",
+                            hint=f"The working folder is {self.workdir}.")
         return {line.strip() for line in out.splitlines() if line.strip()}
 
     def adopt(self, address: str, resource_id: str) -> bool:
