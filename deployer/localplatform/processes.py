@@ -34,8 +34,6 @@ class ProcessSpec:
     argv: list[str]
     log: Path
     pidfile: Path
-    env: dict[str, str] | None = None
-    cwd: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -79,13 +77,12 @@ def _reap(pid: int) -> None:
 def start(spec: ProcessSpec) -> RunningProcess:
     spec.log.parent.mkdir(parents=True, exist_ok=True)
     spec.pidfile.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **(spec.env or {})}
     with open(spec.log, "ab") as log:
         log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(spec.argv)}\n".encode())
         log.flush()
         try:
             proc = subprocess.Popen(spec.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=spec.cwd, env=env, start_new_session=True, close_fds=True)
+                                    start_new_session=True, close_fds=True)
         except OSError as exc:
             raise ToolError(f"platform component {spec.name}: cannot start {spec.argv[0]}: {exc.strerror}",
                             hint="Run `deployer platform prepare` to build or install it.") from exc
