@@ -211,7 +211,7 @@ def test_second_deploy_fails_fast_naming_the_holder(deploy_dir, platform) -> Non
                                name, "--env", "staging", "--commit", unique("c"), "--actor", "https://ci/job/first"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_line(holder, "waiting for the controller", 60)
+        _wait_for_line(holder, "] Deployment apps/", 60)  # mid-wait
         second = deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("c"),
                           "--actor", "second")
         assert second.exit_code == ExitCode.LOCKED, second.stdout + second.stderr
@@ -230,7 +230,7 @@ def test_killed_deploy_is_taken_over_after_its_lease_expires(deploy_dir, platfor
                                name, "--env", "staging", "--commit", unique("c"), "--lock-lease", "3s",
                                "--actor", "killed-run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
-    _wait_for_line(killed, "waiting for the controller", 60)
+    _wait_for_line(killed, "] Deployment apps/", 60)  # mid-wait
     killed.send_signal(signal.SIGKILL)
     killed.wait()
 
