@@ -41,7 +41,7 @@ def wait_ready(what: str, probe: Callable[[], bool], *, process: RunningProcess 
         if clock() >= deadline:
             tail = f"; last lines of {process.log}:\n{log_tail(process.log)}" if process else ""
             detail = f" (last probe error: {last_error})" if last_error else ""
-            raise ToolError(f"platform component {what} was not ready within {timeout:.0f}s{detail}{tail}",
+            raise ToolError(f"platform component {what} was not ready within {timeout:g}s{detail}{tail}",
                             hint="A slow machine may need more time: set DEPLOYER_PLATFORM_TIMEOUT "
                                  "(seconds); otherwise the log above shows what it waits for.")
         sleep(POLL_INTERVAL)
