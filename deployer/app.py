@@ -48,4 +48,4 @@ def deploy_deps(config: Config, progress: Callable[[str, str], None]) -> Any:
     from deployer.pipeline.deploy import Deps
 
     return Deps(config=config, connect=client_factory(config), publish=image_publisher(config, progress),
-                progress=progress)
+                progress=progress, connect_admin=client_factory(config, admin=True))

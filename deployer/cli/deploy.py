@@ -70,10 +70,12 @@ def with_common(func):
 @click.option("--dry-run", is_flag=True, help="Build nothing and write nothing: render and preflight only.")
 @click.option("--commit", default=None, help="Commit for the image tag (default: $DEPLOYER_COMMIT, else git).")
 @click.option("--builder", type=click.Choice(["buildah", "docker"]), default="buildah", show_default=True)
+@click.option("--delete-unmanaged", is_flag=True, help="Delete the service from clusters that are no longer "
+                                                       "targets of the environment (they are only named otherwise).")
 @click.pass_context
 def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[str, ...], wait_for_lock: float,
            lock_lease: float, actor: str | None, report_file: Path | None, junit: Path | None, dry_run: bool,
-           commit: str | None, builder: str) -> int:
+           commit: str | None, builder: str, delete_unmanaged: bool) -> int:
     """Deploy SERVICE to every target cluster of an environment, in parallel.
 
     \b
@@ -97,7 +99,7 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
     settings = settings_of(ctx)
     config = load_config(settings.config_dir)
     request = DeployRequest(service, environment, clusters, dry_run, actor or default_actor(), wait_for_lock,
-                            commit, builder, max(1, int(lock_lease)))
+                            commit, builder, max(1, int(lock_lease)), delete_unmanaged)
     run = run_deploy(request, deploy_deps(config, _progress(settings.json)))
     _write_reports(run, report_file, junit)
     emit(settings, run.to_dict(), run.to_text)

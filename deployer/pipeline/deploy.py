@@ -69,6 +69,8 @@ class DeployRequest:
     builder: str = "buildah"
     lock_lease: int = 30
     """Seconds the deploy lock outlives its last renewal: how long a killed deploy blocks others."""
+    delete_unmanaged: bool = False
+    """Delete the service from clusters that are no longer targets of the environment."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class Deps:
     config: Config
     connect: Callable[[Cluster], KubeClient]
     publish: Callable[..., dict[str, Any]] | None = None
+    connect_admin: Callable[[Cluster], KubeClient] | None = None
+    """Admin clients, only for deleting what the deployer role may not (--delete-unmanaged)."""
     progress: Progress = lambda cluster, message: None
     now: Callable[[], dt.datetime] = utcnow
     clock: Callable[[], float] = time.monotonic
@@ -385,7 +389,8 @@ def deploy(request: DeployRequest, deps: Deps) -> RunReport:
             run.notes.append(f"lease renewal failed {len(renewer.errors)} time(s): {renewer.errors[0]}")
     finally:
         _release_all(targets)
-    run.notes += _unmanaged_notes(config, service, request.environment, [t.cluster.name for t in targets], deps)
+    run.notes += _unmanaged_notes(config, service, request.environment, [t.cluster.name for t in targets], deps,
+                                  request.delete_unmanaged)
     return run
 
 
@@ -490,9 +495,14 @@ def _roll_back_to(target: Target, previous: ReleaseRecord, service: Service, env
     target.report.image = previous.image
 
 
-def _unmanaged_notes(config: Config, service: Service, environment: str, targets: list[str], deps: Deps
-                     ) -> list[str]:
-    """Clusters that still run this service for this environment but are no longer its targets."""
+def _unmanaged_notes(config: Config, service: Service, environment: str, targets: list[str], deps: Deps,
+                     delete: bool) -> list[str]:
+    """Clusters that still run this service for this environment but are no longer its targets.
+
+    They are left running and named, unless ``delete`` (--delete-unmanaged) asks for their
+    objects to be deleted; that uses the cluster's admin credential, since the deployer role
+    never deletes.
+    """
     notes = []
     for name, cluster in sorted(config.clusters.items()):
         if name in targets or service.namespace not in cluster.namespace_names:
@@ -504,10 +514,20 @@ def _unmanaged_notes(config: Config, service: Service, environment: str, targets
         except DeployerError:
             continue  # a cluster we cannot read is not evidence of anything
         now = current(found)
-        if now is not None:
+        if now is None:
+            continue
+        if not delete:
             notes.append(f"cluster {name} still runs {service.name} ({environment} r{now.revision}) but is no "
-                         f"longer a target of {environment}: that copy is now unmanaged and is left running "
-                         "(deployer never deletes it by itself)")
+                         f"longer a target of {environment}: that copy is now unmanaged and left running; "
+                         "deploy with --delete-unmanaged to delete it")
+            continue
+        admin = (deps.connect_admin or deps.connect)(cluster)
+        deleted = [str(key_of(obj)) for obj in reversed(now.objects)
+                   if objects.delete(admin, key_of(obj), obj["apiVersion"])]
+        records.write_record(client, service.namespace, now.with_outcome(
+            "removed", f"deleted by {deps.now().isoformat()} deploy: no longer a target of {environment}"))
+        notes.append(f"cluster {name}: deleted the unmanaged copy of {service.name} (r{now.revision}): "
+                     f"{', '.join(deleted) or 'nothing was left'}")
     return notes
 
 

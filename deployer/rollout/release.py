@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-Outcome = Literal["in-progress", "succeeded", "failed", "rolled-back"]
+Outcome = Literal["in-progress", "succeeded", "failed", "rolled-back", "removed"]
 LABEL_SERVICE = "deployer.io/service"
 LABEL_REVISION = "deployer.io/revision"
 LABEL_KIND = "deployer.io/record"
@@ -83,8 +83,11 @@ def next_revision(records: list[ReleaseRecord]) -> int:
 
 
 def current(records: list[ReleaseRecord]) -> ReleaseRecord | None:
-    """The release the cluster is on: the newest record that ended succeeded or rolled back to."""
+    """The release the cluster is on: the newest record that ended succeeded (a rollback is a
+    succeeded record too); none once the newest settled record says the service was removed."""
     for record in sorted(records, key=lambda r: r.revision, reverse=True):
+        if record.outcome == "removed":
+            return None
         if record.outcome == "succeeded":
             return record
     return None

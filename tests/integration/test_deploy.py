@@ -277,3 +277,29 @@ def _wait_for_line(proc: subprocess.Popen, needle: str, seconds: float) -> None:
         if needle in line:
             return
     raise AssertionError(f"{needle!r} never appeared; child said:\n{''.join(seen)}")
+
+
+def test_a_cluster_dropped_from_the_environment_is_named_then_deleted_on_request(deploy_dir, platform) -> None:
+    name = unique("web")
+    spec = _service(name)
+    write_service(deploy_dir, spec)
+    assert deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("c")).exit_code == 0
+
+    spec["environments"]["staging"]["clusters"] = ["local-onprem"]  # the service leaves local-gke
+    write_service(deploy_dir, spec)
+    kept = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
+    assert kept.exit_code == 0, kept.stdout + kept.stderr
+    assert any("local-gke still runs" in note and "unmanaged" in note for note in kept.json()["notes"])
+    assert deployment(platform, "local-gke", name)["status"]["availableReplicas"] == 2
+
+    removed = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"),
+                       "--delete-unmanaged")
+    assert removed.exit_code == 0, removed.stdout + removed.stderr
+    assert any(f"deleted the unmanaged copy of {name}" in note for note in removed.json()["notes"])
+    from kubernetes.client.exceptions import ApiException
+
+    with pytest.raises(ApiException) as gone:
+        deployment(platform, "local-gke", name)
+    assert gone.value.status == 404
+    again = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
+    assert not again.json()["notes"]
