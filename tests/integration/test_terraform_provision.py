@@ -10,9 +10,6 @@ whose key file goes through google-auth to the stand-in's token endpoint, as in 
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,7 +28,6 @@ from deployer.infra import (
     provision,
 )
 from deployer.infra.provision import PLAN_FILE
-from deployer.infra.terraform import terraform_env
 from deployer.localplatform.gcp_standin import AdminClient, GcpStandIn
 
 pytestmark = pytest.mark.integration
@@ -180,24 +176,14 @@ def test_create_key_is_opt_in_and_warns_that_the_key_is_in_state(run, standin):
     assert [k for k in _state(standin)["keys"] if k["name"] == result.outputs.key_name]
 
 
-def test_an_account_outside_the_state_is_refused_with_how_to_adopt_it(run, standin, admin_token, terraform_tools):
+def test_an_account_outside_the_state_is_adopted_not_duplicated(run, standin):
     AdminClient(standin.base_url).create_service_account_with_key(PROJECT, "deployer")  # made by hand
-    with pytest.raises(ToolError) as caught:
-        run(_cluster())
-    assert "Error 409: Service account deployer already exists" in caught.value.message
-    hint = caught.value.hint
-    assert "terraform import module.deployer_account.google_service_account.deployer" in hint
-
-    # The hint's command, as an engineer would run it (with the same credential and CLI config).
-    command = hint.split("adopt it: ", 1)[1].split(" (with the same credential)")[0]
-    workdir, _, terraform = command.removeprefix("cd ").partition(" && ")
-    argv = shlex.split(terraform)
-    argv[0] = terraform_tools.binary
-    env = terraform_env(os.environ, terraform_tools, admin_token.token())
-    subprocess.run(argv, cwd=workdir, env=env, check=True, capture_output=True, timeout=300)
-
     adopted = run(_cluster())
+    # Imported into the state (said in the result), then only brought to the module's settings.
+    assert adopted.adopted is True
     assert [(r.address, r.action) for r in adopted.plan.resources] == [
         ("module.deployer_account.google_project_iam_member.cluster_viewer", "create"),
         ("module.deployer_account.google_service_account.deployer", "update")]
     assert _bindings(standin) == [{"role": VIEWER, "members": [MEMBER]}]
+    again = run(_cluster())
+    assert again.adopted is False and not again.plan.has_changes
