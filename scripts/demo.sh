@@ -2,12 +2,23 @@
 # The main job on the local platform: start two real Kubernetes clusters (an on-prem style one
 # authenticated by bearer tokens, a GKE style one authenticated through the Google stand-in), a
 # registry, then do what a platform team and its Jenkins do: validate the files, sync every
-# cluster's namespaces and RBAC, verify least privilege, and deploy the example service to both
+# cluster's namespaces and RBAC, provision the GKE deployer account with Terraform, verify least
+# privilege, and deploy the example service to both
 # clusters at once (build with buildah, push, pin by digest, apply, wait), then show its history.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deployer=${DEPLOYER:-.venv/bin/deployer}
 export DEPLOYER_CONFIG_DIR=${DEPLOYER_CONFIG_DIR:-examples/local}
+state=${DEPLOYER_PLATFORM_STATE:-$HOME/.local/state/deployer/platform}
+# Terraform state for the GKE provision goes with the platform's GCP stand-in it describes.
+export DEPLOYER_TERRAFORM_STATE=${DEPLOYER_TERRAFORM_STATE:-$state/terraform}
+# No Terraform registry is reachable here: the google provider comes from a local mirror built
+# from its Go module (cached; minutes on first use). A TF_CLI_CONFIG_FILE naming a file that does
+# not exist (this machine's environment sets one) is replaced by the mirror's.
+if [ ! -f "${TF_CLI_CONFIG_FILE:-}" ]; then
+  TF_CLI_CONFIG_FILE=$(./scripts/build-terraform-provider.sh | tail -n 1)
+  export TF_CLI_CONFIG_FILE
+fi
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -18,6 +29,8 @@ step "validate cluster and service files"
 "$deployer" clusters list
 step "sync every cluster's namespaces and RBAC from charts/cluster-base"
 "$deployer" cluster sync --all
+step "provision the GKE cluster's deployer account with Terraform (minimal IAM), bind and verify it"
+"$deployer" cluster provision --all-gke
 step "verify each deployer identity has exactly the access the chart grants"
 "$deployer" cluster verify --all
 step "deploy the example service to both clusters"

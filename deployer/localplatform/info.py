@@ -34,6 +34,8 @@ class ClusterInfo:
     service_account_email: str | None = None
     service_account_key_file: Path | None = None
     """local-gke: a key file for the deployer Google service account, made by the GCP stand-in."""
+    admin_key_file: Path | None = None
+    """local-gke: a key file for the platform-admin Google account (cluster-admin, runs Terraform)."""
     cluster_file: Path | None = None
     """The deployer cluster file describing this cluster, when `up` was given a config folder."""
 

@@ -80,6 +80,12 @@ class StateLayout:
     def kube_cache(self) -> Path:
         return self.root / "kube-cache"
 
+    @property
+    def terraform_dir(self) -> Path:
+        """Terraform state of `cluster provision` against this platform's stand-in (the demo sets
+        DEPLOYER_TERRAFORM_STATE to it): it describes this run's stand-in, so it goes with it."""
+        return self.root / "terraform"
+
     def pidfile(self, component: str) -> Path:
         return self.run_dir / f"{component}.pid"
 
@@ -148,6 +154,10 @@ class ClusterFiles:
     @property
     def deployer_key(self) -> Path:
         return self.root / "deployer-key.json"
+
+    @property
+    def platform_admin_key(self) -> Path:
+        return self.root / "platform-admin-key.json"
 
     @property
     def cert_dir(self) -> Path:

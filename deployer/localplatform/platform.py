@@ -43,6 +43,7 @@ from deployer.localplatform.topology import (
     DEPLOYER_ACCOUNT_ID,
     GCP_PROJECT,
     NODE_NAME,
+    PLATFORM_ADMIN_ACCOUNT_ID,
     ClusterSpec,
 )
 
@@ -242,6 +243,8 @@ class Platform:
                 scheme = "http" if role == "kwok" else "https"
                 run.launch(build(self.layout, bins, spec, files, port=port), port, f"{scheme}://{LOCALHOST}:{port}")
             self._create_node(spec, self._admin_http(spec, ports.server(spec)))
+            if spec.provider == "gke":
+                self._grant_platform_admin(spec, self._admin_http(spec, ports.server(spec)))
         for spec in CLUSTERS:
             files = self.layout.cluster(spec.name)
             for role in builders:
@@ -254,22 +257,39 @@ class Platform:
 
     def _cluster_info(self, spec: ClusterSpec, ports: PortPlan, gcp_url: str) -> ClusterInfo:
         files = self.layout.cluster(spec.name)
-        email = key_file = None
+        email = key_file = admin_key_file = None
         if spec.provider == "gke":
-            key = AdminClient(gcp_url).create_service_account_with_key(
-                GCP_PROJECT, DEPLOYER_ACCOUNT_ID, "deployer (local platform)")
+            gcp = AdminClient(gcp_url)
+            key = gcp.create_service_account_with_key(GCP_PROJECT, DEPLOYER_ACCOUNT_ID, "deployer (local platform)")
             write_private(files.deployer_key, json.dumps(key, indent=2))
             email, key_file = key["client_email"], files.deployer_key
+            admin_key = gcp.create_service_account_with_key(GCP_PROJECT, PLATFORM_ADMIN_ACCOUNT_ID,
+                                                            "platform team (local platform)")
+            write_private(files.platform_admin_key, json.dumps(admin_key, indent=2))
+            admin_key_file = files.platform_admin_key
         return ClusterInfo(
             name=spec.name, provider=spec.provider, server=ports.server(spec), ca_file=files.ca_cert,
             admin_token_file=files.token(ADMIN_USER), admin_kubeconfig=files.admin_kubeconfig,
             registry=f"{ports.registry_host}/{spec.registry_path}",
             user_token_files={u.name: files.token(u.name) for u in spec.token_users if u.name != ADMIN_USER},
-            service_account_email=email, service_account_key_file=key_file)
+            service_account_email=email, service_account_key_file=key_file, admin_key_file=admin_key_file)
 
     def _admin_http(self, spec: ClusterSpec, server: str) -> ApiHttp:
         files = self.layout.cluster(spec.name)
         return ApiHttp(server, files.ca_cert, files.token(ADMIN_USER))
+
+    def _grant_platform_admin(self, spec: ClusterSpec, admin: ApiHttp) -> None:
+        # On GKE the platform team's Google identity is cluster-admin through IAM; here RBAC on its
+        # email stands for that, so `cluster sync` on local-gke runs through the token webhook too.
+        email = f"{PLATFORM_ADMIN_ACCOUNT_ID}@{GCP_PROJECT}.iam.gserviceaccount.com"
+        binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": "local-platform:platform-admin"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                   "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": email}]}
+        status, body = admin.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+        if status not in (201, 409):
+            raise ToolError(f"cluster {spec.name}: granting {email} cluster-admin failed with HTTP {status}: "
+                            f"{_message(body)}")
 
     def _create_node(self, spec: ClusterSpec, admin: ApiHttp) -> None:
         # No taints and kwok's annotation: kwok plays its kubelet, the scheduler may use it.
@@ -349,7 +369,8 @@ class Platform:
 
     def _reset_state(self) -> None:
         layout = self.layout
-        for folder in (layout.etcd_dir, layout.root / "clusters", layout.gcp_dir, layout.kube_cache):
+        for folder in (layout.etcd_dir, layout.root / "clusters", layout.gcp_dir, layout.kube_cache,
+                       layout.terraform_dir):
             shutil.rmtree(folder, ignore_errors=True)
         previous = layout.root / "logs.previous"
         if layout.logs_dir.is_dir():

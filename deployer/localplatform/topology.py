@@ -20,6 +20,9 @@ ADMIN_USER = "admin"
 GCP_PROJECT = "local-project"
 GKE_LOCATION = "europe-west1"
 DEPLOYER_ACCOUNT_ID = "deployer"
+# The platform team's own Google identity on local-gke: cluster-admin through RBAC (as a project
+# owner is on GKE), and the identity `cluster provision` runs Terraform as.
+PLATFORM_ADMIN_ACCOUNT_ID = "platform-admin"
 
 
 @dataclass(frozen=True)
