@@ -173,6 +173,32 @@ def read_chart_roles(chart_dir: Path) -> tuple[tuple[str, ...], list[ConfigProbl
     return tuple(roles), []
 
 
+def _read_files(paths: list[Path], model: type[Model], kind: str, root: Path, problems: list[ConfigProblem]
+                ) -> dict[str, tuple[Model, Path, Positioned, str]]:
+    """Parse and validate each file; name -> (model, path, document, shown path). Problems, and
+    a name defined twice, are appended to ``problems``."""
+    found: dict[str, tuple[Model, Path, Positioned, str]] = {}
+    for path in paths:
+        shown = _display(path, root)
+        try:
+            doc = load_yaml(path, shown)
+        except ConfigFileError as exc:
+            problems.append(exc.problem)
+            continue
+        item, item_problems = validate_document(model, doc, shown)
+        problems += item_problems
+        if item is None:
+            continue
+        name = item.name  # type: ignore[attr-defined]
+        if name in found:
+            line, col = doc.position(("name",))
+            problems.append(ConfigProblem(shown, line, col, "name", f"{kind} {name!r} is also defined in "
+                                                                    f"{_display(found[name][1], root)}"))
+            continue
+        found[name] = (item, path, doc, shown)
+    return found
+
+
 def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
     """Load and validate the configuration directory ``root``.
 
@@ -203,34 +229,16 @@ def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
     else:
         selected = None
 
-    clusters: dict[str, Cluster] = {}
-    cluster_files: dict[str, Path] = {}
-    docs: dict[str, tuple[Positioned, str]] = {}
-    for path in cluster_paths:
-        shown = _display(path, root)
-        try:
-            doc = load_yaml(path, shown)
-        except ConfigFileError as exc:
-            problems.append(exc.problem)
-            continue
-        cluster, found = validate_document(Cluster, doc, shown)
-        problems += found
-        if cluster is None:
-            continue
-        if cluster.name in clusters:
+    cluster_docs = _read_files(cluster_paths, Cluster, "cluster", root, problems)
+    clusters = {name: item[0] for name, item in cluster_docs.items()}
+    cluster_files = {name: item[1] for name, item in cluster_docs.items()}
+    docs = {name: (item[2], item[3]) for name, item in cluster_docs.items()}
+    for name, (_cluster, path, doc, shown) in cluster_docs.items():
+        if path.stem != name:
             line, col = doc.position(("name",))
             problems.append(ConfigProblem(shown, line, col, "name",
-                                          f"cluster {cluster.name!r} is also defined in "
-                                          f"{_display(cluster_files[cluster.name], root)}"))
-            continue
-        if path.stem != cluster.name:
-            line, col = doc.position(("name",))
-            problems.append(ConfigProblem(shown, line, col, "name",
-                                          f"cluster {cluster.name!r} must live in clusters/{cluster.name}.yaml "
+                                          f"cluster {name!r} must live in clusters/{name}.yaml "
                                           "so that one file is one cluster"))
-        clusters[cluster.name] = cluster
-        cluster_files[cluster.name] = path
-        docs[cluster.name] = (doc, shown)
 
     for name, cluster in clusters.items():
         doc, shown = docs[name]
@@ -252,23 +260,7 @@ def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
 
     services: dict[str, Service] = {}
     service_files: dict[str, Path] = {}
-    for path in service_paths:
-        shown = _display(path, root)
-        try:
-            doc = load_yaml(path, shown)
-        except ConfigFileError as exc:
-            problems.append(exc.problem)
-            continue
-        service, found = validate_document(Service, doc, shown)
-        problems += found
-        if service is None:
-            continue
-        if service.name in services:
-            line, col = doc.position(("name",))
-            problems.append(ConfigProblem(shown, line, col, "name",
-                                          f"service {service.name!r} is also defined in "
-                                          f"{_display(service_files[service.name], root)}"))
-            continue
+    for service, path, doc, shown in _read_files(service_paths, Service, "service", root, problems).values():
         for env_name, env in service.environments.items():
             for i, target in enumerate(env.clusters):
                 line, col = doc.position(("environments", env_name, "clusters", i))

@@ -252,6 +252,13 @@ def _records_of(report: ClusterReport, targets: list[Target]) -> list[ReleaseRec
     return next((t.records for t in targets if t.report is report), [])
 
 
+def _settle(target: Target, namespace: str, record: ReleaseRecord, outcome: str, message: str) -> None:
+    """Write the final outcome of ``record`` to the cluster and remember it for this run."""
+    final = record.with_outcome(outcome, message)  # type: ignore[arg-type]
+    records.write_record(target.client, namespace, final)
+    target.records = [r for r in target.records if r.revision != record.revision] + [final]
+
+
 class RolloutFailure(Exception):
     pass
 
@@ -330,15 +337,25 @@ def _is_current(target: Target, mhash: str) -> bool:
     return True
 
 
+def _begin(action: str, request: DeployRequest | RollbackRequest, deps: Deps
+           ) -> tuple[Service, list[Target], RunReport]:
+    """Resolve the targets and connect to each, authenticated; the run stops here (nothing
+    written) if any cluster cannot be reached."""
+    service = deps.config.service(request.service)
+    clusters = resolve_targets(deps.config, service, request.environment, request.clusters)
+    targets, unreachable = _connect_all(deps, clusters)
+    run = RunReport(action, service.name, request.environment, [t.report for t in targets] + unreachable,
+                    dry_run=getattr(request, "dry_run", False))
+    if unreachable:
+        _stopped(run, targets, unreachable[0].error, "a cluster could not be contacted")
+    return service, targets, run
+
+
 def deploy(request: DeployRequest, deps: Deps) -> RunReport:
     config = deps.config
-    service = config.service(request.service)
-    clusters = resolve_targets(config, service, request.environment, request.clusters)
-    targets, unreachable = _connect_all(deps, clusters)
-    run = RunReport("deploy", service.name, request.environment, [t.report for t in targets] + unreachable,
-                    dry_run=request.dry_run)
-    if unreachable:
-        return _stopped(run, targets, unreachable[0].error, "a cluster could not be contacted")
+    service, targets, run = _begin("deploy", request, deps)
+    if run.stopped_by is not None:
+        return run
 
     # 2. image: built once, pushed to every target registry, pinned by digest
     if deps.publish is None:
@@ -415,13 +432,11 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, de
         try:
             message = _apply_and_wait(target, target.desired, timeout, deps, "deploy")
         except RolloutFailure as exc:
-            records.write_record(target.client, service.namespace, record.with_outcome("failed", str(exc)))
-            target.records.append(record.with_outcome("failed", str(exc)))
+            _settle(target, service.namespace, record, "failed", str(exc))
             target.report.outcome = "failed"
             target.report.release = f"on the new release r{record.revision}, which failed"
             return "failed"
-        records.write_record(target.client, service.namespace, record.with_outcome("succeeded", message))
-        target.records.append(record.with_outcome("succeeded", message))
+        _settle(target, service.namespace, record, "succeeded", message)
         target.report.outcome = "succeeded"
         target.report.release = f"on the new release r{record.revision}"
         return "succeeded"
@@ -474,17 +489,14 @@ def _roll_back_to(target: Target, previous: ReleaseRecord, service: Service, env
     try:
         message = _apply_and_wait(target, previous.objects, float(service.rollout.timeout), deps, step)
     except RolloutFailure as exc:
-        records.write_record(target.client, service.namespace, record.with_outcome("failed", str(exc)))
-        target.records.append(record.with_outcome("failed", str(exc)))
+        _settle(target, service.namespace, record, "failed", str(exc))
         target.report.outcome = "failed"
         target.report.release = f"rollback to r{previous.revision} failed: {exc}"
         return
-    records.write_record(target.client, service.namespace, record.with_outcome("succeeded", message))
-    target.records.append(record.with_outcome("succeeded", message))
+    _settle(target, service.namespace, record, "succeeded", message)
     if rolled_back is not None:
         failed = next(r for r in target.records if r.revision == rolled_back)
-        records.write_record(target.client, service.namespace,
-                             failed.with_outcome("rolled-back", failed.message or "rolled back"))
+        _settle(target, service.namespace, failed, "rolled-back", failed.message or "rolled back")
         target.report.outcome = "rolled-back"
         target.report.release = f"back on r{previous.revision}'s release as r{record.revision} " \
                                 f"(r{rolled_back} failed)"
@@ -534,13 +546,9 @@ def _unmanaged_notes(config: Config, service: Service, environment: str, targets
 # --- rollback -----------------------------------------------------------------------------------
 
 def rollback(request: RollbackRequest, deps: Deps) -> RunReport:
-    config = deps.config
-    service = config.service(request.service)
-    clusters = resolve_targets(config, service, request.environment, request.clusters)
-    targets, unreachable = _connect_all(deps, clusters)
-    run = RunReport("rollback", service.name, request.environment, [t.report for t in targets] + unreachable)
-    if unreachable:
-        return _stopped(run, targets, unreachable[0].error, "a cluster could not be contacted")
+    service, targets, run = _begin("rollback", request, deps)
+    if run.stopped_by is not None:
+        return run
     for target in targets:
         target.records = [r for r in records.read_records(target.client, service.namespace, service.name)
                           if r.environment == request.environment]
