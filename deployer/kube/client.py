@@ -13,17 +13,61 @@ Every request here:
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
+import sys
 import threading
+import types
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import urllib3
-from kubernetes.client import ApiClient, Configuration
-from kubernetes.client.exceptions import ApiException
 
-from deployer.kube.errors import api_error, transport_error
+
+class _ExecutedOnFirstUse(types.ModuleType):
+    """A module whose code runs the first time one of its own attributes is asked for.
+
+    (importlib's LazyLoader is not enough here: it runs the module on *any* attribute access,
+    and the import system reads ``__spec__`` while importing the parent package.)
+    """
+
+    def __getattr__(self, attr: str) -> Any:
+        self.__class__ = types.ModuleType
+        self.__spec__.loader.exec_module(self)
+        return getattr(self, attr)
+
+
+def _defer_kubeconfig_loading() -> None:
+    """Let ``kubernetes.config`` run only when used, before ``kubernetes`` is imported.
+
+    The package's ``__init__`` imports ``kubernetes.config`` (kubeconfig and in-cluster loading,
+    which pull in google-auth, requests and oauthlib): about 0.25 s, most of what importing the
+    client costs, for code deployer never runs (it builds clients from cluster files). The module
+    is registered unexecuted and runs, complete, on first use by anyone. Nothing changes if
+    ``kubernetes`` was imported already.
+    """
+    name = "kubernetes.config"
+    if "kubernetes" in sys.modules or name in sys.modules:
+        return
+    package = importlib.util.find_spec("kubernetes")  # locates the package without running it
+    if package is None or not package.submodule_search_locations:
+        return
+    spec = importlib.machinery.PathFinder.find_spec(name, list(package.submodule_search_locations))
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _ExecutedOnFirstUse
+    sys.modules[name] = module
+
+
+_defer_kubeconfig_loading()
+
+from kubernetes.client import ApiClient, Configuration  # noqa: E402 - after the deferral above
+from kubernetes.client.exceptions import ApiException  # noqa: E402
+
+from deployer.kube.errors import api_error, transport_error  # noqa: E402
 
 
 class BearerSource(Protocol):
