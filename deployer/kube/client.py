@@ -40,26 +40,31 @@ class _ExecutedOnFirstUse(types.ModuleType):
 
 
 def _defer_kubeconfig_loading() -> None:
-    """Let ``kubernetes.config`` run only when used, before ``kubernetes`` is imported.
+    """Let subpackages deployer never uses run only when used, before ``kubernetes`` is imported.
 
-    The package's ``__init__`` imports ``kubernetes.config`` (kubeconfig and in-cluster loading,
-    which pull in google-auth, requests and oauthlib): about 0.25 s, most of what importing the
-    client costs, for code deployer never runs (it builds clients from cluster files). The module
-    is registered unexecuted and runs, complete, on first use by anyone. Nothing changes if
-    ``kubernetes`` was imported already.
+    The package's ``__init__`` imports all of them; ``kubernetes.config`` alone (kubeconfig and
+    in-cluster loading, which pull in google-auth, requests and oauthlib) costs about 0.25 s, most
+    of what importing the client costs, for code deployer never runs (it builds clients from
+    cluster files). Each is registered unexecuted and runs, complete, on first use by anyone.
+    Nothing changes if ``kubernetes`` was imported already.
     """
-    name = "kubernetes.config"
-    if "kubernetes" in sys.modules or name in sys.modules:
+    if "kubernetes" in sys.modules:
         return
     package = importlib.util.find_spec("kubernetes")  # locates the package without running it
     if package is None or not package.submodule_search_locations:
         return
-    spec = importlib.machinery.PathFinder.find_spec(name, list(package.submodule_search_locations))
-    if spec is None or spec.loader is None:
-        return
-    module = importlib.util.module_from_spec(spec)
-    module.__class__ = _ExecutedOnFirstUse
-    sys.modules[name] = module
+    for name in _UNUSED_SUBPACKAGES:
+        spec = importlib.machinery.PathFinder.find_spec(name, list(package.submodule_search_locations))
+        if name in sys.modules or spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        module.__class__ = _ExecutedOnFirstUse
+        sys.modules[name] = module
+
+
+# What kubernetes/__init__ imports and deployer never calls: kubeconfig loading (google-auth,
+# oauthlib), exec/attach streams (websocket-client, requests), the dynamic client.
+_UNUSED_SUBPACKAGES = ("kubernetes.config", "kubernetes.stream", "kubernetes.dynamic")
 
 
 _defer_kubeconfig_loading()
