@@ -35,8 +35,16 @@ def bearer_source(cluster: Cluster, config: Config, *, admin: bool = False) -> B
     cred = (cluster.admin_credential or cluster.credential) if admin else cluster.credential
     if isinstance(cred, TokenCredential):
         if cred.env:
-            return StaticToken(cluster.name, env=cred.env)
-        return StaticToken(cluster.name, file=config.resolve(cred.file or ""))
+            static = StaticToken(cluster.name, env=cred.env)
+        else:
+            static = StaticToken(cluster.name, file=config.resolve(cred.file or ""))
+        if cred.token_request is None:
+            return static
+        from deployer.credentials.tokenrequest import request_token
+
+        exchange = cred.token_request
+        return request_token(cluster, config, static, service_account=exchange.service_account,
+                             namespace=exchange.namespace, seconds=exchange.expiration_seconds)
     from deployer.credentials import google
 
     if isinstance(cred, ServiceAccountKeyCredential):
