@@ -52,4 +52,5 @@ def test_invalidate_asks_again(monkeypatch) -> None:
     assert token.token() == "short-1"
     token.invalidate()
     assert token.token() == "short-2"
-    assert "long-lived" not in token.describe() or "environment variable LONG_LIVED" in token.describe()
+    assert "environment variable LONG_LIVED" in token.describe()
+    assert "long-lived-token-value" not in token.describe() + repr(token)
