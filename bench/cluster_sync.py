@@ -136,6 +136,7 @@ class Bench:
 
     def round(self) -> dict[str, Any]:
         self.fresh()
+        load = os.getloadavg()[0]  # other work on the machine competes for the same two cores
         cli_cold = self.deployer_sync()
         cli_idle = [self.deployer_sync() for _ in range(3)]
         lib_idle = [self.sync_in_process() for _ in range(3)]
@@ -148,7 +149,7 @@ class Bench:
                 "library_cold": lib_cold, "library_idle": statistics.median(lib_idle),
                 "kubectl_cold": sum(kubectl_cold.values()),
                 "kubectl_idle": statistics.median(sum(r.values()) for r in kubectl_idle),
-                "kubectl_cold_per_cluster": kubectl_cold}
+                "kubectl_cold_per_cluster": kubectl_cold, "load_average_at_start": load}
 
 
 def main() -> None:
