@@ -1,0 +1,102 @@
+"""What the page reads and runs, through the same functions and dependencies as the CLI.
+
+``job_work`` is what `deployer deploy --dry-run`, `deployer deploy` and `deployer rollback` run;
+``overview`` is what `deployer status` reads. No deploy rule lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from deployer.config.loader import Config
+from deployer.config.models import Cluster
+from deployer.errors import DeployerError
+from deployer.pipeline.report import RunReport
+from deployer.rollout.release import ReleaseRecord, current
+from deployer.web.forms import JobForm, check_confirmation, needs_confirmation
+from deployer.web.jobs import Progress, Work
+
+
+def admit(config: Config, form: JobForm) -> None:
+    """Refuse a press the pipeline would refuse anyway (unknown service or environment), and one
+    that changes production without the typed confirmation, before a job exists."""
+    from deployer.pipeline.deploy import resolve_targets
+
+    clusters = resolve_targets(config, config.service(form.service), form.environment, ())
+    check_confirmation(form, needs_confirmation(form.action, form.environment, [c.environment for c in clusters]))
+
+
+def job_work(config: Config, form: JobForm, actor: str) -> Work:
+    """The job's body: "check" is a dry-run deploy (render and preflight; nothing built or written)."""
+
+    def work(progress: Progress) -> RunReport:
+        from deployer.app import deploy_deps
+        from deployer.pipeline.deploy import DeployRequest, RollbackRequest, deploy, rollback
+
+        deps = deploy_deps(config, progress)
+        if form.action == "rollback":
+            return rollback(RollbackRequest(form.service, form.environment, form.revision, actor=actor), deps)
+        return deploy(DeployRequest(form.service, form.environment, dry_run=form.action == "check", actor=actor),
+                      deps)
+
+    return work
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    cluster: str
+    current: ReleaseRecord | None = None
+    """The release the cluster runs for this environment (release.current)."""
+    latest: ReleaseRecord | None = None
+    error: str = ""
+    """Why the cluster's records could not be read."""
+
+
+@dataclass(frozen=True)
+class EnvironmentState:
+    name: str
+    production: bool
+    clusters: list[ClusterState] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    environments: list[EnvironmentState] = field(default_factory=list)
+    error: str = ""
+
+
+def overview(config: Config, connect: Callable[[Cluster], object]) -> list[ServiceState]:
+    """Every service, and per environment the release each target cluster is on, read from the
+    clusters' release records (services in parallel, each service's clusters in parallel)."""
+    from deployer.pipeline.deploy import history
+
+    def read(name: str) -> ServiceState:
+        service = config.service(name)
+        try:
+            found = history(config, name, None, connect)  # type: ignore[arg-type]
+        except DeployerError as exc:
+            return ServiceState(name, error=exc.message)
+        environments = []
+        for env_name, env in service.environments.items():
+            clusters = []
+            for cluster in env.clusters:
+                records = found.get(cluster, [])
+                if isinstance(records, str):
+                    clusters.append(ClusterState(cluster, error=records))
+                    continue
+                mine = [r for r in records if r.environment == env_name]
+                latest = max(mine, key=lambda r: r.revision, default=None)
+                clusters.append(ClusterState(cluster, current(mine), latest))
+            production = needs_confirmation("deploy", env_name, [config.clusters[c].environment for c in env.clusters
+                                                                 if c in config.clusters])
+            environments.append(EnvironmentState(env_name, production, clusters))
+        return ServiceState(name, environments)
+
+    names = sorted(config.services)
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+        return list(pool.map(read, names))

@@ -1,0 +1,296 @@
+"""The deploy-button page against the real local platform: the server runs in process on a free
+port, jobs run the real pipeline (buildah, the registry, both API servers), and a real browser
+(Debian's chromium, headless) renders the pages."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deployer.errors import ExitCode
+from deployer.web.server import WebApp, make_server
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.integration
+
+CLUSTERS = ("local-onprem", "local-gke")
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ service.name }}
+  namespace: {{ service.namespace }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: {{ service.name }}}
+  template:
+    metadata:
+      labels:
+        app: {{ service.name }}
+{% if cluster.name in values.neverReadyOn %}
+        deployer.test/never-ready: "true"
+{% endif %}
+    spec:
+      containers:
+        - name: web
+          image: {{ image }}
+"""
+
+
+@pytest.fixture(scope="module")
+def synced(platform, platform_config_dir) -> Path:
+    result = run_cli("--config-dir", str(platform_config_dir), "cluster", "sync", "--all")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return platform_config_dir
+
+
+@pytest.fixture
+def service(tmp_path: Path, synced: Path, platform, monkeypatch) -> tuple[Path, str]:
+    """A config folder with the platform's clusters and one small fresh service on both."""
+    folder = tmp_path / "config"
+    (folder / "services" / "manifests").mkdir(parents=True)
+    (folder / "charts").symlink_to(REPO / "charts")
+    (folder / "clusters").symlink_to(synced / "clusters")
+    name = f"btn-{uuid.uuid4().hex[:6]}"
+    write_service(folder, name, never_ready_on=[])
+    (folder / "services" / "manifests" / "deployment.yaml.j2").write_text(DEPLOYMENT)
+    monkeypatch.setenv("DEPLOYER_BUILDAH_ROOT", str(platform.state_dir / "buildah"))
+    return folder, name
+
+
+def write_service(folder: Path, name: str, never_ready_on: list[str]) -> None:
+    # The timeout is short so that a never-ready cluster fails (and is rolled back) in seconds.
+    (folder / "services" / f"{name}.yaml").write_text(yaml.safe_dump({
+        "name": name, "namespace": "apps", "manifests": "manifests",
+        "image": {"name": "web", "context": str(REPO / "apps" / "hello")},
+        "values": {"neverReadyOn": never_ready_on},
+        "environments": {"staging": {"clusters": list(CLUSTERS)},
+                         "production": {"clusters": list(CLUSTERS)}},
+        "rollout": {"timeout": "6s", "onFailure": "rollback-failed"},
+    }))
+
+
+@pytest.fixture
+def web(service, tmp_path) -> Iterator[tuple[WebApp, int]]:
+    app = WebApp(service[0], tmp_path / "web-state", keep_alive=1.0)
+    server = make_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield app, server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    assert app.jobs.join(60), "a job was still running at the end of the test"
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=180)
+    conn.request("GET", path, headers=headers or {})
+    response = conn.getresponse()
+    text = response.read().decode()
+    conn.close()
+    return response.status, text
+
+
+def press(port: int, **fields: str) -> str:
+    """POST a button's form; return the job's path from the redirect."""
+    from urllib.parse import urlencode
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/jobs", body=urlencode(fields), headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-User": "alice@example.com",
+        "Origin": f"http://127.0.0.1:{port}", "Host": f"127.0.0.1:{port}"})
+    response = conn.getresponse()
+    body = response.read().decode()
+    conn.close()
+    assert response.status == 303, body
+    return response.getheader("Location")
+
+
+def events(port: int, job_path: str) -> tuple[str, list[str], dict]:
+    """Read a job's SSE stream to its end: the raw text, the log lines and the final event."""
+    _, text = get(port, f"{job_path}/events")
+    lines, final = [], None
+    for block in text.split("\n\n"):
+        fields = [line.split(": ", 1) for line in block.splitlines() if not line.startswith(":")]
+        data = "\n".join(value for key, value in fields if key == "data")
+        if ["event", "done"] in fields:
+            final = json.loads(data)
+        elif any(key == "data" for key, _ in fields):
+            lines.append(data)
+    assert final is not None, text
+    return text, lines, final
+
+
+def live_deployment(platform, cluster: str, name: str) -> dict | None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    info = platform.cluster(cluster)
+    config = client.Configuration()
+    config.host, config.ssl_ca_cert = info.server, str(info.ca_file)
+    config.api_key = {"authorization": "Bearer " + info.admin_token_file.read_text().strip()}
+    with client.ApiClient(config) as api:
+        try:
+            found = client.AppsV1Api(api).read_namespaced_deployment(name, "apps")
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return api.sanitize_for_serialization(found)
+
+
+def secrets_of(platform) -> list[str]:
+    found = [p.read_text().strip() for c in platform.clusters.values()
+             for p in [c.admin_token_file, *c.user_token_files.values()]]
+    key = json.loads(platform.cluster("local-gke").service_account_key_file.read_text())
+    return found + [key["private_key"].splitlines()[1], key["private_key_id"]]
+
+
+def test_check_then_deploy_from_the_page_reaches_both_clusters(web, service, platform) -> None:
+    app, port = web
+    _, name = service
+
+    check = press(port, action="check", service=name, environment="staging")
+    check_text, _, final = events(port, check)
+    assert (final["outcome"], final["exitCode"]) == ("succeeded", 0), final
+    assert "dry run, nothing written" in final["report"]
+    assert all(live_deployment(platform, c, name) is None for c in CLUSTERS)
+
+    job = press(port, action="deploy", service=name, environment="staging")
+    status, page = get(port, job)
+    assert status == 200 and (f"deploying {name} in staging" in page or f"deploy of {name}" in page)
+    deploy_text, lines, final = events(port, job)
+    assert (final["outcome"], final["exitCode"]) == ("succeeded", 0), final
+    assert final["headline"] == f"deploy of {name} in staging succeeded on every cluster"
+    assert any("[local-onprem]" in line for line in lines) and any("[local-gke]" in line for line in lines)
+    for cluster in CLUSTERS:
+        assert f"{cluster}" in final["report"] and "on the new release r1" in final["report"]
+        live = live_deployment(platform, cluster, name)
+        assert live is not None and live["status"]["availableReplicas"] == 1
+        assert "@sha256:" in live["spec"]["template"]["spec"]["containers"][0]["image"]
+
+    job_id = job.rsplit("/", 1)[1]
+    api = json.loads(get(port, f"/api/jobs/{job_id}")[1])
+    assert (api["actor"], api["state"], api["exitCode"]) == ("web:alice@example.com", "finished", 0)
+    status, index = get(port, "/")
+    assert status == 200 and index.count("<strong>r1</strong>") == 2 and "web:alice@example.com" in index
+    _, job_page = get(port, job)
+    assert "succeeded on every cluster" in job_page and "exit code 0" in job_page
+
+    audit = app.audit.read()
+    assert [(a["event"], a["action"]) for a in audit] == [("start", "check"), ("end", "check"),
+                                                          ("start", "deploy"), ("end", "deploy")]
+    assert audit[-1]["outcome"] == "succeeded" and audit[-1]["exitCode"] == 0
+    assert {a["actor"] for a in audit} == {"web:alice@example.com"}
+
+    everything = check_text + deploy_text + index + job_page + json.dumps(api) + app.audit.path.read_text()
+    for secret in secrets_of(platform):
+        assert secret not in everything
+
+
+def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, service, platform, tmp_path) -> None:
+    app, port = web
+    folder, name = service
+    _, _, first = events(port, press(port, action="deploy", service=name, environment="staging"))
+    assert first["exitCode"] == 0, first
+
+    write_service(folder, name, never_ready_on=["local-gke"])
+    job = press(port, action="deploy", service=name, environment="staging")
+    shots = Path(os.environ.get("DEPLOYER_TEST_SCREENSHOTS") or tmp_path)
+    screenshot(port, job, shots / "web-job-running.png")
+    # The browser loads the page while the deploy waits for local-gke, then follows the live log
+    # (app.js over SSE) until the "done" event; --dump-dom returns once the stream has ended.
+    dom = browse(port, job, "--dump-dom", "--virtual-time-budget=60000")
+    final = app.jobs.get(job.rsplit("/", 1)[1])
+    assert final is not None and not final.running and final.exit_code == ExitCode.PARTIAL, final
+    rendered = int(dom.split("/events?from=", 1)[1].split('"', 1)[0])
+    assert rendered < len(final.lines), "the page was rendered after the job ended: nothing was streamed"
+    log = dom.split('id="log"', 1)[1].split(">", 1)[1].split("</pre>", 1)[0]
+    assert log.count("\n") + 1 == len(final.lines) and "[local-gke]" in log
+    assert 'class="status partial"' in dom
+    assert f"deploy of {name} in staging succeeded on some clusters and failed on others" in dom
+    assert "back on r1's release as r3 (r2 failed)" in final.report
+    assert "exit code 8: the operation succeeded on some clusters and failed on others" in dom
+    labels = live_deployment(platform, "local-gke", name)["spec"]["template"]["metadata"]["labels"]
+    assert "deployer.test/never-ready" not in labels  # rolled back
+
+    status, index = get(port, "/")
+    # local-onprem's objects did not change (it stays on r1); local-gke is back on r1's release as r3.
+    assert status == 200 and "<strong>r1</strong>" in index and "<strong>r3</strong>" in index
+    assert index.count("never deployed") == 2  # production
+    assert f'placeholder="type {name}"' in index  # production asks for the service's name
+    screenshot(port, "/", shots / "web-index.png")
+    screenshot(port, job, shots / "web-job-finished.png")
+    everything = dom + index + app.audit.path.read_text()
+    for secret in secrets_of(platform):
+        assert secret not in everything
+
+
+def test_a_deploy_lock_held_elsewhere_fails_the_job_with_exit_code_9(web, service, platform) -> None:
+    from deployer.app import client_factory
+    from deployer.config.loader import load_config
+    from deployer.pipeline import locking
+    from deployer.pipeline.deploy import utcnow
+
+    app, port = web
+    folder, name = service
+    config = load_config(folder)
+    held = locking.try_acquire(client_factory(config)(config.cluster("local-gke")), "apps", name,
+                               "https://ci/job/first", utcnow(), 60)
+    assert isinstance(held, locking.HeldLock)
+    try:
+        _, _, final = events(port, press(port, action="deploy", service=name, environment="staging"))
+    finally:
+        held.release()
+    assert (final["outcome"], final["exitCode"]) == ("failed", ExitCode.LOCKED), final
+    assert "local-gke" in final["error"] and "https://ci/job/first" in final["error"]
+    assert final["hint"] and final["report"] == ""
+    assert all(live_deployment(platform, c, name) is None for c in CLUSTERS)
+    assert app.audit.read()[-1]["exitCode"] == ExitCode.LOCKED
+
+
+# --- the browser ------------------------------------------------------------------------------------
+
+def chromium() -> str:
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True, timeout=600,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        found = shutil.which("chromium")
+    if not found:
+        pytest.skip("chromium is not installed and could not be installed (needs root and Debian's apt)")
+    return found
+
+
+def browse(port: int, path: str, *args: str) -> str:
+    """Run headless chromium on a page of the server; return what it printed."""
+    with tempfile.TemporaryDirectory() as profile:
+        result = subprocess.run(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             "--window-size=1200,900", *args, f"http://127.0.0.1:{port}{path}"],
+            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def screenshot(port: int, path: str, png: Path) -> None:
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.unlink(missing_ok=True)
+    browse(port, path, f"--screenshot={png}")
+    data = png.read_bytes() if png.exists() else b""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, f"{png}: {len(data)} bytes"

@@ -1,0 +1,138 @@
+"""The page's routes in process, over the repository's own example configuration: everything that
+is decided before a job talks to a cluster (the platform tests run real jobs)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from deployer.pipeline.report import ClusterReport, RunReport
+from deployer.web.forms import JobForm
+from deployer.web.server import WebApp, make_server
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def app(tmp_path) -> Iterator[tuple[WebApp, int]]:
+    web = WebApp(REPO, tmp_path / "state", keep_alive=0.2)
+    server = make_server(web, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield web, server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def request(port: int, method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    sent = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+    conn.request(method, path, body=body, headers={**sent, **(headers or {})})
+    response = conn.getresponse()
+    text = response.read().decode()
+    conn.close()
+    return response, text
+
+
+def test_health_static_and_security_headers(app) -> None:
+    _, port = app
+    response, text = request(port, "GET", "/healthz")
+    assert (response.status, text) == (200, "ok\n")
+    response, text = request(port, "GET", "/static/app.js")
+    assert response.status == 200 and response.getheader("Content-Type").startswith("text/javascript")
+    assert "EventSource" in text
+    assert "script-src 'self'" in response.getheader("Content-Security-Policy")
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert request(port, "GET", "/static/../server.py")[0].status == 404
+    assert request(port, "GET", "/jobs")[0].status == 405
+
+
+def test_unknown_jobs_are_not_found(app) -> None:
+    _, port = app
+    response, text = request(port, "GET", "/jobs/0123abcd")
+    assert response.status == 404 and "there is no job 0123abcd" in text
+    response, text = request(port, "GET", "/api/jobs/0123abcd")
+    assert response.status == 404 and json.loads(text)["error"] == "there is no job 0123abcd in this server"
+    assert request(port, "GET", "/jobs/<script>")[0].status == 404
+
+
+@pytest.mark.parametrize(("body", "status", "says"), [
+    ("action=deploy&service=hello&environment=production", 400,
+     "deploy of hello to production changes production and was not confirmed"),
+    ("action=rollback&service=hello&environment=production&confirm=nope", 400, "was not confirmed"),
+    ("action=deploy&service=nope&environment=staging", 400, "no service named &#x27;nope&#x27;"),
+    ("action=deploy&service=hello&environment=qa", 400, "service hello has no environment &#x27;qa&#x27;"),
+    ("action=deploy&service=%3Cscript%3E&environment=qa", 400, "&#x27;&lt;script&gt;&#x27; is not a valid name"),
+])
+def test_a_press_that_cannot_run_is_refused_before_any_job(app, body: str, status: int, says: str) -> None:
+    web, port = app
+    response, text = request(port, "POST", "/jobs", body)
+    assert response.status == status and says in text, text
+    assert web.jobs.recent() == [] and web.audit.read() == []
+
+
+def test_a_post_from_another_site_is_refused(app) -> None:
+    web, port = app
+    response, text = request(port, "POST", "/jobs", "action=check&service=hello&environment=staging",
+                             {"Origin": "https://evil.example"})
+    assert response.status == 403 and "another site" in text
+    assert web.jobs.recent() == []
+
+
+def test_a_second_press_is_told_who_runs_it_and_the_first_streams_to_its_end(app) -> None:
+    web, port = app
+    go = threading.Event()
+
+    def work(progress):
+        progress("c1", "<b>applying</b>")
+        go.wait(5)
+        progress("c1", "done")
+        return RunReport("deploy", "hello", "staging",
+                         [ClusterReport("c1", "succeeded", release="on the new release r1")])
+
+    job = web.jobs.start(JobForm("deploy", "hello", "staging"), "web:alice", work)
+    response, text = request(port, "POST", "/jobs", "action=check&service=hello&environment=staging",
+                             {"X-Forwarded-User": "bob"})
+    assert response.status == 409
+    assert f"web:alice is already deploying hello in staging (job {job.id})" in text
+    assert f'href="/jobs/{job.id}"' in text and "you are web:bob" in text
+
+    response, text = request(port, "GET", f"/jobs/{job.id}")
+    assert response.status == 200 and "&lt;b&gt;applying&lt;/b&gt;" in text and 'data-state="running"' in text
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", f"/jobs/{job.id}/events", headers={"Last-Event-ID": "0"})
+    stream = conn.getresponse()
+    assert stream.getheader("Content-Type").startswith("text/event-stream")
+    go.set()
+    events = stream.read().decode()
+    conn.close()
+    assert "<b>applying</b>" not in events  # resumed after event 0
+    assert "id: 1\ndata: " in events and events.split("id: 1\ndata: ")[1].split("\n")[0].endswith("[c1] done")
+    final = json.loads(events.split("event: done\ndata: ")[1])
+    assert (final["outcome"], final["exitCode"]) == ("succeeded", 0)
+    assert final["report"] == "c1  succeeded    on the new release r1"
+
+    data = json.loads(request(port, "GET", f"/api/jobs/{job.id}")[1])
+    assert (data["state"], data["exitCode"], len(data["log"])) == ("finished", 0, 2)
+
+
+def test_the_command_refuses_an_invalid_folder_and_a_taken_port(tmp_path) -> None:
+    import socket
+
+    from tests.conftest import run_cli
+
+    invalid = run_cli("--config-dir", str(tmp_path), "web", "--port", "0", "--state-dir", str(tmp_path / "s"))
+    assert invalid.exit_code == 3, invalid.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run_cli("--config-dir", str(REPO), "web", "--port", str(port), "--state-dir", str(tmp_path / "s"))
+    assert busy.exit_code == 2
+    assert f"deployer: error: cannot listen on 127.0.0.1:{port}" in busy.stderr and "--port" in busy.stderr
+    unwritable = run_cli("--config-dir", str(REPO), "web", "--port", "0", "--state-dir", "/proc/deployer-web")
+    assert unwritable.exit_code == 2 and "cannot write the audit log" in unwritable.stderr
