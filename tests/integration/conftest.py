@@ -130,3 +130,13 @@ def _wait_for(list_call: Callable, namespace: str, done: Callable[[object], bool
             stream.stop()
             return last
     raise AssertionError(f"{what} did not happen within {timeout}s; last seen: {last}")
+
+
+@pytest.fixture(scope="module")
+def synced_config_dir(platform: PlatformInfo, platform_config_dir: Path) -> Path:
+    """The platform's config folder after `deployer cluster sync --all` (namespaces and RBAC in
+    place, the deployer identities bound), once per test module: other modules may change RBAC."""
+    from deployer.cli.main import main
+
+    assert main(["--config-dir", str(platform_config_dir), "cluster", "sync", "--all"]) == 0
+    return platform_config_dir

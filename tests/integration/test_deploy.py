@@ -65,10 +65,8 @@ def _service(name: str, *, on_failure: str = "rollback-failed", timeout: str = "
 
 
 @pytest.fixture(scope="module")
-def synced(platform, platform_config_dir):
-    result = run_cli("--config-dir", str(platform_config_dir), "cluster", "sync", "--all")
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return platform_config_dir
+def synced(synced_config_dir):
+    return synced_config_dir
 
 
 @pytest.fixture

@@ -21,10 +21,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def synced(platform, platform_config_dir):
-    result = run_cli("--config-dir", str(platform_config_dir), "cluster", "sync", "--all")
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return load_config(platform_config_dir)
+def synced(synced_config_dir):
+    return load_config(synced_config_dir)
 
 
 @pytest.fixture

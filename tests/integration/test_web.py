@@ -20,7 +20,7 @@ import yaml
 
 from deployer.errors import ExitCode
 from deployer.web.server import WebApp, make_server
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -50,10 +50,8 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def synced(platform, platform_config_dir) -> Path:
-    result = run_cli("--config-dir", str(platform_config_dir), "cluster", "sync", "--all")
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return platform_config_dir
+def synced(synced_config_dir):
+    return synced_config_dir
 
 
 @pytest.fixture
