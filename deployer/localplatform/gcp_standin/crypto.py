@@ -21,7 +21,7 @@ def generate_key(algorithm: str) -> rsa.RSAPrivateKey:
 
 
 def private_key_pem(key: rsa.RSAPrivateKey) -> str:
-    # Google's key files carry PKCS#8 ("BEGIN PRIVATE KEY"), which google-auth and Go's oauth2 read.
+    # Google's key files carry PKCS#8 PEM private keys, which google-auth and Go's oauth2 read.
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption()).decode("ascii")
 
