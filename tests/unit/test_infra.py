@@ -78,7 +78,7 @@ OUTPUT_JSON = {
     "service_account_unique_id": {"value": "1234", "sensitive": False},
     "project_role": {"value": "roles/container.clusterViewer", "sensitive": False},
     "key_name": {"value": None, "sensitive": False},
-    "key_file": {"value": '{"private_key": "-----BEGIN ' + 'PRIVATE KEY-----"}', "sensitive": True},
+    "key_file": {"value": '{"private_key": ' + '"-----BEGIN ' + 'PRIVATE KEY-----"}', "sensitive": True},
 }
 
 
