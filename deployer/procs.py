@@ -46,3 +46,13 @@ def run(cmd: Sequence[str], *, what: str, cwd: Path | None = None, timeout: floa
 def indent_tail(text: str, lines: int = TAIL_LINES) -> str:
     tail = [ln for ln in scrub(text).strip().splitlines() if ln.strip()][-lines:]
     return "\n".join("    " + ln for ln in tail) or "    (no output)"
+
+
+def checkout_script(name: str, override_env: str, what: str) -> Path:
+    """``scripts/NAME`` of the checkout deployer runs from, or the path in ``$override_env``."""
+    explicit = os.environ.get(override_env)
+    script = Path(explicit) if explicit else Path(__file__).resolve().parents[1] / "scripts" / name
+    if not script.is_file():
+        raise ToolError(f"the {what} build script is not at {script}",
+                        hint=f"Run deployer from its git checkout, or set {override_env} to the script's path.")
+    return script

@@ -141,13 +141,8 @@ def rollback(ctx: click.Context, service: str, environment: str, clusters: tuple
 @click.pass_context
 def history(ctx: click.Context, service: str, environment: str | None) -> int:
     """Show SERVICE's release records, read from each target cluster."""
-    from deployer.app import client_factory
-    from deployer.config.loader import load_config
-    from deployer.pipeline.deploy import history as read_history
-
     settings = settings_of(ctx)
-    config = load_config(settings.config_dir)
-    found = read_history(config, service, environment, client_factory(config))
+    found = _records(ctx, service, environment)
     data = {cluster: (recs if isinstance(recs, str) else [r.summary() for r in recs])
             for cluster, recs in found.items()}
     rows = []
@@ -169,14 +164,10 @@ def history(ctx: click.Context, service: str, environment: str | None) -> int:
 @click.pass_context
 def status(ctx: click.Context, service: str, environment: str | None) -> int:
     """Show which release of SERVICE each cluster runs now."""
-    from deployer.app import client_factory
-    from deployer.config.loader import load_config
-    from deployer.pipeline.deploy import history as read_history
     from deployer.rollout.release import current
 
     settings = settings_of(ctx)
-    config = load_config(settings.config_dir)
-    found = read_history(config, service, environment, client_factory(config))
+    found = _records(ctx, service, environment)
     data, rows = {}, []
     for cluster, recs in found.items():
         if isinstance(recs, str):
@@ -190,6 +181,16 @@ def status(ctx: click.Context, service: str, environment: str | None) -> int:
                      f"latest r{latest.revision} {latest.outcome}" if latest else "never deployed"])
     emit(settings, data, lambda: table(rows, ["cluster", "current", "image", "latest"]))
     return _read_exit_code(found)
+
+
+def _records(ctx: click.Context, service: str, environment: str | None) -> dict:
+    """cluster -> its release records of ``service`` (or the message why they could not be read)."""
+    from deployer.app import client_factory
+    from deployer.config.loader import load_config
+    from deployer.pipeline.deploy import history as read_history
+
+    config = load_config(settings_of(ctx).config_dir)
+    return read_history(config, service, environment, client_factory(config))
 
 
 def _read_exit_code(found: dict) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from deployer.errors import ToolError
 from deployer.infra.terraform import TerraformTools
+from deployer.procs import checkout_script
 
 BINARY_ENV = "DEPLOYER_TERRAFORM"
 SCRIPT_ENV = "DEPLOYER_PROVIDER_BUILD_SCRIPT"
@@ -43,13 +44,7 @@ def discover_tools(cli_config: Path | None = None) -> TerraformTools:
 
 
 def provider_build_script() -> Path:
-    explicit = os.environ.get(SCRIPT_ENV)
-    script = Path(explicit) if explicit else Path(__file__).resolve().parents[2] / "scripts" / \
-        "build-terraform-provider.sh"
-    if not script.is_file():
-        raise ToolError(f"the provider build script is not at {script}",
-                        hint=f"Run deployer from its git checkout, or set {SCRIPT_ENV} to the script's path.")
-    return script
+    return checkout_script("build-terraform-provider.sh", SCRIPT_ENV, "provider")
 
 
 def ensure_google_provider(*, env: dict[str, str] | None = None, quiet: bool = False) -> Path:

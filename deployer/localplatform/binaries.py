@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployer.errors import ToolError
+from deployer.procs import checkout_script
 
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 ALL_BINARIES = (*KUBE_BINARIES, "etcd", "kwok")
@@ -33,13 +34,7 @@ class Binaries:
 
 def build_script() -> Path:
     """scripts/build-platform-binaries.sh of the checkout deployer runs from."""
-    explicit = os.environ.get(SCRIPT_ENV)
-    script = Path(explicit) if explicit else Path(__file__).resolve().parents[2] / "scripts" / \
-        "build-platform-binaries.sh"
-    if not script.is_file():
-        raise ToolError(f"the platform build script is not at {script}",
-                        hint=f"Run deployer from its git checkout, or set {SCRIPT_ENV} to the script's path.")
-    return script
+    return checkout_script("build-platform-binaries.sh", SCRIPT_ENV, "platform")
 
 
 def ensure_binaries(*, env: dict[str, str] | None = None) -> Binaries:
