@@ -13,8 +13,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from deployer.credentials.redact import scrub
 from deployer.errors import ToolError
+from deployer.redact import scrub
 
 TAIL_LINES = 15
 

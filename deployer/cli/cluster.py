@@ -204,7 +204,7 @@ def _clip(text: str) -> str:
 def _print_cluster_errors(settings: Any, runs: list[Any]) -> None:
     """Each failed cluster's error, once, in the CLI's error format (stderr), also with -o json
     (where the JSON document on stdout carries it too)."""
-    from deployer.credentials.redact import scrub
+    from deployer.redact import scrub
 
     for run in runs:
         error: DeployerError | None = run.error

@@ -131,7 +131,7 @@ def cli(ctx: click.Context, output: str, debug: bool, config_dir: Path | None, d
 
 def render_error(error: DeployerError, as_json: bool) -> None:
     # Messages are written without secrets; scrubbing is the second line of defence.
-    from deployer.credentials.redact import scrub
+    from deployer.redact import scrub
 
     if as_json:
         import json
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly, show the traceback only when asked
         if debug:
             raise
-        from deployer.credentials.redact import scrub
+        from deployer.redact import scrub
 
         click.echo(scrub(f"deployer: internal error: {type(exc).__name__}: {exc}"), err=True)
         click.echo("hint: this is a bug in deployer; run again with --debug and report the traceback.",

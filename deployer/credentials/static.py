@@ -6,7 +6,7 @@ import os
 import threading
 from pathlib import Path
 
-from deployer.credentials import redact
+from deployer import redact
 from deployer.errors import CredentialsError
 
 

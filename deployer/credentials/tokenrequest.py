@@ -11,7 +11,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
-from deployer.credentials import redact
+from deployer import redact
 from deployer.credentials.static import StaticToken
 from deployer.errors import CredentialsError, DeployerError
 

@@ -56,9 +56,9 @@ from typing import Any
 
 from python_terraform import IsFlagged, Terraform
 
-from deployer.credentials.redact import register, scrub
 from deployer.errors import ToolError
 from deployer.infra.summary import PlanSummary, error_lines, summarize_plan, warning_headlines
+from deployer.redact import register, scrub
 
 DEFAULT_TIMEOUT = 1800.0
 LOCK_TIMEOUT = "120s"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployer.errors import ToolError
+from deployer.polling import poll_until
 
 LOG_TAIL_LINES = 25
 
@@ -127,11 +128,11 @@ def stop(processes: Iterable[RunningProcess], *, grace: float = 10.0) -> list[st
             continue
         pgid = proc.pid  # started with start_new_session: its pid is its process group id
         _signal_group(pgid, signal.SIGTERM)
-        if _wait_group_empty(pgid, time.monotonic() + grace):
+        if _wait_group_empty(pgid, grace):
             continue
         killed.append(proc.name)
         _signal_group(pgid, signal.SIGKILL)
-        if not _wait_group_empty(pgid, time.monotonic() + 5.0):
+        if not _wait_group_empty(pgid, 5.0):
             raise ToolError(f"platform process {proc.name} (process group {pgid}) survives SIGKILL",
                             hint=f"Look at it with `ps -o pid,stat,cmd -g {pgid}`; a process in state D "
                                  "waits on the kernel.")
@@ -150,14 +151,12 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _wait_group_empty(pgid: int, deadline: float) -> bool:
-    while True:
+def _wait_group_empty(pgid: int, timeout: float) -> bool:
+    def empty() -> bool | None:
         _reap(pgid)
-        if not group_members(pgid):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
+        return True if not group_members(pgid) else None
+
+    return poll_until(empty, timeout, interval=0.02) is True
 
 
 def strays(marker: str) -> list[int]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from deployer.errors import ToolError
 from deployer.localplatform.processes import RunningProcess, log_tail
+from deployer.polling import poll_until
 
 POLL_INTERVAL = 0.1
 
@@ -26,22 +27,25 @@ def wait_ready(what: str, probe: Callable[[], bool], *, process: RunningProcess 
     it is still opening its socket or TLS) while the component is not ready yet.
     """
     started = clock()
-    deadline = started + timeout
     last_error = ""
-    while True:
+
+    def ready() -> bool | None:
+        nonlocal last_error
         if process is not None and not process.alive():
             raise ToolError(f"platform component {what} exited during start-up; last lines of "
                             f"{process.log}:\n{log_tail(process.log)}",
                             hint="Fix the cause shown in the log, then run `deployer platform up` again.")
         try:
             if probe():
-                return clock() - started
+                return True
         except (OSError, http.client.HTTPException) as exc:
             last_error = str(exc) or type(exc).__name__
-        if clock() >= deadline:
-            tail = f"; last lines of {process.log}:\n{log_tail(process.log)}" if process else ""
-            detail = f" (last probe error: {last_error})" if last_error else ""
-            raise ToolError(f"platform component {what} was not ready within {timeout:g}s{detail}{tail}",
-                            hint="A slow machine may need more time: set DEPLOYER_PLATFORM_TIMEOUT "
-                                 "(seconds); otherwise the log above shows what it waits for.")
-        sleep(POLL_INTERVAL)
+        return None
+
+    if poll_until(ready, timeout, interval=POLL_INTERVAL, clock=clock, sleep=sleep):
+        return clock() - started
+    tail = f"; last lines of {process.log}:\n{log_tail(process.log)}" if process else ""
+    detail = f" (last probe error: {last_error})" if last_error else ""
+    raise ToolError(f"platform component {what} was not ready within {timeout:g}s{detail}{tail}",
+                    hint="A slow machine may need more time: set DEPLOYER_PLATFORM_TIMEOUT "
+                         "(seconds); otherwise the log above shows what it waits for.")

@@ -39,6 +39,7 @@ from deployer.pipeline.report import ClusterReport, RunReport
 from deployer.pipeline.waiting import wait_for
 from deployer.plan.compare import changes_to_apply
 from deployer.plan.keys import group_of, key_of
+from deployer.polling import poll_until
 from deployer.rollout import policy
 from deployer.rollout.release import ReleaseRecord, current, manifest_hash, next_revision, previous_good
 
@@ -167,10 +168,11 @@ def _connect_all(deps: Deps, clusters: list[Cluster]) -> tuple[list[Target], lis
 def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds: float, deps: Deps,
               lease_seconds: int) -> None:
     """Take the lock on every target, or none: a held lock fails the whole run, naming its holder."""
-    deadline = deps.clock() + wait_seconds
     announced: set[str] = set()
-    while True:
-        held_by: list[tuple[Target, locking.rules.LockDecision]] = []
+    held_by: list[tuple[Target, locking.rules.LockDecision]] = []
+
+    def all_held() -> bool | None:
+        held_by.clear()
         for target in targets:
             if target.lock is not None:
                 continue
@@ -181,21 +183,23 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
             else:
                 held_by.append((target, got))
         if not held_by:
-            for target in targets:
-                target.report.step("lock", "ok", 0.0, f"lease {locking.lease_name(service.name)} held by {actor}")
-            return
-        if deps.clock() >= deadline:
-            _release_all(targets)
-            target, decision = held_by[0]
-            raise LockedError(
-                f"cluster {target.cluster.name}: {service.name} is being deployed by {decision.holder} "
-                f"(its lease expires in {decision.expires_in:.0f}s unless renewed)",
-                hint="Wait for that run to finish, or pass --wait-for-lock DURATION to wait for it.")
+            return True
         for target, decision in held_by:
-            if target.cluster.name not in announced:
+            if wait_seconds > 0 and target.cluster.name not in announced:
                 announced.add(target.cluster.name)
                 deps.progress(target.cluster.name, f"waiting for the deploy lock held by {decision.holder}")
-        deps.sleep(min(deps.poll_interval, max(0.0, deadline - deps.clock())))
+        return None
+
+    if poll_until(all_held, wait_seconds, interval=deps.poll_interval, clock=deps.clock, sleep=deps.sleep):
+        for target in targets:
+            target.report.step("lock", "ok", 0.0, f"lease {locking.lease_name(service.name)} held by {actor}")
+        return
+    _release_all(targets)
+    target, decision = held_by[0]
+    raise LockedError(
+        f"cluster {target.cluster.name}: {service.name} is being deployed by {decision.holder} "
+        f"(its lease expires in {decision.expires_in:.0f}s unless renewed)",
+        hint="Wait for that run to finish, or pass --wait-for-lock DURATION to wait for it.")
 
 
 def _release_all(targets: list[Target]) -> None:

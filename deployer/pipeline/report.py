@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from xml.etree import ElementTree as ET
 
-from deployer.credentials.redact import scrub
 from deployer.errors import ExitCode
+from deployer.redact import scrub
 
 StepStatus = Literal["ok", "unchanged", "failed", "skipped"]
 ClusterOutcome = Literal["succeeded", "unchanged", "failed", "rolled-back", "skipped"]

@@ -13,6 +13,7 @@ from typing import Any
 from deployer.kube import objects
 from deployer.kube.client import KubeClient
 from deployer.plan.keys import key_of
+from deployer.polling import poll_until
 from deployer.rollout.readiness import Readiness, has_rule, readiness
 
 
@@ -28,10 +29,11 @@ def wait_for(client: KubeClient, applied: Sequence[tuple[dict[str, Any], int | N
     """Poll every workload in ``applied`` (object, generation our apply produced) until all are
     done, one fails, or the deadline passes."""
     workloads = [(obj, gen) for obj, gen in applied if has_rule(obj)]
-    deadline = clock() + deadline_seconds
     last: dict[str, str] = {}
-    while True:
-        pending: list[str] = []
+    pending: list[str] = []
+
+    def settled() -> WaitResult | None:
+        pending.clear()
         for obj, generation in workloads:
             key = key_of(obj)
             live = objects.get(client, key, obj["apiVersion"])
@@ -43,8 +45,7 @@ def wait_for(client: KubeClient, applied: Sequence[tuple[dict[str, Any], int | N
             if last.get(str(key)) != state.message:
                 last[str(key)] = state.message
                 progress(f"{key}: {state.message}")
-        if not pending:
-            return WaitResult(True, "rollout complete")
-        if clock() >= deadline:
-            return WaitResult(False, f"timed out after {deadline_seconds:.0f}s: " + "; ".join(pending))
-        sleep(interval)
+        return None if pending else WaitResult(True, "rollout complete")
+
+    result = poll_until(settled, deadline_seconds, interval=interval, clock=clock, sleep=sleep)
+    return result or WaitResult(False, f"timed out after {deadline_seconds:.0f}s: " + "; ".join(pending))

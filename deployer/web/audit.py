@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from deployer.credentials.redact import scrub
 from deployer.errors import DeployerError
+from deployer.redact import scrub
 from deployer.web.jobs import Job
 
 FILE_NAME = "audit.jsonl"

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from deployer.credentials.redact import scrub
 from deployer.errors import EXIT_CODE_MEANING, DeployerError, ExitCode
 from deployer.pipeline.report import RunReport
+from deployer.redact import scrub
 from deployer.web.forms import JobForm
 
 Progress = Callable[[str, str], None]

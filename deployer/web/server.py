@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from deployer.credentials.redact import scrub
 from deployer.errors import DeployerError, UsageError
+from deployer.redact import scrub
 from deployer.web import pages, sse
 from deployer.web.audit import AuditLog
 from deployer.web.forms import MAX_BODY, actor_of, parse_job_form, same_origin

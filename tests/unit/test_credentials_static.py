@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployer.credentials import redact
+from deployer import redact
 from deployer.credentials.static import StaticToken
 from deployer.errors import CredentialsError
 

@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from deployer.credentials.redact import register
 from deployer.errors import DeployerError, ExitCode, LockedError, UsageError
 from deployer.pipeline.report import ClusterReport, RunReport
+from deployer.redact import register
 from deployer.rollout.release import ReleaseRecord
 from deployer.web import pages, sse
 from deployer.web.actions import ClusterState, EnvironmentState, ServiceState
