@@ -31,6 +31,6 @@ def list_clusters(ctx: click.Context, environment: str | None, provider: str | N
                      "endpoint": where, "registry": c.registry, "labels": dict(c.labels),
                      "namespaces": c.namespace_names})
     emit(settings, rows, lambda: table(
-        [[r["name"], r["provider"], r["environment"], r["endpoint"], r["registry"]] for r in rows],
+        [[str(r[column]) for column in ("name", "provider", "environment", "endpoint", "registry")] for r in rows],
         ["name", "provider", "environment", "endpoint", "registry"]) if rows else "no clusters match")
     return 0

@@ -31,4 +31,6 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def settings_of(ctx: click.Context) -> Settings:
-    return ctx.find_object(Settings)
+    settings = ctx.find_object(Settings)
+    assert settings is not None, "the root group always stores Settings"  # main() builds it first
+    return settings

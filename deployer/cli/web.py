@@ -42,7 +42,7 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None) -> int
     load_config(settings.config_dir)  # an invalid folder stops the start, with every problem named
     app = WebApp(settings.config_dir, state_dir or default_state_dir())
     server = make_server(app, host, port)
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
     click.echo(f"deployer web: serving {settings.config_dir} on http://{bound_host}:{bound_port}/ "
                f"(audit log {app.audit.path}; Ctrl-C stops)", err=True)
     # A service manager stops with SIGTERM: treat it as Ctrl-C, so running jobs finish first.

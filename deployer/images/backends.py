@@ -73,7 +73,7 @@ class Docker:
         proc = procs.run(["docker", "inspect", "--format", "{{json .RepoDigests}}", remote], what=f"inspect {remote}")
         repo = remote.rsplit(":", 1)[0]
         for entry in json.loads(proc.stdout or "[]"):
-            if entry.startswith(repo + "@"):
+            if isinstance(entry, str) and entry.startswith(repo + "@"):
                 return entry.split("@", 1)[1]
         raise ToolError(f"push {remote}: docker reported no digest for it")
 

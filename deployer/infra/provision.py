@@ -175,7 +175,7 @@ def _apply(runner: TerraformRunner, plan_file: Path, cluster: Cluster) -> None:
         raise ToolError(failed.message, hint=(
             f"The account exists but is not in this Terraform state. If it is the one deployer should "
             f"manage, adopt it: cd {runner.workdir} && terraform import {address} "
-            f"projects/{cluster.gke.project}/serviceAccounts/{workspace.expected_email(cluster)} "
+            f"projects/{workspace.gke_of(cluster).project}/serviceAccounts/{workspace.expected_email(cluster)} "
             f"(with the same credential), then provision again. Keep state in a shared backend "
             f"({BACKEND_ENV}=gs://BUCKET/PREFIX) so it is not lost.")) from None
 

@@ -118,10 +118,10 @@ def parse_outputs(output_json: dict[str, Any]) -> Outputs:
     missing = [name for name in required if not plain.get(name)]
     if missing:
         raise OutputsMissing(", ".join(missing))
-    return Outputs(service_account_email=plain["service_account_email"],
-                   service_account_name=plain["service_account_name"],
+    return Outputs(service_account_email=str(plain["service_account_email"]),
+                   service_account_name=str(plain["service_account_name"]),
                    service_account_unique_id=str(plain["service_account_unique_id"]),
-                   project_role=plain["project_role"], key_name=plain.get("key_name"), sensitive=sensitive)
+                   project_role=str(plain["project_role"]), key_name=plain.get("key_name"), sensitive=sensitive)
 
 
 # --- Terraform's human output: diagnostics ------------------------------------------------------

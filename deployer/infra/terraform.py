@@ -94,7 +94,7 @@ def terraform_env(base: Mapping[str, str], tools: TerraformTools, access_token: 
     return env
 
 
-class _PythonTerraform(Terraform):
+class _PythonTerraform(Terraform):  # type: ignore[misc]  # python-terraform ships no types
     """python-terraform's Terraform, with ``cmd`` run our way (see the module docstring)."""
 
     def __init__(self, workdir: Path, binary: str) -> None:
@@ -198,7 +198,8 @@ class TerraformRunner:
         """``terraform output -json``: every root output, sensitive ones included (handle with care)."""
         _, out, _ = self._run("output", lambda tf: tf.cmd("output", json=IsFlagged, no_color=IsFlagged))
         try:
-            return json.loads(out or "{}")
+            parsed: dict[str, Any] = json.loads(out or "{}")
+            return parsed
         except ValueError:
             raise ToolError(f"{self.what}: terraform output -json printed something that is not JSON") from None
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from deployer.config.models import Cluster
+from deployer.config.models import Cluster, GkeLocation
 from deployer.errors import ToolError, UsageError
 
 TEMPLATE_ENV = "DEPLOYER_TERRAFORM_DIR"
@@ -91,13 +91,13 @@ def backend_from_url(url: str | None) -> Backend:
 
 def expected_email(cluster: Cluster) -> str:
     """The deployer account's email as Google derives it from the account id and project."""
-    gke = _gke(cluster)
+    gke = gke_of(cluster)
     return f"{gke.deployer_account.account_id}@{gke.project}.iam.gserviceaccount.com"
 
 
 def variables(cluster: Cluster, endpoints: GoogleEndpoints | None) -> dict[str, Any]:
     """terraform.tfvars.json for terraform/root, from the cluster file."""
-    gke = _gke(cluster)
+    gke = gke_of(cluster)
     return {
         "project": gke.project,
         "location": gke.location,
@@ -108,7 +108,7 @@ def variables(cluster: Cluster, endpoints: GoogleEndpoints | None) -> dict[str, 
     }
 
 
-def _gke(cluster: Cluster):
+def gke_of(cluster: Cluster) -> GkeLocation:
     if cluster.provider != "gke" or cluster.gke is None:
         raise UsageError(f"cluster {cluster.name} is provider {cluster.provider}: only GKE clusters are "
                          "provisioned with Terraform",

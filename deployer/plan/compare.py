@@ -47,8 +47,9 @@ _QUANTITY_MAPS = {"requests", "limits", "hard", "capacity", "allocatable", "defa
                   "max", "min", "maxLimitRequestRatio", "overhead"}
 _QUANTITY_FIELDS = {"sizeLimit", "storage"}
 _QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$")
-_SUFFIX = {"": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
-           "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_SUFFIX: dict[str, int | Decimal] = {
+    "": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+    "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 # Identity fields: never in managedFields, never compared.
 _IDENTITY = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace")}
 
@@ -111,7 +112,7 @@ def parse_quantity(value: Any) -> Decimal | None:
     match = _QUANTITY.match(value.strip())
     if not match:
         return None
-    number, suffix = match.groups()
+    number, suffix = str(match.group(1)), match.group(2)
     try:
         if suffix and suffix[0] in "eE":
             return Decimal(number) * (Decimal(10) ** int(suffix[1:]))

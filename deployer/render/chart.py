@@ -58,6 +58,7 @@ def group_bindings(cluster: Cluster) -> list[dict[str, Any]]:
     cluster file grants it, in declaration order. Grouping keeps object names stable: removing one
     access entry changes or prunes only the bindings of its own role and namespaces."""
     grouped: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    cluster_wide: list[str | None] = [None]
 
     def add(role: str, namespace: str | None, subject: dict[str, Any]) -> None:
         subjects = grouped.setdefault((role, namespace), [])
@@ -65,7 +66,7 @@ def group_bindings(cluster: Cluster) -> list[dict[str, Any]]:
             subjects.append(subject)
 
     for binding in cluster.access:
-        for namespace in binding.namespaces or [None]:
+        for namespace in binding.namespaces or cluster_wide:
             for subject in binding.subjects:
                 add(binding.role, namespace, _subject(subject))
     email = gke_deployer_email(cluster)

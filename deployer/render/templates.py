@@ -61,7 +61,8 @@ class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc, valid-type]
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def _display(path: Path) -> str:
@@ -156,7 +157,7 @@ def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict
         what = {jinja2.UndefinedError: "undefined value", TemplateFailure: "refused"}.get(type(exc), "error")
         return [], [ConfigProblem(where, line, None, "", f"{what}: {exc}")]
     try:
-        documents = list(yaml.load_all(text, Loader=_UniqueKeyLoader))  # noqa: S506 - a SafeLoader
+        documents = list(yaml.load_all(text, Loader=_UniqueKeyLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None

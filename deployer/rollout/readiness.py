@@ -25,7 +25,7 @@ class Readiness:
 
 def _condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
     for cond in status.get("conditions") or []:
-        if cond.get("type") == kind:
+        if isinstance(cond, dict) and cond.get("type") == kind:
             return cond
     return None
 

@@ -37,8 +37,8 @@ def meaning(exit_code: int | None) -> str:
     if exit_code == ExitCode.OK:
         return "done"  # the table's words for 0 also explain --detailed-exitcode, which the page has no use for
     try:
-        return EXIT_CODE_MEANING[ExitCode(exit_code)]
-    except ValueError:
+        return EXIT_CODE_MEANING[ExitCode(exit_code)]  # type: ignore[arg-type]  # None raises ValueError too
+    except (TypeError, ValueError):
         return ""
 
 
@@ -162,7 +162,7 @@ class JobRegistry:
             report = work(progress)
         except DeployerError as exc:
             error = exc
-        except Exception as exc:  # a bug: the job says so; the server's log keeps the traceback
+        except Exception as exc:  # noqa: BLE001 - a bug: the job says so; the server's log keeps the traceback
             print(scrub(f"deployer web: job {job.id} failed with a bug:\n{traceback.format_exc()}"),
                   file=sys.stderr, flush=True)
             error = DeployerError(f"internal error: {type(exc).__name__}: {exc}",

@@ -18,17 +18,23 @@ import json
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from deployer.errors import DeployerError, UsageError
 from deployer.redact import scrub
 from deployer.web import pages, sse
 from deployer.web.audit import AuditLog
 from deployer.web.forms import MAX_BODY, actor_of, parse_job_form, same_origin
-from deployer.web.jobs import Busy, JobRegistry
+from deployer.web.jobs import Busy, Job, JobRegistry
+
+if TYPE_CHECKING:
+    from deployer.config.loader import Config
+
+Query = dict[str, list[str]]
 
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 SECURITY_HEADERS = {
@@ -53,7 +59,7 @@ class WebApp:
         self.jobs = JobRegistry(on_start=self.audit.started, on_end=self.audit.ended)
         self.keep_alive = keep_alive
 
-    def load(self):
+    def load(self) -> Config:
         from deployer.config.loader import load_config
 
         return load_config(self.config_dir)
@@ -75,19 +81,19 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- dispatch ---------------------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._guarded(self._get)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._guarded(self._post)
 
-    def _guarded(self, handle) -> None:
+    def _guarded(self, handle: Callable[[SplitResult], None]) -> None:
         self._sent = False
         try:
             handle(urlsplit(self.path))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the viewer went away
-        except Exception as exc:  # a bug: the page says so once, the server's log has the traceback
+        except Exception as exc:  # noqa: BLE001 - a bug: the page says so once, the server's log has the traceback
             print(scrub(f"deployer web: {self.command} {self.path} failed:\n{traceback.format_exc()}"),
                   file=sys.stderr, flush=True)
             if not self._sent:
@@ -95,7 +101,7 @@ class Handler(BaseHTTPRequestHandler):
                                                  "This is a bug in deployer; the server's log has the traceback.",
                                                  actor=self.actor))
 
-    def _get(self, url) -> None:
+    def _get(self, url: SplitResult) -> None:
         path, query = url.path, parse_qs(url.query)
         if path == "/":
             return self._index()
@@ -118,7 +124,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(405, b"", "text/plain", {"Allow": "POST"})
         return self._not_found(f"there is no page {path}", "")
 
-    def _post(self, url) -> None:
+    def _post(self, url: SplitResult) -> None:
         if url.path != "/jobs":
             return self._not_found(f"there is nothing to POST to at {url.path}", "Buttons post to /jobs.")
         if not same_origin(self.headers.get("Origin"), self.headers.get("Referer"), self.headers.get("Host")):
@@ -164,14 +170,14 @@ class Handler(BaseHTTPRequestHandler):
         running = {(j.form.service, j.form.environment): j for j in self.app.jobs.running()}
         self._page(200, pages.index_page(services, self.app.jobs.recent(10), running, actor=self.actor, error=error))
 
-    def _job(self, job, query) -> None:
+    def _job(self, job: Job, query: Query) -> None:
         self._page(200, pages.job_page(job, actor=self.actor))
 
-    def _api_job(self, job, query) -> None:
+    def _api_job(self, job: Job, query: Query) -> None:
         self._json(200, job.to_dict())
 
-    def _events(self, job, query) -> None:
-        start = sse.resume_from(self.headers.get("Last-Event-ID"), (query.get("from") or [None])[0])
+    def _events(self, job: Job, query: Query) -> None:
+        start = sse.resume_from(self.headers.get("Last-Event-ID"), next(iter(query.get("from") or []), None))
         self._head(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         for chunk in sse.stream(lambda index, wait: self.app.jobs.follow(job, index, wait), start,
                                 keep_alive=self.app.keep_alive):

@@ -32,7 +32,7 @@ import yaml
 from kubernetes import client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jenkins"))
-import harness  # noqa: E402  (tests/jenkins/harness.py; tests/ is not a package)
+import harness
 
 pytestmark = pytest.mark.integration
 

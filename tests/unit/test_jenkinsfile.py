@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jenkins"))
-import harness  # noqa: E402  (tests/jenkins/harness.py; tests/ is not a package)
-from harness import JENKINS_ENV, REPO, scenario, shell_steps  # noqa: E402
+import harness
+from harness import JENKINS_ENV, REPO, scenario, shell_steps
 
 if reason := harness.java_missing_reason():
     pytest.skip(reason, allow_module_level=True)
