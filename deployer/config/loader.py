@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -199,6 +200,38 @@ def _read_files(paths: list[Path], model: type[Model], kind: str, root: Path, pr
     return found
 
 
+def _api_server_of(cluster: Cluster) -> str:
+    """One spelling per API server: scheme and host in lower case, the default port and a trailing
+    slash dropped; a GKE cluster without a server override is its project, location and name."""
+    if cluster.server is None:
+        gke = cluster.gke
+        return f"gke://{gke.project}/{gke.location}/{gke.cluster}" if gke else f"cluster://{cluster.name}"
+    parts = urlsplit(cluster.server)
+    try:
+        port = parts.port or 443
+    except ValueError:  # not a number: compared as written
+        return cluster.server.rstrip("/").lower()
+    return f"https://{(parts.hostname or '').lower()}:{port}{parts.path.rstrip('/')}"
+
+
+def _shared_api_servers(cluster_docs: dict[str, tuple[Cluster, Path, Positioned, str]]) -> list[ConfigProblem]:
+    """Two cluster files for one API server would share one inventory and prune each other's
+    objects: the second file (by name) is refused, naming the first."""
+    problems = []
+    first: dict[str, str] = {}
+    for name in sorted(cluster_docs):
+        cluster, _path, doc, shown = cluster_docs[name]
+        other = first.setdefault(_api_server_of(cluster), name)
+        if other != name:
+            field = "server" if cluster.server is not None else "gke.cluster"
+            line, col = doc.position(tuple(field.split(".")))
+            problems.append(ConfigProblem(shown, line, col, field,
+                                          f"cluster {name!r} names the same API server as cluster {other!r} "
+                                          f"(clusters/{other}.yaml): one file per API server, or the two would "
+                                          "prune each other's objects; merge them into one file"))
+    return problems
+
+
 def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
     """Load and validate the configuration directory ``root``.
 
@@ -258,6 +291,8 @@ def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
             line, col = doc.position(("ca", "file"))
             problems.append(ConfigProblem(shown, line, col, "ca.file", f"no such file: {cluster.ca.file}"))
 
+    problems += _shared_api_servers(cluster_docs)
+
     services: dict[str, Service] = {}
     service_files: dict[str, Path] = {}
     for service, path, doc, shown in _read_files(service_paths, Service, "service", root, problems).values():
@@ -270,10 +305,11 @@ def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
                     problems.append(ConfigProblem(shown, line, col, field_path,
                                                   f"unknown cluster {target!r} (known: {known})"))
                     continue
-                if service.namespace not in clusters[target].namespace_names:
+                namespace = service.namespace_of(env_name)
+                if namespace not in clusters[target].namespace_names:
                     problems.append(ConfigProblem(shown, line, col, field_path,
                                                   f"cluster {target!r} does not declare namespace "
-                                                  f"{service.namespace!r}; add it to "
+                                                  f"{namespace!r}; add it to "
                                                   f"clusters/{target}.yaml first"))
         manifests = path.parent / service.manifests
         if not manifests.is_dir():

@@ -279,6 +279,10 @@ class ImageBuild(Strict):
 
 class Environment(Strict):
     clusters: Annotated[list[Name], Field(min_length=1)]
+    namespace: Name | None = None
+    """Where this environment's objects live; default: the service's ``namespace``. Two
+    environments that share a cluster need different namespaces (a release is one service and
+    environment on one cluster and namespace)."""
     values: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -303,6 +307,27 @@ class Service(Strict):
     values: dict[str, Any] = Field(default_factory=dict)
     environments: Annotated[dict[Name, Environment], Field(min_length=1)]
     rollout: Rollout = Field(default_factory=Rollout)
+
+    def namespace_of(self, environment: str) -> str:
+        """The namespace ``environment``'s objects live in."""
+        return self.environments[environment].namespace or self.namespace
+
+    @model_validator(mode="after")
+    def _one_release_per_place(self) -> Service:
+        # Two environments on one cluster and namespace would apply the same object names: each
+        # deploy would overwrite the other's, and history and status would describe neither.
+        placed: dict[tuple[str, str], str] = {}
+        for env_name, env in self.environments.items():
+            namespace = env.namespace or self.namespace
+            for i, cluster in enumerate(env.clusters):
+                other = placed.setdefault((cluster, namespace), env_name)
+                if other != env_name:
+                    raise FieldError(("environments", env_name, "clusters", i),
+                                     f"environments {other} and {env_name} both deploy {self.name} to cluster "
+                                     f"{cluster}, namespace {namespace}: their objects would overwrite each other; "
+                                     f"give {env_name} a namespace of its own (environments.{env_name}.namespace) "
+                                     "or different clusters")
+        return self
 
 
 GkeLocation.model_rebuild()

@@ -66,3 +66,26 @@ def test_service_defaults_and_unique_targets() -> None:
     assert service.rollout.timeout == 300 and service.rollout.on_failure == "rollback-failed"
     with pytest.raises(ValidationError, match="listed twice"):
         Service.model_validate({**base, "environments": {"staging": {"clusters": ["a", "a"]}}})
+
+
+SERVICE = {"name": "web", "namespace": "apps", "image": {"name": "web"},
+           "environments": {"staging": {"clusters": ["c1", "c2"]}, "production": {"clusters": ["c3"]}}}
+
+
+def test_environments_on_one_cluster_need_namespaces_of_their_own() -> None:
+    shared = {**SERVICE, "environments": {"staging": {"clusters": ["c1"]}, "production": {"clusters": ["c2", "c1"]}}}
+    with pytest.raises(ValidationError, match="environments staging and production both deploy web to cluster c1, "
+                                              "namespace apps") as refused:
+        Service.model_validate(shared)
+    assert refused.value.errors()[0]["ctx"]["error"].path == ("environments", "production", "clusters", 1)
+    apart = {**shared, "environments": {"staging": {"clusters": ["c1"]},
+                                        "production": {"clusters": ["c2", "c1"], "namespace": "apps-prod"}}}
+    service = Service.model_validate(apart)
+    assert (service.namespace_of("staging"), service.namespace_of("production")) == ("apps", "apps-prod")
+
+
+def test_an_environment_namespace_equal_to_another_environments_is_still_one_place() -> None:
+    same = {**SERVICE, "environments": {"staging": {"clusters": ["c1"], "namespace": "shared"},
+                                        "production": {"clusters": ["c1"], "namespace": "shared"}}}
+    with pytest.raises(ValidationError, match="namespace shared"):
+        Service.model_validate(same)
