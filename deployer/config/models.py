@@ -8,6 +8,7 @@ Jenkins binds): a secret value in a file is refused by the loader before these m
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -19,20 +20,43 @@ Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 LabelValue = Annotated[str, Field(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-Labels = dict[Annotated[str, Field(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")], LabelValue]
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?$")
+
+def label_key(key: str) -> str:
+    """A Kubernetes label key: an optional DNS-subdomain prefix (253 characters at most) and a name
+    of 63 at most (apimachinery's IsQualifiedName), checked here so the API server never has to
+    refuse it half-way through a sync."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (prefix and len(prefix) <= 253 and _DNS_SUBDOMAIN.fullmatch(prefix)):
+        raise ValueError(f"label key {key[:80]!r}: the prefix before '/' must be a DNS subdomain of at most 253 "
+                         "characters (lower-case letters, digits, '-' and '.')")
+    if not (len(name) <= 63 and _LABEL_NAME.fullmatch(name)):
+        raise ValueError(f"label key {key[:80]!r}: the name must be 63 characters at most, start and end with a "
+                         "letter or digit, and hold only letters, digits, '-', '_' and '.'")
+    return key
+
+
+Labels = dict[Annotated[str, AfterValidator(label_key)], LabelValue]
+
+_DURATION = re.compile(r"^(?:(\d{1,6})h)?(?:(\d{1,6})m(?!s))?(?:(\d{1,6})s)?$")
+# No timeout or lock wait deployer takes is longer than a week; anything longer is a slip (an extra
+# zero, a unit forgotten) and would hold a deploy lock for ever.
+MAX_DURATION_SECONDS = 7 * 24 * 3600
 
 
 def parse_duration(value: Any) -> float:
     """Seconds from 300, 300.5, "300s", "5m", "1h30m". Used for timeouts and lock waits."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 300, '90s', '5m' or '1h30m'")
-    if isinstance(value, int | float):
+    if isinstance(value, int) and abs(value) > MAX_DURATION_SECONDS:
+        seconds = float(MAX_DURATION_SECONDS + 1)  # a 400-digit integer has no float: compare it as it is
+    elif isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"\d+(\.\d+)?", text):
+        if re.fullmatch(r"\d{1,12}(\.\d{1,9})?", text):
             seconds = float(text)
         else:
             match = _DURATION.fullmatch(text)
@@ -42,8 +66,12 @@ def parse_duration(value: Any) -> float:
             seconds = float(hours * 3600 + minutes * 60 + secs)
     else:
         raise ValueError("expected a duration such as 300, '90s', '5m' or '1h30m'")
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be a finite number of seconds")
     if seconds <= 0:
         raise ValueError("a duration must be greater than zero")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"a duration must be at most a week ({MAX_DURATION_SECONDS} seconds)")
     return seconds
 
 

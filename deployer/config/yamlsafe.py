@@ -9,6 +9,7 @@ document, and oversized files. It returns the data together with a map from each
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,16 @@ import yaml
 from deployer.errors import ConfigProblem
 
 MAX_FILE_BYTES = 1024 * 1024
+# Deeper nesting than any configuration needs; PyYAML composes recursively, so without a limit a
+# few kilobytes of brackets end in a RecursionError instead of a located problem.
+MAX_DEPTH = 64
+# Python refuses to build integers of more than 4300 digits (a ValueError with no location); no
+# configuration value needs more than a few dozen.
+MAX_INTEGER_DIGITS = 64
+# Characters YAML does not allow in a stream (YAML 1.1, 5.1): C0 controls but tab, LF and CR; DEL;
+# C1 controls but NEL; surrogates; U+FFFE/U+FFFF.
+_NOT_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+_INT_TAG = "tag:yaml.org,2002:int"
 Path_ = tuple[str | int, ...]
 
 
@@ -43,7 +54,19 @@ class _Problem(Exception):
 
 
 class _Loader(yaml.SafeLoader):
+    _depth = 0
+
     def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _Problem(event.start_mark, f"values nest deeper than {MAX_DEPTH} levels")
+            return self._compose_checked(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _compose_checked(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it untyped
             raise _Problem(event.start_mark, "YAML aliases (*name) are not allowed in deployer files")
@@ -73,6 +96,8 @@ def _walk(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]])
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _walk(item, path + (i,), positions)
+    elif node.tag == _INT_TAG and sum(c.isdigit() for c in node.value) > MAX_INTEGER_DIGITS:
+        raise _Problem(node.start_mark, f"a number of more than {MAX_INTEGER_DIGITS} digits", _dotted(path))
 
 
 def _dotted(path: Path_) -> str:
@@ -102,7 +127,20 @@ def load_yaml(path: Path, display: str | None = None) -> Positioned:
     return parse_yaml(text, shown)
 
 
+def _unprintable(text: str, shown: str) -> ConfigFileError | None:
+    found = _NOT_PRINTABLE.search(text)
+    if found is None:
+        return None
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    return ConfigFileError(ConfigProblem(shown, line, column, "",
+                                         f"control character U+{ord(found.group()):04X} is not allowed in YAML"))
+
+
 def parse_yaml(text: str, shown: str) -> Positioned:
+    bad = _unprintable(text, shown)
+    if bad is not None:
+        raise bad
     loader = _Loader(text)
     try:
         node = loader.get_single_node()

@@ -64,6 +64,28 @@ class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc, valid-type]
         mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         return mapping
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        # Python refuses integers of more than 4300 digits with an unlocated ValueError; the API
+        # server takes 64-bit integers at most.
+        if sum(c.isdigit() for c in node.value) > 64:
+            raise yaml.constructor.ConstructorError(None, None, f"a number of {len(node.value)} digits is not a "
+                                                    "Kubernetes value", node.start_mark)
+        value: int = super().construct_yaml_int(node)
+        return value
+
+    def no_json_form(self, node: yaml.Node) -> Any:
+        # What Kubernetes receives is JSON: a date, bytes or a set has no JSON form, and letting it
+        # through fails later (after images were pushed) with a TypeError instead of this file's name.
+        tag = "!!" + node.tag.rpartition(":")[2]
+        what = (f"{node.value!r} reads as a date; quote it to send a string" if tag == "!!timestamp"
+                else f"the YAML tag {tag} has no JSON form (Kubernetes objects are JSON): use a string")
+        raise yaml.constructor.ConstructorError(None, None, what, node.start_mark)
+
+
+for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
+    _UniqueKeyLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _UniqueKeyLoader.no_json_form)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+
 
 def _display(path: Path) -> str:
     try:
@@ -162,7 +184,11 @@ def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
         rendered = text.split("\n")[line - 1].strip() if line else ""
-        return [], [ConfigProblem(shown, None, None, "",
+        # The template's own line, when the output line is literal text found once in it.
+        same = [i for i, source_line in enumerate(source.split("\n"), start=1)
+                if rendered and source_line.strip() == rendered]
+        return [], [ConfigProblem(shown, same[0] if len(same) == 1 else None, None,
+                                  _field_at(text, mark) if mark else "",
                                   f"renders invalid YAML at output line {line}: {exc.problem} "
                                   f"(output line: {rendered[:120]!r})")]
     objects, problems = [], []
@@ -175,6 +201,34 @@ def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict
         else:
             objects.append(doc)
     return objects, problems
+
+
+def _field_at(text: str, mark: yaml.Mark) -> str:
+    """The dotted path (``data.created``) of the value at ``mark`` in the rendered ``text``, found by
+    composing the documents again without constructing values; "" when it cannot be told."""
+    def walk(node: yaml.Node, path: str) -> str | None:
+        if node.start_mark.index == mark.index:
+            return path
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                found = walk(value, f"{path}.{key.value}" if path else str(key.value))
+                if found is not None:
+                    return found
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                found = walk(item, f"{path}[{i}]")
+                if found is not None:
+                    return found
+        return None
+
+    try:
+        for document in yaml.compose_all(text, Loader=yaml.SafeLoader):
+            found = walk(document, "") if document is not None else None
+            if found:
+                return found
+    except (yaml.YAMLError, RecursionError):
+        pass
+    return ""
 
 
 def template_files(folder: Path) -> list[Path]:

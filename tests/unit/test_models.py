@@ -89,3 +89,28 @@ def test_an_environment_namespace_equal_to_another_environments_is_still_one_pla
                                         "production": {"clusters": ["c1"], "namespace": "shared"}}}
     with pytest.raises(ValidationError, match="namespace shared"):
         Service.model_validate(same)
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    (float("nan"), "finite"), (float("inf"), "finite"), (10**400, "at most a week"), ("9" * 400, "not a duration"),
+    (604801, "at most a week"), ("200h", "at most a week"),
+])
+def test_durations_that_would_never_end_are_refused(value, says) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_duration(value)
+
+
+def test_a_week_is_the_longest_duration() -> None:
+    assert parse_duration("168h") == 604800
+
+
+@pytest.mark.parametrize("key", ["a" * 64, "Bad_Prefix/x", "example.com/" + "a" * 64, "-x", "x/", "/x",
+                                 ("a" * 250) + ".com/x", "a/b/c"])
+def test_label_keys_kubernetes_refuses_are_refused(key) -> None:
+    with pytest.raises(ValidationError, match="label key"):
+        Cluster.model_validate({**ONPREM, "labels": {key: "v"}})
+
+
+@pytest.mark.parametrize("key", ["a" * 63, "app.kubernetes.io/name", "team", "x.y-z_w", "example.com/a.b"])
+def test_label_keys_kubernetes_accepts_are_accepted(key) -> None:
+    assert key in Cluster.model_validate({**ONPREM, "labels": {key: "v"}}).labels

@@ -307,3 +307,26 @@ def test_a_role_listed_in_chart_yaml_needs_its_cluster_role(tmp_path):
     meta.write_text(meta.read_text().replace("roles:\n", "roles:\n  - auditor\n"))
     with pytest.raises(ConfigError, match="'auditor' is listed but no template renders"):
         render_chart(Cluster.model_validate(ONPREM), load_chart(tmp_path / "cluster-base"))
+
+
+@pytest.mark.parametrize(("literal", "says"), [
+    ("2024-01-01", "'2024-01-01' reads as a date; quote it"),
+    ("!!binary aGVsbG8=", "the YAML tag !!binary has no JSON form"),
+    ("!!set {a, b}", "the YAML tag !!set has no JSON form"),
+    ("9" * 5000, "a number of 5000 digits"),
+])
+def test_a_literal_with_no_json_form_is_refused_naming_line_and_field(tmp_path, literal, says):
+    template = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: ns\n"
+                f"data:\n  created: {literal}\n")
+    with pytest.raises(ConfigError) as caught:
+        render_one(tmp_path, template)
+    (problem,) = caught.value.problems
+    assert says in problem.message
+    assert (problem.line, problem.field) == (7, "data.created")
+
+
+def test_a_quoted_date_is_a_string(tmp_path):
+    template = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: ns\n"
+                "data:\n  created: \"2024-01-01\"\n")
+    (obj,) = render_one(tmp_path, template)
+    assert obj["data"]["created"] == "2024-01-01"

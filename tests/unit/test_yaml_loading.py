@@ -56,3 +56,26 @@ def test_not_utf8(tmp_path: Path) -> None:
     with pytest.raises(ConfigFileError) as caught:
         load_yaml(bad)
     assert "UTF-8" in caught.value.problem.message
+
+
+@pytest.mark.parametrize(("text", "line", "column", "field", "message"), [
+    ("a: 1\nb: x\x00y\n", 2, 5, "", "control character U+0000 is not allowed"),
+    ("a: 1\nb: \x1b[31m\n", 2, 4, "", "control character U+001B"),
+    ("a:\n  n: " + "9" * 5000 + "\n", 2, 6, "a.n", "a number of more than 64 digits"),
+    ("a:\n  n: " + "9" * 400 + "\n", 2, 6, "a.n", "a number of more than 64 digits"),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", 1, 67, "", "values nest deeper than 64 levels"),
+])
+def test_hostile_input_is_a_located_problem_not_a_crash(text, line, column, field, message) -> None:
+    with pytest.raises(ConfigFileError) as refused:
+        parse_yaml(text, "f.yaml")
+    problem = refused.value.problem
+    assert (problem.file, problem.line, problem.column, problem.field) == ("f.yaml", line, column, field)
+    assert message in problem.message
+
+
+def test_tabs_newlines_and_unicode_text_are_fine() -> None:
+    assert parse_yaml("a: \"tab\\there\"\nb: grüße ✓\r\n", "f.yaml").data == {"a": "tab\there", "b": "grüße ✓"}
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    assert parse_yaml("a: " + "[" * 60 + "]" * 60 + "\n", "f.yaml").data["a"] is not None
