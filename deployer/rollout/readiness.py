@@ -61,22 +61,48 @@ def deployment(obj: dict[str, Any], min_generation: int | None = None) -> Readin
     return Readiness("done", f"{available} of {wanted} replicas available")
 
 
+def _not_rolling(kind: str, strategy: str) -> Readiness:
+    # kubectl refuses too ("rollout status is only available for RollingUpdate strategy type"):
+    # with OnDelete the new template reaches a pod only when someone deletes it, so there is no
+    # rollout to wait for, and calling it done would claim pods run what they do not.
+    return Readiness("failed", f"a {kind} with updateStrategy {strategy} has no rollout to wait for (its pods change "
+                               "only when deleted); use updateStrategy RollingUpdate, or delete its pods yourself")
+
+
 def statefulset(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    update = spec.get("updateStrategy") or {}
+    strategy = update.get("type", "RollingUpdate")
+    if strategy != "RollingUpdate":
+        return _not_rolling("StatefulSet", strategy)
     if (stale := _observed(obj, min_generation)) is not None:
         return stale
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
     wanted = spec.get("replicas", 1)
     ready = status.get("readyReplicas") or 0
+    updated = status.get("updatedReplicas") or 0
     if ready < wanted:
         return Readiness("waiting", f"{ready} of {wanted} pods are ready")
-    strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
-    if strategy == "RollingUpdate" and status.get("updateRevision") != status.get("currentRevision"):
-        updated = status.get("updatedReplicas") or 0
+    rolling = update.get("rollingUpdate")
+    if rolling is not None:
+        # The API server defaults rollingUpdate.partition to 0: kubectl then judges by the pods at
+        # or above the partition, and never by currentRevision, which a partitioned rollout leaves
+        # behind on purpose.
+        partition = rolling.get("partition") or 0
+        to_update = max(wanted - partition, 0)
+        if updated < to_update:
+            return Readiness("waiting", f"{updated} of {to_update} pods are on the new revision"
+                                        + (f" (partition {partition})" if partition else ""))
+        return Readiness("done", f"{ready} of {wanted} pods ready, {updated} on the new revision"
+                                 + (f" (partition {partition})" if partition else ""))
+    if status.get("updateRevision") != status.get("currentRevision"):
         return Readiness("waiting", f"{updated} of {wanted} pods are on the new revision")
     return Readiness("done", f"{ready} of {wanted} pods ready")
 
 
 def daemonset(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
+    strategy = ((obj.get("spec") or {}).get("updateStrategy") or {}).get("type", "RollingUpdate")
+    if strategy != "RollingUpdate":
+        return _not_rolling("DaemonSet", strategy)
     if (stale := _observed(obj, min_generation)) is not None:
         return stale
     status = obj.get("status") or {}
@@ -90,8 +116,23 @@ def daemonset(obj: dict[str, Any], min_generation: int | None = None) -> Readine
     return Readiness("done", f"{available} of {wanted} pods available")
 
 
+def job(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
+    """A Job is done when it completes and failed when it fails (`kubectl wait --for=condition=
+    Complete` / `Failed`); a Job's spec.template is immutable, so there is no generation to wait for."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    for kind, state in (("Failed", "failed"), ("Complete", "done")):
+        cond = _condition(status, kind)
+        if cond and cond.get("status") == "True":
+            detail = cond.get("message") or cond.get("reason") or ""
+            verb = "failed" if state == "failed" else "completed"
+            return Readiness(state, f"{verb}{': ' + detail if detail and state == 'failed' else ''}")
+    completions = spec.get("completions", 1)
+    succeeded = status.get("succeeded") or 0
+    return Readiness("waiting", f"{succeeded} of {completions} completions")
+
+
 RULES = {("apps", "Deployment"): deployment, ("apps", "StatefulSet"): statefulset,
-         ("apps", "DaemonSet"): daemonset}
+         ("apps", "DaemonSet"): daemonset, ("batch", "Job"): job}
 
 
 def readiness(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
