@@ -120,12 +120,13 @@ def job(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
     """A Job is done when it completes and failed when it fails (`kubectl wait --for=condition=
     Complete` / `Failed`); a Job's spec.template is immutable, so there is no generation to wait for."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    for kind, state in (("Failed", "failed"), ("Complete", "done")):
-        cond = _condition(status, kind)
-        if cond and cond.get("status") == "True":
-            detail = cond.get("message") or cond.get("reason") or ""
-            verb = "failed" if state == "failed" else "completed"
-            return Readiness(state, f"{verb}{': ' + detail if detail and state == 'failed' else ''}")
+    failed = _condition(status, "Failed")
+    if failed and failed.get("status") == "True":
+        detail = failed.get("message") or failed.get("reason") or ""
+        return Readiness("failed", f"failed: {detail}" if detail else "failed")
+    complete = _condition(status, "Complete")
+    if complete and complete.get("status") == "True":
+        return Readiness("done", "completed")
     completions = spec.get("completions", 1)
     succeeded = status.get("succeeded") or 0
     return Readiness("waiting", f"{succeeded} of {completions} completions")
