@@ -6,16 +6,50 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployer.config.loader import Config
 from deployer.config.models import Cluster, Service
 
+if TYPE_CHECKING:  # the Kubernetes client is imported only when a client is built
+    from deployer.credentials import TokenExchange
+    from deployer.kube.client import ClientOptions, Endpoint, KubeClient
+
+
+def connect(cluster: Cluster, config: Config, *, admin: bool = False,
+            options: ClientOptions | None = None) -> KubeClient:
+    """A client for ``cluster`` authenticating with its own credential: the deploy ``credential``,
+    or with ``admin`` its ``adminCredential`` (falling back to ``credential``). Built from that
+    one cluster's file, so no token ever travels to another cluster's API server."""
+    from deployer.credentials import bearer_source
+    from deployer.kube.client import ClientOptions, KubeClient
+    from deployer.kube.endpoint import endpoint_of
+
+    endpoint = endpoint_of(cluster, config)
+    bearer = bearer_source(cluster, config, admin=admin, exchange=_token_exchange(endpoint))
+    which = "admin credential" if admin and cluster.admin_credential is not None else "credential"
+    return KubeClient(endpoint, bearer, options or ClientOptions(),
+                      identity=f"the cluster's {which} ({bearer.describe()})")
+
+
+def _token_exchange(endpoint: Endpoint) -> TokenExchange:
+    """A TokenRequest to ``endpoint``, sent with the long-lived token it exchanges."""
+
+    def exchange(long_lived: Any, namespace: str, service_account: str, seconds: int) -> Any:
+        from deployer.kube.client import KubeClient
+        from deployer.kube.tokens import request_token
+
+        client = KubeClient(endpoint, long_lived, identity=long_lived.describe())
+        try:
+            return request_token(client, namespace, service_account, seconds)
+        finally:
+            client.close()
+
+    return exchange
+
 
 def client_factory(config: Config, *, admin: bool = False) -> Callable[[Cluster], Any]:
     """One client per cluster for the whole run (each with that cluster's own credential)."""
-    from deployer.kube.connect import connect
-
     clients: dict[str, Any] = {}
     lock = threading.Lock()
 

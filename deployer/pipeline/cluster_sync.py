@@ -20,7 +20,6 @@ from deployer.config.models import Cluster
 from deployer.errors import ConfigError, DeployerError, ExitCode
 from deployer.kube.apply import ApplyOptions, Execution, apply_plan
 from deployer.kube.client import KubeClient
-from deployer.kube.connect import connect
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory
 from deployer.kube.objects import read_live
 from deployer.pipeline.fanout import ClusterRun, Outcome, exit_code, fan_out, outcome_of
@@ -35,6 +34,8 @@ Progress = Callable[[str, str, int, int], None]
 def admin_client(cluster: Cluster, config: Config) -> KubeClient:
     """Cluster sync runs as the cluster's admin credential: creating roles and bindings needs
     more than deploys do."""
+    from deployer.app import connect
+
     return connect(cluster, config, admin=True)
 
 

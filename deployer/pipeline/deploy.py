@@ -30,10 +30,10 @@ from typing import Any
 from deployer.config.loader import Config
 from deployer.config.models import Cluster, Service
 from deployer.errors import DeployerError, ForbiddenError, LockedError, UsageError
-from deployer.kube import access, objects
+from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
 from deployer.kube.resources import resource
-from deployer.pipeline import locking, records
+from deployer.pipeline import locking
 from deployer.pipeline.fanout import fan_out
 from deployer.pipeline.report import ClusterReport, RunReport
 from deployer.pipeline.waiting import wait_for
@@ -259,7 +259,7 @@ def _records_of(report: ClusterReport, targets: list[Target]) -> list[ReleaseRec
 def _settle(target: Target, namespace: str, record: ReleaseRecord, outcome: str, message: str) -> None:
     """Write the final outcome of ``record`` to the cluster and remember it for this run."""
     final = record.with_outcome(outcome, message)  # type: ignore[arg-type]
-    records.write_record(target.client, namespace, final)
+    releases.write_record(target.client, namespace, final)
     target.records = [r for r in target.records if r.revision != record.revision] + [final]
 
 
@@ -317,12 +317,7 @@ def _preflight(target: Target, service: Service) -> str:
                              hint=f"Grant the chart's deployer role in {ns} (cluster file access), then "
                                   "`deployer cluster sync`; `deployer cluster verify` shows what it can do.")
     for obj in target.desired:
-        key = key_of(obj)
-        res = resource(client, obj["apiVersion"], obj["kind"])
-        client.request("PATCH", res.path_of(key), what=f"dry-run apply {key}", body=obj,
-                       content_type="application/apply-patch+yaml",
-                       query={"fieldManager": "deployer", "force": "true", "dryRun": "All",
-                              "fieldValidation": "Strict"})
+        objects.apply(client, obj, force=True, dry_run=True, strict=True)
     return f"{len(target.desired)} objects pass a strict server-side dry run; all {len(needed)} verbs allowed"
 
 
@@ -377,7 +372,7 @@ def deploy(request: DeployRequest, deps: Deps) -> RunReport:
 
         def check() -> str:
             target.desired = render_for(config, service, request.environment, target.cluster, target.image)
-            target.records = records.read_records(target.client, service.namespace, service.name)
+            target.records = releases.read_records(target.client, service.namespace, service.name)
             return _preflight(target, service)
 
         return _timed(target.report, "preflight", check, deps.clock)
@@ -430,7 +425,7 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, de
         record = ReleaseRecord(service.name, name, request.environment, next_revision(target.records), target.image,
                                target.digest, mhash, request.actor, deps.now().isoformat(), "in-progress",
                                objects=target.desired)
-        records.write_record(target.client, service.namespace, record)
+        releases.write_record(target.client, service.namespace, record)
         target.record = record
         target.report.revision = record.revision
         try:
@@ -489,7 +484,7 @@ def _roll_back_to(target: Target, previous: ReleaseRecord, service: Service, env
     record = ReleaseRecord(service.name, name, environment, next_revision(target.records), previous.image,
                            previous.digest, previous.manifest_hash, actor, deps.now().isoformat(), "in-progress",
                            rollback_of=previous.revision, objects=previous.objects)
-    records.write_record(target.client, service.namespace, record)
+    releases.write_record(target.client, service.namespace, record)
     try:
         message = _apply_and_wait(target, previous.objects, float(service.rollout.timeout), deps, step)
     except RolloutFailure as exc:
@@ -525,7 +520,7 @@ def _unmanaged_notes(config: Config, service: Service, environment: str, targets
             continue
         try:
             client = deps.connect(cluster)
-            found = [r for r in records.read_records(client, service.namespace, service.name)
+            found = [r for r in releases.read_records(client, service.namespace, service.name)
                      if r.environment == environment]
         except DeployerError:
             continue  # a cluster we cannot read is not evidence of anything
@@ -540,7 +535,7 @@ def _unmanaged_notes(config: Config, service: Service, environment: str, targets
         admin = (deps.connect_admin or deps.connect)(cluster)
         deleted = [str(key_of(obj)) for obj in reversed(now.objects)
                    if objects.delete(admin, key_of(obj), obj["apiVersion"])]
-        records.write_record(client, service.namespace, now.with_outcome(
+        releases.write_record(client, service.namespace, now.with_outcome(
             "removed", f"deleted by {deps.now().isoformat()} deploy: no longer a target of {environment}"))
         notes.append(f"cluster {name}: deleted the unmanaged copy of {service.name} (r{now.revision}): "
                      f"{', '.join(deleted) or 'nothing was left'}")
@@ -554,7 +549,7 @@ def rollback(request: RollbackRequest, deps: Deps) -> RunReport:
     if run.stopped_by is not None:
         return run
     for target in targets:
-        target.records = [r for r in records.read_records(target.client, service.namespace, service.name)
+        target.records = [r for r in releases.read_records(target.client, service.namespace, service.name)
                           if r.environment == request.environment]
     chosen: dict[str, ReleaseRecord] = {}
     for target in targets:
@@ -598,7 +593,7 @@ def history(config: Config, service_name: str, environment: str | None, connect:
     out: dict[str, list[ReleaseRecord] | str] = {}
 
     def read(name: str) -> list[ReleaseRecord]:
-        found = records.read_records(connect(config.cluster(name)), service.namespace, service.name)
+        found = releases.read_records(connect(config.cluster(name)), service.namespace, service.name)
         return [r for r in found if environment in (None, r.environment)]
 
     for r in fan_out(names, read):
