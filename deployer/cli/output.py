@@ -1,4 +1,5 @@
-"""Rendering command results: JSON for machines, plain text for people."""
+"""What every command shares: its settings, its run's dependencies, and rendering its result (JSON
+for machines, plain text for people)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,18 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
 
 def settings_of(ctx: click.Context) -> Settings:
     return ctx.find_object(Settings)
+
+
+def config_of(ctx: click.Context) -> Any:
+    """The cluster and service files of --config-dir, validated."""
+    from deployer.config.loader import load_config
+
+    return load_config(settings_of(ctx).config_dir)
+
+
+def app_of(config: Any, progress: Callable[[str, str], None] | None = None) -> Any:
+    """The composition root of one command's run (``deployer.app.App``: a client per cluster and
+    credential, the image publisher, Terraform); a ``with`` block closes its clients."""
+    from deployer.app import App
+
+    return App(config, progress=progress)

@@ -15,11 +15,11 @@ impersonated, which checks the same RBAC the API server applies to them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployer.config.loader import Config
+from deployer.app import App
 from deployer.config.models import Cluster
 from deployer.errors import ExitCode, ForbiddenError
 from deployer.kube.access import DEFAULT_AUTHENTICATED_RULES, RulesReview, can, rules_review, whoami
@@ -171,23 +171,13 @@ def verify_cluster(cluster: Cluster, admin: KubeClient, deploy: KubeClient,
     return ClusterVerify(cluster.name, tuple(namespaces + [outside]), tuple(checks), tuple(notes))
 
 
-def verify(config: Config, names: Sequence[str], *,
-           clients: Callable[[Cluster, Config, bool], KubeClient] | None = None) -> VerifyReport:
-    """Verify ``names`` in parallel. ``clients(cluster, config, admin)`` builds the clients."""
-    from deployer.app import connect
-
-    build = clients or (lambda cluster, cfg, admin: connect(cluster, cfg, admin=admin))
-    desired = render_desired(config, names)
+def verify(app: App, names: Sequence[str]) -> VerifyReport:
+    """Verify ``names`` in parallel, each with its admin and its deploy credential."""
+    desired = render_desired(app.config, names)
 
     def work(name: str) -> ClusterVerify:
-        cluster = config.cluster(name)
-        admin = build(cluster, config, True)
-        deploy = build(cluster, config, False)
-        try:
-            return verify_cluster(cluster, admin, deploy, desired[name])
-        finally:
-            admin.close()
-            deploy.close()
+        cluster = app.config.cluster(name)
+        return verify_cluster(cluster, app.admin_client(cluster), app.client(cluster), desired[name])
 
     runs: list[ClusterRun[ClusterVerify]] = fan_out(names, work)
     return VerifyReport(runs)
