@@ -216,7 +216,7 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
             outcomes[target.name] = r.result
 
     decision = policy.decide(service.rollout.on_failure, outcomes, {t.name: t.wrote for t in targets},
-                             {t.name: _failed_revision_has_previous(t) for t in targets})
+                             {t.name: _has_release_to_return_to(t) for t in targets})
     if not decision.roll_back:
         for target in targets:
             end = target.report.end
@@ -238,9 +238,8 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
             target.report.end = EndState(End.UNKNOWN, reason=r.error.message if r.error else "")
 
 
-def _failed_revision_has_previous(target: Target) -> bool:
-    """Whether there is a good release to go back to from this run's new record (or from any,
-    when none was written)."""
+def _has_release_to_return_to(target: Target) -> bool:
+    """Whether a good release older than this run's new one (any, when none was written) exists."""
     return previous_good(target.records, target.record.revision if target.record else 10**9) is not None
 
 
