@@ -127,8 +127,11 @@ class Bench:
     def sync_in_process(self) -> float:
         """The same sync through the library, as the web page calls it: no interpreter start-up
         or imports, but the config load, render, connections and TLS handshakes of every run."""
+        from deployer.app import App
+
         start = time.perf_counter()
-        report = sync(load_config(self.root), list(CLUSTERS))
+        with App(load_config(self.root)) as app:
+            report = sync(app, list(CLUSTERS))
         seconds = time.perf_counter() - start
         if report.outcome.value in ("failed", "partial"):
             raise SystemExit(f"in-process sync failed: {report.to_dict()}")

@@ -1,51 +1,149 @@
-"""The composition root: builds the real dependencies of the stories once, for the CLI and the
-web page alike (they call the same pipeline functions with them)."""
+"""The composition root: what every story needs for one run, built from the Config in one place
+(Helm's ``action.Configuration`` is the model). The CLI and the web page build an ``App`` and call
+the same stories in ``deployer.pipeline`` with it; the stories never build a client themselves.
+
+An ``App`` holds, for one run:
+- one client per cluster and credential (the deploy credential, and the admin credential for
+  cluster sync, verify and deleting what the deploy role may not), each built on first use from
+  that cluster's own file and credential and kept until ``close``;
+- the image publisher (build once, push to every target registry) and the Terraform runner;
+- progress, clocks and the poll interval, which tests replace to run waits in milliseconds.
+
+Nothing heavy is imported here at module level: ``deployer --help`` never loads the Kubernetes
+client, google-auth or Terraform.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployer.config.loader import Config
 from deployer.config.models import Cluster, Service
 
+if TYPE_CHECKING:  # imported for real only when a client or a publisher is built
+    from deployer.credentials import TokenExchange
+    from deployer.images.publish import Published
+    from deployer.infra.provision import ProvisionResult
+    from deployer.kube.client import ClientOptions, Endpoint, KubeClient
 
-def client_factory(config: Config, *, admin: bool = False) -> Callable[[Cluster], Any]:
-    """One client per cluster for the whole run (each with that cluster's own credential)."""
-    from deployer.kube.connect import connect
-
-    clients: dict[str, Any] = {}
-    lock = threading.Lock()
-
-    def get(cluster: Cluster) -> Any:
-        with lock:
-            if cluster.name not in clients:
-                clients[cluster.name] = connect(cluster, config, admin=admin)
-            return clients[cluster.name]
-
-    return get
+Progress = Callable[[str, str], None]
+"""(cluster, or "" for the whole run; message)."""
 
 
-def image_publisher(config: Config, progress: Callable[[str, str], None]) -> Callable[..., dict[str, Any]]:
-    def publish(service: Service, clusters: list[Cluster], request: Any) -> dict[str, Any]:
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def connect(cluster: Cluster, config: Config, *, admin: bool = False,
+            options: ClientOptions | None = None) -> KubeClient:
+    """A client for ``cluster`` authenticating with its own credential: the deploy ``credential``,
+    or with ``admin`` its ``adminCredential`` (falling back to ``credential``). Built from that
+    one cluster's file, so no token ever travels to another cluster's API server."""
+    from deployer.credentials import bearer_source
+    from deployer.kube.client import ClientOptions, KubeClient
+    from deployer.kube.endpoint import endpoint_of
+
+    endpoint = endpoint_of(cluster, config)
+    bearer = bearer_source(cluster, config, admin=admin, exchange=_token_exchange(endpoint))
+    return KubeClient(endpoint, bearer, options or ClientOptions(),
+                      identity=f"the cluster's {credential_of(cluster, admin)} ({bearer.describe()})")
+
+
+def credential_of(cluster: Cluster, admin: bool) -> str:
+    """Which of the cluster's credentials a client ``admin`` or not authenticates with."""
+    return "admin credential" if admin and cluster.admin_credential is not None else "credential"
+
+
+def _token_exchange(endpoint: Endpoint) -> TokenExchange:
+    """A TokenRequest to ``endpoint``, sent with the long-lived token it exchanges."""
+
+    def exchange(long_lived: Any, namespace: str, service_account: str, seconds: int) -> tuple[str, dt.datetime]:
+        from deployer.kube.client import KubeClient
+        from deployer.kube.tokens import request_token
+
+        client = KubeClient(endpoint, long_lived, identity=long_lived.describe())
+        try:
+            return request_token(client, namespace, service_account, seconds)
+        finally:
+            client.close()
+
+    return exchange
+
+
+def _quiet(cluster: str, message: str) -> None:
+    pass
+
+
+class App:
+    """What the stories share for one run. Thread-safe: the stories fan out over clusters."""
+
+    def __init__(self, config: Config, *, progress: Progress | None = None,
+                 now: Callable[[], dt.datetime] = utcnow, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, poll_interval: float = 1.0) -> None:
+        self.config = config
+        self.progress = progress or _quiet
+        self.now, self.clock, self.sleep, self.poll_interval = now, clock, sleep, poll_interval
+        self._clients: dict[tuple[str, str], KubeClient] = {}
+        self._lock = threading.Lock()
+
+    # --- clients: one per cluster and credential, for the whole run ----------------------------
+
+    def client(self, cluster: Cluster) -> KubeClient:
+        """The cluster's client with its deploy credential (what Jenkins deploys as)."""
+        return self._client(cluster, admin=False)
+
+    def admin_client(self, cluster: Cluster) -> KubeClient:
+        """The cluster's client with its admin credential (the deploy credential when it declares
+        none): cluster sync, verify's impersonation, deleting an unmanaged copy."""
+        return self._client(cluster, admin=True)
+
+    def _client(self, cluster: Cluster, *, admin: bool) -> KubeClient:
+        key = (cluster.name, credential_of(cluster, admin))
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = connect(cluster, self.config, admin=admin)
+            return self._clients[key]
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- images and Terraform --------------------------------------------------------------------
+
+    def publish(self, service: Service, clusters: list[Cluster], *, environment: str, commit: str | None,
+                builder: str, dry_run: bool) -> dict[str, Published]:
+        """Build the service's image once (unless a target registry has it) and push it to every
+        cluster's registry; per cluster what to pin. The tag is ``<commit>-<environment>``."""
         from deployer.images import backends
-        from deployer.images.publish import image_tag, source_commit
-        from deployer.images.publish import publish as do_publish
+        from deployer.images.publish import image_tag, publish, source_commit
 
-        service_dir = config.service_files[service.name].parent
+        service_dir = self.config.service_files[service.name].parent
         context = (service_dir / service.image.context).resolve()
-        commit = request.commit or os.environ.get("DEPLOYER_COMMIT") or source_commit(context)
-        return do_publish(service, service_dir, clusters, image_tag(commit[:40], request.environment),
-                          backend=lambda: backends.backend(request.builder), registry=backends.Registry(),
-                          progress=lambda message: progress("", message), dry_run=request.dry_run)
+        commit = commit or os.environ.get("DEPLOYER_COMMIT") or source_commit(context)
+        return publish(service, service_dir, clusters, image_tag(commit[:40], environment),
+                       backend=lambda: backends.backend(builder), registry=backends.Registry(),
+                       progress=lambda message: self.progress("", message), dry_run=dry_run)
 
-    return publish
+    def provision(self, cluster: Cluster, *, dry_run: bool) -> ProvisionResult:
+        """Terraform for one GKE cluster's deployer account (a stand-in's endpoints when the
+        cluster file names one)."""
+        from deployer.infra.provision import provision
+        from deployer.infra.workspace import GoogleEndpoints
 
-
-def deploy_deps(config: Config, progress: Callable[[str, str], None]) -> Any:
-    from deployer.pipeline.deploy import Deps
-
-    return Deps(config=config, connect=client_factory(config), publish=image_publisher(config, progress),
-                progress=progress, connect_admin=client_factory(config, admin=True))
+        assert cluster.gke is not None
+        endpoint = cluster.gke.google_api_endpoint
+        return provision(cluster, self.config, dry_run=dry_run, progress=lambda message: self.progress("", message),
+                         endpoints=GoogleEndpoints.standin(endpoint) if endpoint else None)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from deployer.cli.output import emit, settings_of, table
+from deployer.cli.output import app_of, config_of, emit, settings_of, table
 from deployer.errors import DeployerError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,10 +52,6 @@ def pick_clusters(config: Any, name: str | None, all_clusters: bool) -> list[str
     return [name]
 
 
-def _config(ctx: click.Context) -> Any:
-    from deployer.config.loader import load_config
-
-    return load_config(settings_of(ctx).config_dir)
 
 
 # --- render --------------------------------------------------------------------------------------
@@ -69,7 +65,7 @@ def render_command(ctx: click.Context, name: str) -> int:
 
     from deployer.pipeline.cluster_sync import render
 
-    objects = render(_config(ctx), name)
+    objects = render(config_of(ctx), name)
     emit(settings_of(ctx), objects, lambda: yaml.safe_dump_all(objects, sort_keys=False).rstrip())
     return 0
 
@@ -87,8 +83,10 @@ def diff_command(ctx: click.Context, name: str | None, all_clusters: bool, prune
     """
     from deployer.pipeline.cluster_sync import SyncOptions, diff
 
-    config = _config(ctx)
-    report = diff(config, pick_clusters(config, name, all_clusters), SyncOptions(prune_namespaces=prune_namespaces))
+    config = config_of(ctx)
+    names = pick_clusters(config, name, all_clusters)
+    with app_of(config) as app:
+        report = diff(app, names, SyncOptions(prune_namespaces=prune_namespaces))
     return _print_sync(ctx, report)
 
 
@@ -111,12 +109,12 @@ def sync_command(ctx: click.Context, name: str | None, all_clusters: bool, dry_r
     """
     from deployer.pipeline.cluster_sync import SyncOptions, sync
 
-    config = _config(ctx)
+    config = config_of(ctx)
     names = pick_clusters(config, name, all_clusters)
-    with _progress(settings_of(ctx), names) as progress:
+    with _progress(settings_of(ctx), names) as progress, app_of(config) as app:
         options = SyncOptions(dry_run=dry_run, force_conflicts=force_conflicts, prune_namespaces=prune_namespaces,
                               progress=progress)
-        report = sync(config, names, options)
+        report = sync(app, names, options)
     return _print_sync(ctx, report)
 
 
@@ -234,8 +232,10 @@ def verify_command(ctx: click.Context, name: str | None, all_clusters: bool) -> 
     from deployer.pipeline.verify import verify
 
     settings = settings_of(ctx)
-    config = _config(ctx)
-    report = verify(config, pick_clusters(config, name, all_clusters))
+    config = config_of(ctx)
+    names = pick_clusters(config, name, all_clusters)
+    with app_of(config) as app:
+        report = verify(app, names)
     emit(settings, report.to_dict(), lambda: _verify_text(report))
     _print_cluster_errors(settings, report.runs)
     return int(report.exit_code(settings.detailed_exitcode))
@@ -308,7 +308,7 @@ def provision_command(ctx: click.Context, name: str | None, all_gke: bool, dry_r
     from deployer.pipeline.provision import provision_clusters
 
     settings = settings_of(ctx)
-    config = _config(ctx)
+    config = config_of(ctx)
     if bool(name) == all_gke:
         raise UsageError("name one GKE cluster or pass --all-gke (not both)")
     names = sorted(n for n, c in config.clusters.items() if c.provider == "gke") if all_gke else [name]
@@ -318,8 +318,8 @@ def provision_command(ctx: click.Context, name: str | None, all_gke: bool, dry_r
                              hint="On-prem clusters need no Google account: `deployer cluster sync` is enough.")
     if not names:
         raise UsageError(f"no GKE cluster files in {config.root / 'clusters'}")
-    report = provision_clusters(config, names, dry_run=dry_run,
-                                progress=lambda message: click.echo(message, err=True))
+    with app_of(config, progress=lambda _cluster, message: click.echo(message, err=True)) as app:
+        report = provision_clusters(app, names, dry_run=dry_run)
     emit(settings, report.to_dict(), lambda: _provision_text(report))
     _print_cluster_errors(settings, report.runs)
     for sub in (report.sync, report.verify):

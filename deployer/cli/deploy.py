@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from deployer.cli.output import emit, settings_of, table
+from deployer.cli.output import app_of, config_of, emit, settings_of, table
 from deployer.config.models import parse_duration
 
 
@@ -91,16 +92,15 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
       deployer deploy hello --env staging
       deployer -o json deploy hello --env production --junit reports/deploy.xml --wait-for-lock 10m
     """
-    from deployer.app import deploy_deps
-    from deployer.config.loader import load_config
-    from deployer.pipeline.deploy import DeployRequest, default_actor
+    from deployer.pipeline.deploy import DeployRequest
     from deployer.pipeline.deploy import deploy as run_deploy
+    from deployer.pipeline.steps import default_actor
 
     settings = settings_of(ctx)
-    config = load_config(settings.config_dir)
     request = DeployRequest(service, environment, clusters, dry_run, actor or default_actor(), wait_for_lock,
                             commit, builder, max(1, int(lock_lease)), delete_unmanaged)
-    run = run_deploy(request, deploy_deps(config, _progress(settings.json)))
+    with app_of(config_of(ctx), _progress(settings.json)) as app:
+        run = run_deploy(request, app)
     _write_reports(run, report_file, junit)
     emit(settings, run.to_dict(), run.to_text)
     return int(run.exit_code(settings.detailed_exitcode))
@@ -120,16 +120,15 @@ def rollback(ctx: click.Context, service: str, environment: str, clusters: tuple
     Re-applies the objects and image digest recorded for that release, under the same lock,
     apply and wait as a deploy, and records it as a new revision.
     """
-    from deployer.app import deploy_deps
-    from deployer.config.loader import load_config
-    from deployer.pipeline.deploy import RollbackRequest, default_actor
-    from deployer.pipeline.deploy import rollback as run_rollback
+    from deployer.pipeline.rollback import RollbackRequest
+    from deployer.pipeline.rollback import rollback as run_rollback
+    from deployer.pipeline.steps import default_actor
 
     settings = settings_of(ctx)
-    config = load_config(settings.config_dir)
     request = RollbackRequest(service, environment, to_revision, clusters, actor or default_actor(), wait_for_lock,
                               max(1, int(lock_lease)))
-    run = run_rollback(request, deploy_deps(config, _progress(settings.json)))
+    with app_of(config_of(ctx), _progress(settings.json)) as app:
+        run = run_rollback(request, app)
     _write_reports(run, report_file, junit)
     emit(settings, run.to_dict(), run.to_text)
     return int(run.exit_code(settings.detailed_exitcode))
@@ -143,16 +142,16 @@ def history(ctx: click.Context, service: str, environment: str | None) -> int:
     """Show SERVICE's release records, read from each target cluster."""
     settings = settings_of(ctx)
     found = _records(ctx, service, environment)
-    data = {cluster: (recs if isinstance(recs, str) else [r.summary() for r in recs])
-            for cluster, recs in found.items()}
+    data = {h.cluster: (h.error.message if h.error else [r.summary() for r in h.records]) for h in found}
     rows = []
-    for cluster, recs in found.items():
-        if isinstance(recs, str):
-            rows.append([cluster, "-", "-", "unreadable", "-", recs])
+    for h in found:
+        if h.error is not None:
+            rows.append([h.cluster, "-", "-", "unreadable", "-", h.error.message])
             continue
-        for r in recs:
+        for r in h.records:
             note = f"rollback to r{r.rollback_of}" if r.rollback_of else r.message
-            rows.append([cluster, f"r{r.revision}", r.time[:19], r.outcome, r.digest[:19], f"{r.actor} {note}".strip()])
+            rows.append([h.cluster, f"r{r.revision}", r.time[:19], r.outcome, r.digest[:19],
+                         f"{r.actor} {note}".strip()])
     emit(settings, data, lambda: table(rows, ["cluster", "revision", "time", "outcome", "digest", "actor / note"])
          if rows else f"no releases of {service} yet")
     return _read_exit_code(found)
@@ -164,41 +163,34 @@ def history(ctx: click.Context, service: str, environment: str | None) -> int:
 @click.pass_context
 def status(ctx: click.Context, service: str, environment: str | None) -> int:
     """Show which release of SERVICE each cluster runs now."""
-    from deployer.rollout.release import current
-
     settings = settings_of(ctx)
     found = _records(ctx, service, environment)
     data, rows = {}, []
-    for cluster, recs in found.items():
-        if isinstance(recs, str):
-            data[cluster] = {"error": recs}
-            rows.append([cluster, "unreadable", "-", recs])
+    for h in found:
+        if h.error is not None:
+            data[h.cluster] = {"error": h.error.message}
+            rows.append([h.cluster, "unreadable", "-", h.error.message])
             continue
-        now = current(recs)
-        latest = recs[-1] if recs else None
-        data[cluster] = {"current": now.summary() if now else None, "latest": latest.summary() if latest else None}
-        rows.append([cluster, f"r{now.revision}" if now else "none", now.image if now else "-",
+        now, latest = h.current, h.latest
+        data[h.cluster] = {"current": now.summary() if now else None, "latest": latest.summary() if latest else None}
+        rows.append([h.cluster, f"r{now.revision}" if now else "none", now.image if now else "-",
                      f"latest r{latest.revision} {latest.outcome}" if latest else "never deployed"])
     emit(settings, data, lambda: table(rows, ["cluster", "current", "image", "latest"]))
     return _read_exit_code(found)
 
 
-def _records(ctx: click.Context, service: str, environment: str | None) -> dict:
-    """cluster -> its release records of ``service`` (or the message why they could not be read)."""
-    from deployer.app import client_factory
-    from deployer.config.loader import load_config
-    from deployer.pipeline.deploy import history as read_history
+def _records(ctx: click.Context, service: str, environment: str | None) -> list[Any]:
+    """Per target cluster: its release records of ``service`` (or why they could not be read)."""
+    from deployer.pipeline.history import history as read_history
 
-    config = load_config(settings_of(ctx).config_dir)
-    return read_history(config, service, environment, client_factory(config))
+    with app_of(config_of(ctx)) as app:
+        return read_history(app, service, environment)
 
 
-def _read_exit_code(found: dict) -> int:
+def _read_exit_code(found: list[Any]) -> int:
     from deployer.errors import ExitCode
 
-    unreadable = [c for c, v in found.items() if isinstance(v, str)]
+    unreadable = [h for h in found if h.error is not None]
     if unreadable and len(unreadable) == len(found):
         return int(ExitCode.FAILED)
     return int(ExitCode.PARTIAL if unreadable else ExitCode.OK)
-
-

@@ -1,4 +1,5 @@
-"""Rendering command results: JSON for machines, plain text for people."""
+"""What every command shares: its settings, its run's dependencies, and rendering its result (JSON
+for machines, plain text for people)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,18 @@ def settings_of(ctx: click.Context) -> Settings:
     settings = ctx.find_object(Settings)
     assert settings is not None, "the root group always stores Settings"  # main() builds it first
     return settings
+
+
+def config_of(ctx: click.Context) -> Any:
+    """The cluster and service files of --config-dir, validated."""
+    from deployer.config.loader import load_config
+
+    return load_config(settings_of(ctx).config_dir)
+
+
+def app_of(config: Any, progress: Callable[[str, str], None] | None = None) -> Any:
+    """The composition root of one command's run (``deployer.app.App``: a client per cluster and
+    credential, the image publisher, Terraform); a ``with`` block closes its clients."""
+    from deployer.app import App
+
+    return App(config, progress=progress)

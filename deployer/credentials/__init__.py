@@ -2,12 +2,11 @@
 
 A source only ever serves its own cluster; tokens are cached in memory, refreshed before expiry
 and once after a 401, registered with ``redact`` so they can never be printed, and never written
-to disk.
+to disk. Sources satisfy ``deployer.kube.bearer.BearerSource``; nothing here builds a Kubernetes
+request: the one credential that needs one (a TokenRequest exchange) is handed the call.
 """
 
 from __future__ import annotations
-
-from typing import Protocol
 
 from deployer.config.loader import Config
 from deployer.config.models import (
@@ -16,22 +15,18 @@ from deployer.config.models import (
     ServiceAccountKeyCredential,
     TokenCredential,
 )
+from deployer.credentials.static import StaticToken
+from deployer.credentials.tokenrequest import RequestedToken, TokenExchange
+from deployer.kube.bearer import BearerSource
+
+__all__ = ["BearerSource", "TokenExchange", "bearer_source"]
 
 
-class BearerSource(Protocol):
-    def token(self) -> str:
-        """A valid bearer token (cached; refreshed when near expiry)."""
-
-    def invalidate(self) -> None:
-        """Forget the cached token; call once after a 401, then retry once."""
-
-    def describe(self) -> str:
-        """What the token comes from, without any secret."""
-
-
-def bearer_source(cluster: Cluster, config: Config, *, admin: bool = False) -> BearerSource:
-    from deployer.credentials.static import StaticToken
-
+def bearer_source(cluster: Cluster, config: Config, *, admin: bool = False,
+                  exchange: TokenExchange | None = None) -> BearerSource:
+    """The source of ``cluster``'s deploy credential (with ``admin``, its adminCredential, falling
+    back to the deploy credential). ``exchange`` makes the TokenRequest call for a credential that
+    declares ``tokenRequest``."""
     cred = (cluster.admin_credential or cluster.credential) if admin else cluster.credential
     if isinstance(cred, TokenCredential):
         if cred.env:
@@ -40,11 +35,14 @@ def bearer_source(cluster: Cluster, config: Config, *, admin: bool = False) -> B
             static = StaticToken(cluster.name, file=config.resolve(cred.file or ""))
         if cred.token_request is None:
             return static
-        from deployer.credentials.tokenrequest import request_token
-
-        exchange = cred.token_request
-        return request_token(cluster, config, static, service_account=exchange.service_account,
-                             namespace=exchange.namespace, seconds=exchange.expiration_seconds)
+        if exchange is None:
+            raise TypeError(f"cluster {cluster.name}: a tokenRequest credential needs a token exchange")
+        wanted = cred.token_request
+        return RequestedToken(cluster.name, static,
+                              lambda source: exchange(source, wanted.namespace, wanted.service_account,
+                                                      wanted.expiration_seconds),
+                              service_account=wanted.service_account, namespace=wanted.namespace,
+                              seconds=wanted.expiration_seconds)
     from deployer.credentials import google
 
     if isinstance(cred, ServiceAccountKeyCredential):

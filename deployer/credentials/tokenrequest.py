@@ -1,8 +1,9 @@
 """On-prem: exchange the long-lived token Jenkins holds for a short-lived ServiceAccount token.
 
-The TokenRequest API (``POST .../serviceaccounts/NAME/token``) issues a bound, expiring token,
-so what deploys carry for most of a run is a token that dies on its own within the hour. The
-long-lived token only needs ``create`` on that one ``serviceaccounts/token`` subresource.
+The TokenRequest API (``deployer.kube.tokens``) issues a bound, expiring token, so what deploys
+carry for most of a run is a token that dies on its own within the hour. The long-lived token
+only needs ``create`` on that one ``serviceaccounts/token`` subresource. This module decides when
+to ask again; the request itself is the ``exchange`` it is given (``deployer.app`` wires it).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import threading
 from collections.abc import Callable
 
 from deployer import redact
-from deployer.credentials.static import StaticToken
 from deployer.errors import CredentialsError, DeployerError
+from deployer.kube.bearer import BearerSource
+
+TokenExchange = Callable[[BearerSource, str, str, int], tuple[str, dt.datetime]]
+"""(long-lived source, namespace, service account, seconds) -> (token, expiry)."""
 
 # Ask for a new token when less than this fraction of the lifetime is left.
 REFRESH_FRACTION = 0.2
@@ -24,8 +28,8 @@ def _utcnow() -> dt.datetime:
 
 
 class RequestedToken:
-    def __init__(self, cluster: str, long_lived: StaticToken,
-                 exchange: Callable[[StaticToken], tuple[str, dt.datetime]], *, service_account: str,
+    def __init__(self, cluster: str, long_lived: BearerSource,
+                 exchange: Callable[[BearerSource], tuple[str, dt.datetime]], *, service_account: str,
                  namespace: str, seconds: int,
                  now: Callable[[], dt.datetime] = _utcnow) -> None:
         self._cluster = cluster
@@ -60,26 +64,3 @@ class RequestedToken:
         with self._lock:
             self._token = None
         self._long_lived.invalidate()
-
-
-def request_token(cluster, config, long_lived: StaticToken, *, service_account: str, namespace: str,
-                  seconds: int) -> RequestedToken:
-    def exchange(source: StaticToken) -> tuple[str, dt.datetime]:
-        from deployer.kube.client import KubeClient
-        from deployer.kube.connect import endpoint_of
-
-        client = KubeClient(endpoint_of(cluster, config), source, identity=source.describe())
-        try:
-            answer = client.post_json(
-                f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
-                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                 "spec": {"expirationSeconds": seconds}},
-                what=f"request a token for ServiceAccount {namespace}/{service_account}")
-        finally:
-            client.close()
-        status = (answer or {}).get("status") or {}
-        expiry = dt.datetime.fromisoformat(status["expirationTimestamp"].replace("Z", "+00:00"))
-        return status["token"], expiry
-
-    return RequestedToken(cluster.name, long_lived, exchange, service_account=service_account,
-                          namespace=namespace, seconds=seconds)

@@ -8,6 +8,16 @@ from dataclasses import dataclass
 from deployer.kube.client import KubeClient
 from deployer.plan.access import Rule
 
+# What Kubernetes' default RBAC policy gives every authenticated user (the bootstrap roles
+# system:basic-user, system:discovery, system:public-info-viewer): verify's baseline when it
+# cannot be measured because the admin credential may not impersonate.
+DEFAULT_AUTHENTICATED_RULES = (
+    Rule(("create",), ("authorization.k8s.io",), ("selfsubjectaccessreviews", "selfsubjectrulesreviews")),
+    Rule(("create",), ("authentication.k8s.io",), ("selfsubjectreviews",)),
+    Rule(("get",), non_resource_urls=("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
+                                      "/openapi/*", "/readyz", "/version", "/version/")),
+)
+
 
 @dataclass(frozen=True)
 class RulesReview:

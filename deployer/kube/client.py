@@ -21,7 +21,7 @@ import threading
 import types
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import urllib3
 
@@ -72,13 +72,8 @@ _defer_kubeconfig_loading()
 from kubernetes.client import ApiClient, Configuration  # noqa: E402 - after the deferral above
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
+from deployer.kube.bearer import BearerSource  # noqa: E402
 from deployer.kube.errors import api_error, transport_error  # noqa: E402
-
-
-class BearerSource(Protocol):
-    def token(self) -> str: ...
-    def invalidate(self) -> None: ...
-    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 from deployer.errors import ApiError, ConflictError
 from deployer.kube.client import KubeClient
 from deployer.kube.objects import apply, get
+from deployer.kube.resources import CONFIGMAPS
 from deployer.plan.inventory import Inventory
 from deployer.plan.keys import ObjectKey
 
@@ -84,7 +85,7 @@ def write_inventory(client: KubeClient, ref: InventoryRef, inventory: Inventory,
                                "metadata": {"name": SYSTEM_NAMESPACE,
                                             "labels": {"app.kubernetes.io/managed-by": "deployer"}}})
             # A create, not an apply: it fails if another run created the record meanwhile.
-            stored = client.request("POST", f"/api/v1/namespaces/{ref.namespace}/configmaps",
+            stored = client.request("POST", CONFIGMAPS.collection(ref.namespace),
                                     what=f"create the inventory {ref.namespace}/{ref.configmap}",
                                     body=inventory_object(ref, inventory)).data
         else:

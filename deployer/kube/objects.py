@@ -81,13 +81,16 @@ def get(client: KubeClient, key: ObjectKey, api_version: str) -> dict[str, Any] 
 
 
 def apply(client: KubeClient, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False,
-          manager: str = MANAGER) -> dict[str, Any]:
+          strict: bool = False, manager: str = MANAGER) -> dict[str, Any]:
     """Server-side apply ``obj``; returns the object as the server now holds it (or would, with
-    ``dry_run``). ``force`` takes fields other managers own instead of failing with a conflict."""
+    ``dry_run``). ``force`` takes fields other managers own instead of failing with a conflict;
+    ``strict`` makes an unknown or duplicate field an error rather than a warning the server drops."""
     key = key_of(obj)
     res = resource(client, obj["apiVersion"], obj["kind"])
-    query = {"fieldManager": manager, "force": "true" if force else "false", "dryRun": "All" if dry_run else None}
-    return client.request("PATCH", res.path_of(key), what=f"apply {key}", query=query, body=obj,
+    query = {"fieldManager": manager, "force": "true" if force else "false", "dryRun": "All" if dry_run else None,
+             "fieldValidation": "Strict" if strict else None}
+    what = f"dry-run apply {key}" if dry_run else f"apply {key}"
+    return client.request("PATCH", res.path_of(key), what=what, query=query, body=obj,
                           content_type=APPLY_CONTENT_TYPE).data
 
 

@@ -38,6 +38,13 @@ class Resource:
         return self.item(key.name, key.namespace)
 
 
+# Built-in kinds deployer itself reads and writes (locks, records, inventories, tokens): their
+# URLs are fixed by Kubernetes, so they need no discovery round trip.
+CONFIGMAPS = Resource("v1", "ConfigMap", "configmaps", True)
+LEASES = Resource("coordination.k8s.io/v1", "Lease", "leases", True)
+SERVICE_ACCOUNTS = Resource("v1", "ServiceAccount", "serviceaccounts", True)
+
+
 def resource(client: KubeClient, api_version: str, kind: str) -> Resource:
     """The resource serving ``kind`` at ``api_version`` on the client's cluster."""
     known = _group_version(client, api_version)

@@ -1,7 +1,7 @@
 """The cluster sync story: make each cluster's common objects match its file and the chart.
 
     render every selected cluster (a bad template or file stops here: nothing was touched)
-    -> per cluster, in parallel, with that cluster's own admin credential:
+    -> per cluster, in parallel, with that cluster's own admin credential (from the App):
          read the inventory and the live objects -> plan (pure) -> apply the plan
     -> one report: per-cluster plans and results, and the overall outcome
 
@@ -15,12 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from deployer.app import App
 from deployer.config.loader import CHART_NAME, Config
-from deployer.config.models import Cluster
 from deployer.errors import ConfigError, DeployerError, ExitCode
 from deployer.kube.apply import ApplyOptions, Execution, apply_plan
 from deployer.kube.client import KubeClient
-from deployer.kube.connect import connect
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory
 from deployer.kube.objects import read_live
 from deployer.pipeline.fanout import ClusterRun, Outcome, exit_code, fan_out, outcome_of
@@ -28,14 +27,7 @@ from deployer.plan import Plan, PlanOptions, key_of, plan_changes
 from deployer.render import load_chart, render_chart
 
 INVENTORY = InventoryRef(CHART_NAME)
-Connect = Callable[[Cluster, Config], KubeClient]
 Progress = Callable[[str, str, int, int], None]
-
-
-def admin_client(cluster: Cluster, config: Config) -> KubeClient:
-    """Cluster sync runs as the cluster's admin credential: creating roles and bindings needs
-    more than deploys do."""
-    return connect(cluster, config, admin=True)
 
 
 @dataclass(frozen=True)
@@ -154,31 +146,24 @@ def sync_cluster(client: KubeClient, desired: list[dict[str, Any]], options: Syn
     return ClusterSync(client.cluster, plan, execution, dry_run=options.dry_run)
 
 
-def _each_cluster(config: Config, names: Sequence[str], clients: Connect,
-                  step: Callable[[KubeClient, list[dict[str, Any]]], ClusterSync]) -> list[ClusterRun[ClusterSync]]:
-    desired = render_desired(config, names)
-
-    def work(name: str) -> ClusterSync:
-        client = clients(config.cluster(name), config)
-        try:
-            return step(client, desired[name])
-        finally:
-            client.close()
-
-    return fan_out(names, work, failure=lambda result: result.error)
+def _each_cluster(app: App, names: Sequence[str], step: Callable[[KubeClient, list[dict[str, Any]]], ClusterSync]
+                  ) -> list[ClusterRun[ClusterSync]]:
+    """``step`` on every cluster at once, each with its admin credential: creating roles and
+    bindings needs more than deploys do."""
+    desired = render_desired(app.config, names)
+    return fan_out(names, lambda name: step(app.admin_client(app.config.cluster(name)), desired[name]),
+                   failure=lambda result: result.error)
 
 
-def sync(config: Config, names: Sequence[str], options: SyncOptions = SyncOptions(), *,
-         clients: Connect = admin_client) -> SyncReport:
+def sync(app: App, names: Sequence[str], options: SyncOptions = SyncOptions()) -> SyncReport:
     """Sync ``names`` in parallel; each with its own credential; one failing never stops others."""
-    runs = _each_cluster(config, names, clients, lambda client, desired: sync_cluster(client, desired, options))
+    runs = _each_cluster(app, names, lambda client, desired: sync_cluster(client, desired, options))
     return SyncReport("sync --dry-run" if options.dry_run else "sync", runs)
 
 
-def diff(config: Config, names: Sequence[str], options: SyncOptions = SyncOptions(), *,
-         clients: Connect = admin_client) -> SyncReport:
+def diff(app: App, names: Sequence[str], options: SyncOptions = SyncOptions()) -> SyncReport:
     """What ``sync`` would do, from reads only: no request that writes, not even a dry run."""
-    runs = _each_cluster(config, names, clients,
+    runs = _each_cluster(app, names,
                          lambda client, desired: ClusterSync(client.cluster, plan_cluster(client, desired, options)[0]))
     return SyncReport("diff", runs)
 

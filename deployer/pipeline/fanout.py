@@ -1,6 +1,7 @@
 """Running one function per cluster in parallel, and what the set of results means.
 
-Used by cluster sync, diff and verify, and meant for deploy and rollback: each cluster runs in its
+Used by every story that works on clusters (sync, diff, verify, provision, deploy, rollback,
+history): each cluster runs in its
 own thread with its own client and credential; one cluster failing (an error, or even a bug)
 never stops or hides the others; the overall outcome distinguishes no change, changed, failed
 (every cluster) and partial (some), and maps to the documented exit codes.
@@ -18,6 +19,7 @@ from typing import Generic, TypeVar
 from deployer.errors import DeployerError, ExitCode
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -39,20 +41,22 @@ class Outcome(StrEnum):
     PARTIAL = "partial"
 
 
-def fan_out(clusters: Sequence[str], work: Callable[[str], T], *,
+def fan_out(items: Sequence[Item], work: Callable[[Item], T], *, name: Callable[[Item], str] = str,
             failure: Callable[[T], DeployerError | None] | None = None, workers: int | None = None,
             clock: Callable[[], float] = time.monotonic) -> list[ClusterRun[T]]:
-    """``work(cluster)`` for every cluster at once; results in the order of ``clusters``.
+    """``work(item)`` for every item (a cluster's name, or anything ``name`` names by its cluster)
+    at once; results in the order of ``items``.
 
     A cluster fails when ``work`` raises, or when ``failure(result)`` returns an error (for work
     that fails part-way and still has a result worth reporting, such as a half-applied sync).
     An unexpected exception is a bug: it is reported for its cluster as an internal error (the
     traceback kept as the cause for --debug) and the other clusters carry on.
     """
-    def run(cluster: str) -> ClusterRun[T]:
+    def run(item: Item) -> ClusterRun[T]:
+        cluster = name(item)
         start = clock()
         try:
-            result = work(cluster)
+            result = work(item)
         except DeployerError as exc:
             return ClusterRun(cluster, error=exc, seconds=clock() - start)
         except Exception as exc:  # noqa: BLE001 - one cluster's bug must not hide the others' results
@@ -62,10 +66,10 @@ def fan_out(clusters: Sequence[str], work: Callable[[str], T], *,
             return ClusterRun(cluster, error=error, seconds=clock() - start)
         return ClusterRun(cluster, result, failure(result) if failure else None, clock() - start)
 
-    if not clusters:
+    if not items:
         return []
-    with ThreadPoolExecutor(max_workers=workers or len(clusters), thread_name_prefix="cluster") as pool:
-        return list(pool.map(run, clusters))
+    with ThreadPoolExecutor(max_workers=workers or len(items), thread_name_prefix="cluster") as pool:
+        return list(pool.map(run, items))
 
 
 def outcome_of(runs: Sequence[ClusterRun[T]], changed: Callable[[T], bool]) -> Outcome:

@@ -1,8 +1,9 @@
 """The per-service, per-cluster deploy lock: a coordination.k8s.io Lease, taken and renewed.
 
-The decision (create / renew / take over / held) is ``deployer.rollout.lock.decide``; this module
-does the reads and writes. Writes carry the Lease's resourceVersion, so two deploys racing for an
-expired lease cannot both win: the loser gets a 409 and sees the winner as the holder.
+The decision (create / renew / take over / held) is ``deployer.rollout.lock.decide``; the requests
+are ``deployer.kube.leases``; this module puts them in order. Writes carry the Lease's
+resourceVersion, so two deploys racing for an expired lease cannot both win: the loser gets a 409
+and sees the winner as the holder.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from deployer.errors import ConflictError, LockedError
 from deployer.kube.client import KubeClient
+from deployer.kube.leases import create_lease, read_lease, replace_lease
 from deployer.rollout import lock as rules
 
 Clock = Callable[[], dt.datetime]
@@ -21,11 +24,6 @@ Clock = Callable[[], dt.datetime]
 
 def lease_name(service: str) -> str:
     return f"deployer-lock.{service}"
-
-
-def _path(namespace: str, name: str = "") -> str:
-    base = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
-    return f"{base}/{name}" if name else base
 
 
 def _micro(now: dt.datetime) -> str:
@@ -40,31 +38,37 @@ class HeldLock:
     name: str
     holder: str
 
+    def _read(self) -> dict[str, Any]:
+        lease = read_lease(self.client, self.namespace, self.name)
+        if lease is None:
+            raise LockedError(f"cluster {self.client.cluster}: the deploy lock {self.namespace}/{self.name} was "
+                              "deleted while this deploy held it",
+                              hint="Someone removed the Lease by hand; check who, then run the deploy again.")
+        return lease
+
     def renew(self, now: dt.datetime) -> None:
-        lease = self.client.get_json(_path(self.namespace, self.name), what=f"read lease {self.name}")
+        lease = self._read()
         spec = lease.setdefault("spec", {})
         if spec.get("holderIdentity") != self.holder:
             raise LockedError(f"cluster {self.client.cluster}: the deploy lock {self.name} was taken over by "
                               f"{spec.get('holderIdentity')!r} while this deploy held it",
                               hint="This deploy stalled past the lease's duration; run it again.")
         spec["renewTime"] = _micro(now)
-        self.client.request("PUT", _path(self.namespace, self.name), what=f"renew lease {self.name}", body=lease)
+        replace_lease(self.client, lease, what="renew")
 
     def release(self) -> None:
-        lease = self.client.get_json(_path(self.namespace, self.name), what=f"read lease {self.name}")
+        lease = self._read()
         spec = lease.setdefault("spec", {})
         if spec.get("holderIdentity") == self.holder:
             spec.pop("holderIdentity", None)
-            self.client.request("PUT", _path(self.namespace, self.name), what=f"release lease {self.name}",
-                                body=lease)
+            replace_lease(self.client, lease, what="release")
 
 
 def try_acquire(client: KubeClient, namespace: str, service: str, holder: str, now: dt.datetime,
                 lease_seconds: int = rules.LEASE_SECONDS) -> HeldLock | rules.LockDecision:
     """Take the lock, or return the ``held`` decision naming who holds it."""
     name = lease_name(service)
-    lease = client.request("GET", _path(namespace, name), what=f"read lease {name}", ok=(404,))
-    current = lease.data if lease.status != 404 else None
+    current = read_lease(client, namespace, name)
     decision = rules.decide(current, holder, now)
     if decision.action == "held":
         return decision
@@ -72,7 +76,7 @@ def try_acquire(client: KubeClient, namespace: str, service: str, holder: str, n
             "acquireTime": _micro(now), "renewTime": _micro(now)}
     try:
         if current is None:
-            client.request("POST", _path(namespace), what=f"create lease {name}", body={
+            create_lease(client, {
                 "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": name, "namespace": namespace,
                              "labels": {"app.kubernetes.io/managed-by": "deployer", "deployer.io/service": service}},
@@ -83,12 +87,15 @@ def try_acquire(client: KubeClient, namespace: str, service: str, holder: str, n
             else:
                 spec["leaseTransitions"] = int((current.get("spec") or {}).get("leaseTransitions") or 0) + 1
             current["spec"] = spec
-            client.request("PUT", _path(namespace, name), what=f"take lease {name}", body=current)
+            replace_lease(client, current, what="take")
     except ConflictError:
         # Someone else wrote the lease between our read and write: they won.
-        again = client.get_json(_path(namespace, name), what=f"read lease {name}")
-        return rules.decide(again, holder, now) if (again.get("spec") or {}).get("holderIdentity") != holder \
-            else HeldLock(client, namespace, name, holder)
+        again = read_lease(client, namespace, name)
+        if again is None:
+            raise  # and deleted it since: nothing to report as the holder
+        if (again.get("spec") or {}).get("holderIdentity") != holder:
+            return rules.decide(again, holder, now)
+        return HeldLock(client, namespace, name, holder)
     return HeldLock(client, namespace, name, holder)
 
 

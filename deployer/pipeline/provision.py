@@ -5,11 +5,11 @@ checks, as that identity, that it can do exactly what the role grants.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployer.config.loader import Config
+from deployer.app import App
 from deployer.errors import ExitCode, ToolError
 from deployer.pipeline.fanout import ClusterRun, Outcome, exit_code, fan_out, outcome_of
 
@@ -51,17 +51,9 @@ class ProvisionReport:
         }
 
 
-def provision_clusters(config: Config, names: Sequence[str], *, dry_run: bool = False,
-                       progress: Callable[[str], None] = lambda _: None) -> ProvisionReport:
-    from deployer.infra.provision import provision
-    from deployer.infra.workspace import GoogleEndpoints
-
+def provision_clusters(app: App, names: Sequence[str], *, dry_run: bool = False) -> ProvisionReport:
     def one(name: str) -> Any:
-        cluster = config.cluster(name)
-        assert cluster.gke is not None
-        endpoint = cluster.gke.google_api_endpoint
-        result = provision(cluster, config, dry_run=dry_run, progress=progress,
-                           endpoints=GoogleEndpoints.standin(endpoint) if endpoint else None)
+        result = app.provision(app.config.cluster(name), dry_run=dry_run)
         if result.outputs is not None and result.email != result.expected_email:
             raise ToolError(f"cluster {name}: Terraform made {result.email}, but RBAC binds "
                             f"{result.expected_email}", hint="Check gke.deployerAccount.accountId and the "
@@ -75,9 +67,9 @@ def provision_clusters(config: Config, names: Sequence[str], *, dry_run: bool = 
     from deployer.pipeline.cluster_sync import SyncOptions, sync
     from deployer.pipeline.verify import verify
 
-    progress(f"binding the deployer accounts' emails to their role: cluster sync {' '.join(ready)}")
-    synced = sync(config, ready, SyncOptions())
+    app.progress("", f"binding the deployer accounts' emails to their role: cluster sync {' '.join(ready)}")
+    synced = sync(app, ready, SyncOptions())
     verified_names = [r.cluster for r in synced.runs if not r.failed]
-    progress(f"verifying each deployer account's access: cluster verify {' '.join(verified_names)}")
-    checked = verify(config, verified_names) if verified_names else None
+    app.progress("", f"verifying each deployer account's access: cluster verify {' '.join(verified_names)}")
+    checked = verify(app, verified_names) if verified_names else None
     return ProvisionReport(dry_run, runs, synced, checked)

@@ -1,10 +1,14 @@
 """The per-cluster report of a deploy or rollback: text for people, JSON for machines, JUnit XML
 for Jenkins (one test case per cluster and step, so the build page shows "gke-prod / wait failed").
+
+The stories record facts (``EndState``: which release each cluster ends on and how); only this
+module turns them into words.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 from xml.etree import ElementTree as ET
 
@@ -13,6 +17,72 @@ from deployer.redact import scrub
 
 StepStatus = Literal["ok", "unchanged", "failed", "skipped"]
 ClusterOutcome = Literal["succeeded", "unchanged", "failed", "rolled-back", "skipped"]
+
+
+class End(StrEnum):
+    """Which release a cluster is on when the run ends, and how it got there."""
+
+    NOT_CONTACTED = "not-contacted"
+    """The cluster could not be reached; nothing was read or written."""
+    UNCHANGED = "unchanged"
+    """The run stopped before writing anything; the cluster stays on ``revision``."""
+    DRY_RUN = "dry-run"
+    """A dry run: nothing written; the cluster is on ``revision``."""
+    CURRENT = "current"
+    """The cluster already ran exactly this release (``revision``); nothing was written."""
+    NEW = "new"
+    """On the new release ``revision``."""
+    NEW_FAILED = "new-failed"
+    """On the new release ``revision``, which failed and stays (``reason``: why it was not rolled back)."""
+    PREVIOUS = "previous"
+    """Back on ``rollback_target``'s release, recorded as ``revision`` (after ``failed_revision`` failed)."""
+    ROLLBACK_FAILED = "rollback-failed"
+    """Rolling back to ``rollback_target`` failed (``reason``)."""
+    UNKNOWN = "unknown"
+    """The rollback broke off (``reason``): what the cluster runs is unknown."""
+
+
+@dataclass(frozen=True)
+class EndState:
+    kind: End
+    revision: int | None = None
+    """The revision the cluster is on (None: none, or not known)."""
+    rollback_target: int | None = None
+    failed_revision: int | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "revision": self.revision, "rollbackTarget": self.rollback_target,
+                "failedRevision": self.failed_revision, "reason": self.reason or None}
+
+
+def _label(revision: int | None) -> str:
+    return f"r{revision}" if revision is not None else "no release"
+
+
+def describe_end(state: EndState | None) -> str:
+    """The end state in words, as the text report, the JSON ``release`` field and the page show it."""
+    if state is None:
+        return ""
+    end, revision = state.kind, state.revision
+    if end is End.NOT_CONTACTED:
+        return "not contacted"
+    if end is End.UNCHANGED:
+        return f"unchanged, on {_label(revision)}"
+    if end is End.DRY_RUN:
+        return f"on {_label(revision)}; dry run, nothing written"
+    if end is End.CURRENT:
+        return f"already on {_label(revision)}; nothing to change"
+    if end is End.NEW:
+        return f"on the new release r{revision}"
+    if end is End.NEW_FAILED:
+        return f"on the new release r{revision}, which failed" + (f"; {state.reason}" if state.reason else "")
+    if end is End.PREVIOUS:
+        failed = f" (r{state.failed_revision} failed)" if state.failed_revision is not None else ""
+        return f"back on r{state.rollback_target}'s release as r{revision}{failed}"
+    if end is End.ROLLBACK_FAILED:
+        return f"rollback to r{state.rollback_target} failed: {state.reason}"
+    return f"rollback failed: {state.reason}; cluster state unknown"
 
 
 @dataclass
@@ -29,8 +99,8 @@ class ClusterReport:
     outcome: ClusterOutcome = "skipped"
     revision: int | None = None
     image: str | None = None
-    release: str = ""
-    """Which release the cluster is on when the run ends, in words: "new release r4", "back on r3"."""
+    end: EndState | None = None
+    """Which release the cluster is on when the run ends (None: the run broke off before knowing)."""
     steps: list[Step] = field(default_factory=list)
     error: Any = field(default=None, repr=False, compare=False)
     """The error that stopped this cluster, when one did (kept for the exit code, not printed)."""
@@ -43,6 +113,11 @@ class ClusterReport:
     @property
     def failed(self) -> bool:
         return self.outcome in ("failed", "rolled-back")
+
+    @property
+    def release(self) -> str:
+        """Which release the cluster is on when the run ends, in words: "on the new release r4"."""
+        return describe_end(self.end)
 
 
 @dataclass
@@ -75,7 +150,7 @@ class RunReport:
             "action": self.action, "service": self.service, "environment": self.environment,
             "dryRun": self.dry_run, "exitCode": int(self.exit_code()), "notes": self.notes,
             "clusters": [{"cluster": c.cluster, "outcome": c.outcome, "revision": c.revision, "image": c.image,
-                          "release": c.release,
+                          "release": c.release, "end": c.end.to_dict() if c.end else None,
                           "steps": [{"name": s.name, "status": s.status, "seconds": s.seconds, "message": s.message}
                                     for s in c.steps]} for c in self.clusters],
         }

@@ -15,16 +15,15 @@ impersonated, which checks the same RBAC the API server applies to them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployer.config.loader import Config
+from deployer.app import App
 from deployer.config.models import Cluster
 from deployer.errors import ExitCode, ForbiddenError
-from deployer.kube.access import RulesReview, can, rules_review, whoami
+from deployer.kube.access import DEFAULT_AUTHENTICATED_RULES, RulesReview, can, rules_review, whoami
 from deployer.kube.client import KubeClient
-from deployer.kube.connect import connect
 from deployer.pipeline.cluster_sync import render_desired
 from deployer.pipeline.fanout import ClusterRun, Outcome, exit_code, fan_out, outcome_of
 from deployer.plan.access import (
@@ -38,16 +37,6 @@ from deployer.plan.access import (
     outside_namespace,
     probe_findings,
     probes,
-)
-
-# What Kubernetes' default policy gives every authenticated user (system:basic-user,
-# system:discovery, system:public-info-viewer); used only when the baseline cannot be measured
-# because the admin credential may not impersonate.
-DEFAULT_BASELINE = (
-    Rule(("create",), ("authorization.k8s.io",), ("selfsubjectaccessreviews", "selfsubjectrulesreviews")),
-    Rule(("create",), ("authentication.k8s.io",), ("selfsubjectreviews",)),
-    Rule(("get",), non_resource_urls=("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
-                                      "/openapi/*", "/readyz", "/version", "/version/")),
 )
 
 
@@ -127,7 +116,7 @@ class _Baselines:
             except ForbiddenError:
                 self.note = ("the admin credential may not impersonate, so the baseline is Kubernetes' default "
                              "policy for authenticated users")
-                self._cache[shape] = DEFAULT_BASELINE
+                self._cache[shape] = DEFAULT_AUTHENTICATED_RULES
         return self._cache[shape]
 
 
@@ -182,21 +171,13 @@ def verify_cluster(cluster: Cluster, admin: KubeClient, deploy: KubeClient,
     return ClusterVerify(cluster.name, tuple(namespaces + [outside]), tuple(checks), tuple(notes))
 
 
-def verify(config: Config, names: Sequence[str], *,
-           clients: Callable[[Cluster, Config, bool], KubeClient] | None = None) -> VerifyReport:
-    """Verify ``names`` in parallel. ``clients(cluster, config, admin)`` builds the clients."""
-    build = clients or (lambda cluster, cfg, admin: connect(cluster, cfg, admin=admin))
-    desired = render_desired(config, names)
+def verify(app: App, names: Sequence[str]) -> VerifyReport:
+    """Verify ``names`` in parallel, each with its admin and its deploy credential."""
+    desired = render_desired(app.config, names)
 
     def work(name: str) -> ClusterVerify:
-        cluster = config.cluster(name)
-        admin = build(cluster, config, True)
-        deploy = build(cluster, config, False)
-        try:
-            return verify_cluster(cluster, admin, deploy, desired[name])
-        finally:
-            admin.close()
-            deploy.close()
+        cluster = app.config.cluster(name)
+        return verify_cluster(cluster, app.admin_client(cluster), app.client(cluster), desired[name])
 
     runs: list[ClusterRun[ClusterVerify]] = fan_out(names, work)
     return VerifyReport(runs)

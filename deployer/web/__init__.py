@@ -1,9 +1,9 @@
 """The deploy-button page: `deployer web`.
 
 Developers press Check, Deploy or Roll back for a service and an environment and watch the live
-log. A press starts a job in this process that calls the same pipeline functions as the CLI
-(``deployer.pipeline.deploy``) with the same dependencies (``deployer.app.deploy_deps``); the page
-holds no deploy rules and never shells out to the CLI.
+log. A press starts a job in this process that calls the same stories as the CLI
+(``deployer.pipeline.deploy``, ``rollback``, ``history``) through the same composition root
+(``deployer.app.App``); the page holds no deploy rules and never shells out to the CLI.
 
 - ``forms``: parse a button press and apply the page's own rules (production confirmation, actor).
 - ``jobs``: the in-process registry (one job per service and environment), its log and outcome.

@@ -6,23 +6,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from deployer.config.loader import Config
-from deployer.config.models import Cluster
 from deployer.errors import DeployerError
 from deployer.pipeline.report import RunReport
-from deployer.rollout.release import ReleaseRecord, current
+from deployer.rollout.release import ReleaseRecord
 from deployer.web.forms import JobForm, check_confirmation, needs_confirmation
 from deployer.web.jobs import Progress, Work
+
+if TYPE_CHECKING:
+    from deployer.app import App
 
 
 def admit(config: Config, form: JobForm) -> None:
     """Refuse a press the pipeline would refuse anyway (unknown service or environment), and one
     that changes production without the typed confirmation, before a job exists."""
-    from deployer.pipeline.deploy import resolve_targets
+    from deployer.pipeline.steps import resolve_targets
 
     clusters = resolve_targets(config, config.service(form.service), form.environment, ())
     check_confirmation(form, needs_confirmation(form.action, form.environment, [c.environment for c in clusters]))
@@ -32,14 +34,15 @@ def job_work(config: Config, form: JobForm, actor: str) -> Work:
     """The job's body: "check" is a dry-run deploy (render and preflight; nothing built or written)."""
 
     def work(progress: Progress) -> RunReport:
-        from deployer.app import deploy_deps
-        from deployer.pipeline.deploy import DeployRequest, RollbackRequest, deploy, rollback
+        from deployer.app import App
+        from deployer.pipeline.deploy import DeployRequest, deploy
+        from deployer.pipeline.rollback import RollbackRequest, rollback
 
-        deps = deploy_deps(config, progress)
-        if form.action == "rollback":
-            return rollback(RollbackRequest(form.service, form.environment, form.revision, actor=actor), deps)
-        return deploy(DeployRequest(form.service, form.environment, dry_run=form.action == "check", actor=actor),
-                      deps)
+        with App(config, progress=progress) as app:
+            if form.action == "rollback":
+                return rollback(RollbackRequest(form.service, form.environment, form.revision, actor=actor), app)
+            return deploy(DeployRequest(form.service, form.environment, dry_run=form.action == "check",
+                                        actor=actor), app)
 
     return work
 
@@ -68,28 +71,28 @@ class ServiceState:
     error: str = ""
 
 
-def overview(config: Config, connect: Callable[[Cluster], object]) -> list[ServiceState]:
+def overview(app: App) -> list[ServiceState]:
     """Every service, and per environment the release each target cluster is on, read from the
     clusters' release records (services in parallel, each service's clusters in parallel)."""
-    from deployer.pipeline.deploy import history
+    from deployer.pipeline.history import ClusterHistory, history
+
+    config = app.config
 
     def read(name: str) -> ServiceState:
         service = config.service(name)
         try:
-            found = history(config, name, None, connect)  # type: ignore[arg-type]
+            found = {h.cluster: h for h in history(app, name)}
         except DeployerError as exc:
             return ServiceState(name, error=exc.message)
         environments = []
         for env_name, env in service.environments.items():
             clusters = []
             for cluster in env.clusters:
-                records = found.get(cluster, [])
-                if isinstance(records, str):
-                    clusters.append(ClusterState(cluster, error=records))
+                mine = found.get(cluster, ClusterHistory(cluster)).of_environment(env_name)
+                if mine.error is not None:
+                    clusters.append(ClusterState(cluster, error=mine.error.message))
                     continue
-                mine = [r for r in records if r.environment == env_name]
-                latest = max(mine, key=lambda r: r.revision, default=None)
-                clusters.append(ClusterState(cluster, current(mine), latest))
+                clusters.append(ClusterState(cluster, mine.current, mine.latest))
             production = needs_confirmation("deploy", env_name, [config.clusters[c].environment for c in env.clusters
                                                                  if c in config.clusters])
             environments.append(EnvironmentState(env_name, production, clusters))

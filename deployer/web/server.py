@@ -157,14 +157,14 @@ class Handler(BaseHTTPRequestHandler):
     # --- pages --------------------------------------------------------------------------------------
 
     def _index(self) -> None:
-        from deployer.app import client_factory
+        from deployer.app import App
         from deployer.web.actions import overview
 
         error = None
         services = []
         try:
-            config = self.app.load()
-            services = overview(config, client_factory(config))
+            with App(self.app.load()) as app:
+                services = overview(app)
         except DeployerError as exc:
             error = (exc.message, exc.hint or "")
         running = {(j.form.service, j.form.environment): j for j in self.app.jobs.running()}

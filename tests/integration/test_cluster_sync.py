@@ -444,23 +444,22 @@ def test_an_object_deployer_did_not_create_is_adopted_with_a_plan_line(
 
 def test_two_syncs_at_once_cannot_overwrite_each_others_inventory(
         cli, tmp_path, platform_files, admin_apis, restore_platform_files):
+    from deployer.app import App
     from deployer.config.loader import load_config
     from deployer.errors import ConflictError
     from deployer.kube.apply import apply_plan
-    from deployer.pipeline.cluster_sync import INVENTORY, SyncOptions, admin_client, plan_cluster, render
+    from deployer.pipeline.cluster_sync import INVENTORY, SyncOptions, plan_cluster, render
 
     first, second = unique_namespace("race-a"), unique_namespace("race-b")
     config_a = make_config(tmp_path / "a", platform_files, first)
     config_b = make_config(tmp_path / "b", platform_files, second)
     loaded = load_config(config_a)
-    kube = admin_client(loaded.cluster("local-onprem"), loaded)
-    try:
+    with App(loaded) as app:
+        kube = app.admin_client(loaded.cluster("local-onprem"))
         plan, stored = plan_cluster(kube, render(loaded, "local-onprem"), SyncOptions())  # run A has read
         assert deploy(cli, config_b, "cluster", "sync", "local-onprem").exit_code == 0  # run B finishes
 
         execution = apply_plan(kube, plan, INVENTORY, inventory_version=stored.resource_version)
-    finally:
-        kube.close()
 
     assert isinstance(execution.error, ConflictError)
     assert "another sync of this cluster ran at the same time" in execution.error.message

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deployer.app import connect
 from deployer.config.loader import load_config
 from deployer.errors import CredentialsError, ExitCode, ForbiddenError
 from deployer.kube import access, objects
-from deployer.kube.connect import connect
 from deployer.localplatform.gcp_standin.client import AdminClient
 from tests.conftest import REPO, run_cli
 

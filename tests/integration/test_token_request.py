@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deployer.app import connect
 from deployer.config.loader import load_config
 from deployer.errors import CredentialsError
 from deployer.kube import access
-from deployer.kube.connect import connect
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

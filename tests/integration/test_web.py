@@ -237,21 +237,21 @@ def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, se
 
 
 def test_a_deploy_lock_held_elsewhere_fails_the_job_with_exit_code_9(web, service, platform) -> None:
-    from deployer.app import client_factory
+    from deployer.app import App, utcnow
     from deployer.config.loader import load_config
     from deployer.pipeline import locking
-    from deployer.pipeline.deploy import utcnow
 
     app, port = web
     folder, name = service
     config = load_config(folder)
-    held = locking.try_acquire(client_factory(config)(config.cluster("local-gke")), "apps", name,
-                               "https://ci/job/first", utcnow(), 60)
-    assert isinstance(held, locking.HeldLock)
-    try:
-        _, _, final = events(port, press(port, action="deploy", service=name, environment="staging"))
-    finally:
-        held.release()
+    with App(config) as other:
+        held = locking.try_acquire(other.client(config.cluster("local-gke")), "apps", name,
+                                   "https://ci/job/first", utcnow(), 60)
+        assert isinstance(held, locking.HeldLock)
+        try:
+            _, _, final = events(port, press(port, action="deploy", service=name, environment="staging"))
+        finally:
+            held.release()
     assert (final["outcome"], final["exitCode"]) == ("failed", ExitCode.LOCKED), final
     assert "local-gke" in final["error"] and "https://ci/job/first" in final["error"]
     assert final["hint"] and final["report"] == ""

@@ -68,3 +68,18 @@ def test_outcomes_and_exit_codes():
     assert exit_code(Outcome.NO_CHANGE, detailed=True) is ExitCode.OK
     assert exit_code(Outcome.PARTIAL) is ExitCode.PARTIAL
     assert exit_code(Outcome.FAILED, detailed=True) is ExitCode.FAILED
+
+
+def test_any_item_can_be_fanned_out_when_it_says_which_cluster_it_is():
+    class Item:
+        def __init__(self, cluster: str) -> None:
+            self.cluster = cluster
+
+    def work(item: Item) -> str:
+        if item.cluster == "b":
+            raise KeyError("boom")
+        return item.cluster.upper()
+
+    runs = fan_out([Item("a"), Item("b")], work, name=lambda item: item.cluster)
+    assert [(r.cluster, r.result) for r in runs] == [("a", "A"), ("b", None)]
+    assert runs[1].error is not None and runs[1].error.message.startswith("cluster b: internal error: KeyError")

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from deployer.errors import DeployerError, ExitCode, LockedError, UsageError
-from deployer.pipeline.report import ClusterReport, RunReport
+from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
 from deployer.redact import register
 from deployer.rollout.release import ReleaseRecord
 from deployer.web import pages, sse
@@ -137,7 +137,8 @@ def test_the_stream_sends_lines_keeps_alive_then_ends_with_done() -> None:
 # --- jobs -----------------------------------------------------------------------------------------
 
 def report(*outcomes: str, action: str = "deploy") -> RunReport:
-    clusters = [ClusterReport(f"c{i}", outcome, release=f"on r{i}") for i, outcome in enumerate(outcomes)]  # type: ignore[arg-type]
+    clusters = [ClusterReport(f"c{i}", outcome, end=EndState(End.NEW, i))  # type: ignore[arg-type]
+                for i, outcome in enumerate(outcomes)]
     return RunReport(action, "hello", "staging", clusters)
 
 
@@ -159,7 +160,7 @@ def test_a_job_runs_in_the_background_and_keeps_its_log_and_report() -> None:
     job = finished(registry, registry.start(JobForm("deploy", "hello", "staging"), "web:alice", work))
     assert [line.split("s ", 1)[1] for line in job.lines] == ["[c0] applied", "all done"]
     assert job.exit_code == 0 and job.outcome == "succeeded"
-    assert job.report.startswith("c0  succeeded    on r0")
+    assert job.report.startswith("c0  succeeded    on the new release r0")
     assert job.result is not None and job.result["clusters"][1]["outcome"] == "unchanged"
     assert events == [("start", job.id), ("end", "succeeded")]
     assert headline(job) == "deploy of hello in staging succeeded on every cluster"

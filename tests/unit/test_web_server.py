@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from deployer.pipeline.report import ClusterReport, RunReport
+from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
 from deployer.web.forms import JobForm
 from deployer.web.server import WebApp, make_server
 from tests.conftest import REPO
@@ -91,7 +91,7 @@ def test_a_second_press_is_told_who_runs_it_and_the_first_streams_to_its_end(app
         go.wait(5)
         progress("c1", "done")
         return RunReport("deploy", "hello", "staging",
-                         [ClusterReport("c1", "succeeded", release="on the new release r1")])
+                         [ClusterReport("c1", "succeeded", end=EndState(End.NEW, 1))])
 
     job = web.jobs.start(JobForm("deploy", "hello", "staging"), "web:alice", work)
     response, text = request(port, "POST", "/jobs", "action=check&service=hello&environment=staging",

@@ -1,7 +1,7 @@
-"""Building a cluster's client from its cluster file: its endpoint, its CA, its own credential.
+"""Where a cluster's API server is and how to trust it, from its cluster file.
 
-Every client is built from one cluster's own file and credential, so no token ever travels to
-another cluster's API server.
+The credential is not read here: putting a cluster's own credential on a client is composition,
+done in ``deployer.app``, so no token ever travels to another cluster's API server.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from deployer.config.loader import Config
 from deployer.config.models import Cluster
 from deployer.errors import ConfigError, ConfigProblem
-from deployer.kube.client import ClientOptions, Endpoint, KubeClient
+from deployer.kube.client import Endpoint
 
 
 def endpoint_of(cluster: Cluster, config: Config) -> Endpoint:
@@ -27,15 +27,3 @@ def endpoint_of(cluster: Cluster, config: Config) -> Endpoint:
         else:
             ca_data = cluster.ca.inline
     return Endpoint(cluster.name, cluster.server, ca_file=ca_file, ca_data=ca_data)
-
-
-def connect(cluster: Cluster, config: Config, *, admin: bool = False,
-            options: ClientOptions | None = None) -> KubeClient:
-    """A client for ``cluster`` authenticating with its own credential: the deploy ``credential``,
-    or with ``admin`` its ``adminCredential`` (falling back to ``credential``)."""
-    from deployer.credentials import bearer_source
-
-    bearer = bearer_source(cluster, config, admin=admin)
-    which = "admin credential" if admin and cluster.admin_credential is not None else "credential"
-    return KubeClient(endpoint_of(cluster, config), bearer, options or ClientOptions(),
-                      identity=f"the cluster's {which} ({bearer.describe()})")

@@ -1,0 +1,67 @@
+"""The rollback story: put a service back on an earlier release on every target cluster.
+
+1. resolve the target clusters and connect to each with its own credential;
+2. read each cluster's release records and choose the release to return to (``--to REVISION``,
+   else the last good one before the current); a cluster without one stops the run unwritten;
+3. take the deploy lock on every cluster;
+4. re-apply the chosen release's recorded objects and image digest as a new revision, and wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from deployer.app import App
+from deployer.errors import UsageError
+from deployer.kube import releases
+from deployer.pipeline.report import RunReport
+from deployer.pipeline.steps import Target, begin, default_actor, each_target, holding_locks, roll_back_to
+from deployer.rollout.release import ReleaseRecord, current, previous_good
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    service: str
+    environment: str
+    to_revision: int | None = None
+    clusters: tuple[str, ...] = ()
+    actor: str = field(default_factory=default_actor)
+    wait_for_lock: float = 0.0
+    lock_lease: int = 30
+
+
+def rollback(request: RollbackRequest, app: App) -> RunReport:
+    service, targets, run = begin("rollback", app, request.service, request.environment, request.clusters)
+    if run.stopped_by is not None:
+        return run
+    chosen: dict[str, ReleaseRecord] = {}
+    for target in targets:
+        target.records = [r for r in releases.read_records(target.client, service.namespace, service.name)
+                          if r.environment == request.environment]
+        chosen[target.name] = _release_to_return_to(target, service.name, request.to_revision)
+
+    def one(target: Target) -> None:
+        roll_back_to(target, chosen[target.name], service, request.environment, request.actor, app,
+                     failed_revision=None)
+
+    with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease, app):
+        for target, r in each_target(targets, one):
+            if r.failed:
+                target.report.outcome = "failed"
+                target.report.step("rollback", "failed", r.seconds, r.error.message if r.error else "")
+    return run
+
+
+def _release_to_return_to(target: Target, service: str, to_revision: int | None) -> ReleaseRecord:
+    if to_revision is not None:
+        match = [r for r in target.records if r.revision == to_revision]
+        if not match:
+            raise UsageError(f"cluster {target.name} has no release r{to_revision} of {service}",
+                             hint=f"See `deployer history {service}`.")
+        return match[0]
+    now = current(target.records)
+    previous = previous_good(target.records, now.revision) if now else None
+    if previous is None:
+        raise UsageError(f"cluster {target.name}: {service} has no earlier release to roll back to",
+                         hint=f"See `deployer history {service}`.")
+    return previous

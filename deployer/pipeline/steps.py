@@ -1,0 +1,291 @@
+"""The steps deploy and rollback share, each on the ``Target``s of one run:
+
+- ``begin``: resolve the environment's target clusters and connect to each, authenticated (the
+  run stops, with nothing written, if one cannot be reached);
+- ``holding_locks``: the deploy lock on every target or none, renewed while the work runs;
+- ``apply_and_wait``: apply objects in order and wait by kubectl's rollout rules;
+- ``settle``: write a release record's final outcome;
+- ``roll_back_to``: re-apply an earlier release as a new revision;
+- ``stopped``: how a run that ends before any write is reported.
+
+Each step records what happened on the target's ``ClusterReport`` (steps and ``EndState``);
+``deployer.pipeline.report`` turns that into words.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from deployer.app import App
+from deployer.config.loader import Config
+from deployer.config.models import Cluster, Service
+from deployer.errors import DeployerError, LockedError, UsageError
+from deployer.kube import access, objects, releases
+from deployer.kube.client import KubeClient
+from deployer.pipeline import locking
+from deployer.pipeline.fanout import ClusterRun, fan_out
+from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
+from deployer.pipeline.waiting import wait_for
+from deployer.polling import poll_until
+from deployer.rollout.release import Outcome, ReleaseRecord, current, next_revision
+
+T = TypeVar("T")
+
+
+def default_actor() -> str:
+    """Who deploys: the Jenkins build URL when there is one, else user@host."""
+    if os.environ.get("BUILD_URL"):
+        return os.environ["BUILD_URL"]
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+@dataclass
+class Target:
+    """One target cluster of a run: its client, its report, and what the run learnt about it."""
+
+    cluster: Cluster
+    client: KubeClient
+    report: ClusterReport
+    desired: list[dict[str, Any]] = field(default_factory=list)
+    records: list[ReleaseRecord] = field(default_factory=list)
+    lock: locking.HeldLock | None = None
+    image: str = ""
+    digest: str = ""
+    wrote: bool = False
+    record: ReleaseRecord | None = None
+    """The release record this run wrote for the new release."""
+
+    @property
+    def name(self) -> str:
+        return self.cluster.name
+
+
+def each_target(targets: list[Target], work: Callable[[Target], T]) -> list[tuple[Target, ClusterRun[T]]]:
+    """``work`` on every target at once (``fan_out``), each result with its target."""
+    return list(zip(targets, fan_out(targets, work, name=lambda target: target.name), strict=True))
+
+
+class RolloutFailure(Exception):
+    """Applying or waiting failed on one cluster: the failure policy decides what happens next."""
+
+
+def resolve_targets(config: Config, service: Service, environment: str, only: tuple[str, ...]) -> list[Cluster]:
+    if environment not in service.environments:
+        known = ", ".join(sorted(service.environments))
+        raise UsageError(f"service {service.name} has no environment {environment!r}",
+                         hint=f"Its environments: {known}.")
+    names = list(service.environments[environment].clusters)
+    if only:
+        unknown = [c for c in only if c not in names]
+        if unknown:
+            raise UsageError(f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a target of "
+                             f"{service.name} in {environment}", hint=f"Its targets there: {', '.join(names)}.")
+        names = [n for n in names if n in only]
+    return [config.cluster(n) for n in names]
+
+
+def timed(report: ClusterReport, step: str, work: Callable[[], str], clock: Callable[[], float]) -> str:
+    """Run ``work`` as ``step`` of ``report``: its time, and its message or error."""
+    start = clock()
+    try:
+        message = work()
+    except DeployerError as exc:
+        report.step(step, "failed", clock() - start, exc.message)
+        raise
+    report.step(step, "ok", clock() - start, message)
+    return message
+
+
+def begin(action: str, app: App, service_name: str, environment: str, only: tuple[str, ...], *,
+          dry_run: bool = False) -> tuple[Service, list[Target], RunReport]:
+    """Resolve the targets and connect to each, authenticated; the run stops here (nothing
+    written) if any cluster cannot be reached."""
+    service = app.config.service(service_name)
+    clusters = resolve_targets(app.config, service, environment, only)
+    targets, unreachable = _connect_all(app, clusters)
+    run = RunReport(action, service.name, environment, [t.report for t in targets] + unreachable, dry_run=dry_run)
+    if unreachable:
+        stopped(run, targets, targets, unreachable[0].error, "a cluster could not be contacted")
+    return service, targets, run
+
+
+def _connect_all(app: App, clusters: list[Cluster]) -> tuple[list[Target], list[ClusterReport]]:
+    targets, failed = [], []
+    for cluster in clusters:
+        report = ClusterReport(cluster.name)
+        start = app.clock()
+        try:
+            client = app.client(cluster)
+            # Authenticate now, before any work: a revoked key or a missing token is reported as
+            # a credential problem, not as a failed rollout later.
+            username, _groups = access.whoami(client)
+        except DeployerError as exc:
+            report.step("connect", "failed", app.clock() - start, exc.message)
+            report.outcome = "failed"
+            report.end = EndState(End.NOT_CONTACTED)
+            report.error = exc
+            failed.append(report)
+            continue
+        report.step("connect", "ok", app.clock() - start, f"authenticated as {username}")
+        targets.append(Target(cluster, client, report))
+    return targets, failed
+
+
+def stopped(run: RunReport, targets: list[Target], failed: list[Target], error: DeployerError | None,
+            why: str) -> RunReport:
+    """End a run before any write: every cluster stays on the release it had, and the exit code is
+    the cause's own (credentials, API rejection, ...)."""
+    for target in failed:
+        target.report.outcome = "failed"
+    for target in targets:
+        if target.report.end is None:
+            now = current(target.records)
+            target.report.end = EndState(End.UNCHANGED, now.revision if now else None)
+    run.notes.append(f"{why}; the deploy stopped before writing to any cluster")
+    run.stopped_by = error.exit_code if error is not None else None
+    return run
+
+
+# --- the deploy lock ----------------------------------------------------------------------------
+
+@contextmanager
+def holding_locks(targets: list[Target], service: Service, actor: str, wait_seconds: float, lease_seconds: int,
+                  app: App) -> Iterator[locking.Renewer]:
+    """The deploy lock on every target while the block runs, renewed in the background; released
+    afterwards whatever happens (a killed run's lease expires by itself)."""
+    _lock_all(targets, service, actor, wait_seconds, lease_seconds, app)
+    try:
+        with locking.Renewer([t.lock for t in targets if t.lock], app.now, lease_seconds / 3) as renewer:
+            yield renewer
+    finally:
+        _release_all(targets)
+
+
+def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds: float, lease_seconds: int,
+              app: App) -> None:
+    """Take the lock on every target, or none: a held lock fails the whole run, naming its holder."""
+    announced: set[str] = set()
+    held_by: list[tuple[Target, locking.rules.LockDecision]] = []
+
+    def all_held() -> bool | None:
+        held_by.clear()
+        for target in targets:
+            if target.lock is not None:
+                continue
+            got = locking.try_acquire(target.client, service.namespace, service.name, actor, app.now(),
+                                      lease_seconds)
+            if isinstance(got, locking.HeldLock):
+                target.lock = got
+            else:
+                held_by.append((target, got))
+        if not held_by:
+            return True
+        for target, decision in held_by:
+            if wait_seconds > 0 and target.name not in announced:
+                announced.add(target.name)
+                app.progress(target.name, f"waiting for the deploy lock held by {decision.holder}")
+        return None
+
+    if poll_until(all_held, wait_seconds, interval=app.poll_interval, clock=app.clock, sleep=app.sleep):
+        for target in targets:
+            target.report.step("lock", "ok", 0.0, f"lease {locking.lease_name(service.name)} held by {actor}")
+        return
+    _release_all(targets)
+    target, decision = held_by[0]
+    raise LockedError(
+        f"cluster {target.name}: {service.name} is being deployed by {decision.holder} "
+        f"(its lease expires in {decision.expires_in:.0f}s unless renewed)",
+        hint="Wait for that run to finish, or pass --wait-for-lock DURATION to wait for it.")
+
+
+def _release_all(targets: list[Target]) -> None:
+    for target in targets:
+        if target.lock is not None:
+            try:
+                target.lock.release()
+            except DeployerError:
+                pass  # it expires by itself within the lease duration
+            target.lock = None
+
+
+def renewal_notes(renewer: locking.Renewer) -> list[str]:
+    if not renewer.errors:
+        return []
+    return [f"lease renewal failed {len(renewer.errors)} time(s): {renewer.errors[0]}"]
+
+
+# --- applying, waiting, recording ---------------------------------------------------------------
+
+def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, app: App, step: str) -> str:
+    """Apply ``objs`` in order and wait for them; raises RolloutFailure when the wait fails."""
+    applied: list[tuple[dict[str, Any], int | None]] = []
+    start = app.clock()
+    try:
+        for obj in objs:
+            live = objects.apply(target.client, obj)
+            target.wrote = True
+            applied.append((obj, (live.get("metadata") or {}).get("generation")))
+    except DeployerError as exc:
+        target.report.step(f"{step}:apply", "failed", app.clock() - start, exc.message)
+        raise RolloutFailure(exc.message) from exc
+    target.report.step(f"{step}:apply", "ok", app.clock() - start, f"{len(objs)} objects applied")
+    start = app.clock()
+    try:
+        result = wait_for(target.client, applied, timeout, progress=lambda m: app.progress(target.name, m),
+                          clock=app.clock, sleep=app.sleep, interval=app.poll_interval)
+    except DeployerError as exc:
+        target.report.step(f"{step}:wait", "failed", app.clock() - start, exc.message)
+        raise RolloutFailure(exc.message) from exc
+    target.report.step(f"{step}:wait", "ok" if result.done else "failed", app.clock() - start, result.message)
+    if not result.done:
+        raise RolloutFailure(result.message)
+    return result.message
+
+
+def begin_record(target: Target, namespace: str, record: ReleaseRecord) -> ReleaseRecord:
+    """Write ``record`` (in progress) before touching the release's objects, so a killed run leaves
+    a record that says so."""
+    releases.write_record(target.client, namespace, record)
+    target.records = [*target.records, record]
+    return record
+
+
+def settle(target: Target, namespace: str, record: ReleaseRecord, outcome: Outcome, message: str) -> None:
+    """Write the final outcome of ``record`` to the cluster and remember it for this run."""
+    final = record.with_outcome(outcome, message)
+    releases.write_record(target.client, namespace, final)
+    target.records = [r for r in target.records if r.revision != record.revision] + [final]
+
+
+def roll_back_to(target: Target, previous: ReleaseRecord, service: Service, environment: str, actor: str,
+                 app: App, *, failed_revision: int | None) -> None:
+    """Re-apply ``previous``'s objects as a new revision; mark ``failed_revision`` rolled back."""
+    app.progress(target.name, f"rolling back to r{previous.revision} ({previous.digest})")
+    record = begin_record(target, service.namespace, ReleaseRecord(
+        service.name, target.name, environment, next_revision(target.records), previous.image, previous.digest,
+        previous.manifest_hash, actor, app.now().isoformat(), "in-progress", rollback_of=previous.revision,
+        objects=previous.objects))
+    try:
+        message = apply_and_wait(target, previous.objects, float(service.rollout.timeout), app, "rollback")
+    except RolloutFailure as exc:
+        settle(target, service.namespace, record, "failed", str(exc))
+        target.report.outcome = "failed"
+        target.report.end = EndState(End.ROLLBACK_FAILED, rollback_target=previous.revision, reason=str(exc))
+        return
+    settle(target, service.namespace, record, "succeeded", message)
+    if failed_revision is not None:
+        failed = next(r for r in target.records if r.revision == failed_revision)
+        settle(target, service.namespace, failed, "rolled-back", failed.message or "rolled back")
+        target.report.outcome = "rolled-back"
+    else:
+        target.report.outcome = "succeeded"
+    target.report.end = EndState(End.PREVIOUS, record.revision, rollback_target=previous.revision,
+                                 failed_revision=failed_revision)
+    target.report.revision = record.revision
+    target.report.image = previous.image
