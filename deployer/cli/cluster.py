@@ -48,6 +48,7 @@ def pick_clusters(config: Any, name: str | None, all_clusters: bool) -> list[str
         if not config.clusters:
             raise UsageError(f"no cluster files in {config.root / 'clusters'}")
         return sorted(config.clusters)
+    assert name is not None  # bool(name) != all_clusters above
     config.cluster(name)  # an unknown name is a usage error listing the known ones
     return [name]
 
@@ -311,7 +312,8 @@ def provision_command(ctx: click.Context, name: str | None, all_gke: bool, dry_r
     config = config_of(ctx)
     if bool(name) == all_gke:
         raise UsageError("name one GKE cluster or pass --all-gke (not both)")
-    names = sorted(n for n, c in config.clusters.items() if c.provider == "gke") if all_gke else [name]
+    names: list[str] = sorted(n for n, c in config.clusters.items() if c.provider == "gke") if all_gke \
+        else [name or ""]
     for n in names:
         if config.cluster(n).provider != "gke":
             raise UsageError(f"cluster {n} is not a GKE cluster; provision is for provider: gke",

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from deployer.cli.output import app_of, config_of, emit, settings_of, table
 from deployer.config.models import parse_duration
+
+if TYPE_CHECKING:
+    from deployer.pipeline.report import RunReport
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
@@ -21,7 +27,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc)) from None
 
 
-def _progress(json_mode: bool):
+def _progress(json_mode: bool) -> Callable[[str, str], None]:
     start = time.monotonic()
 
     def show(cluster: str, message: str) -> None:
@@ -32,7 +38,7 @@ def _progress(json_mode: bool):
     return show
 
 
-def _write_reports(run, report: Path | None, junit: Path | None) -> None:
+def _write_reports(run: RunReport, report: Path | None, junit: Path | None) -> None:
     import json
 
     if report:
@@ -59,7 +65,7 @@ common = [
 ]
 
 
-def with_common(func):
+def with_common(func: F) -> F:
     for option in reversed(common):
         func = option(func)
     return func

@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 from deployer import redact
 from deployer.errors import CredentialsError
@@ -30,14 +31,24 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+class Refreshable(Protocol):
+    """The part of google-auth's Credentials this module uses (google-auth ships no full types)."""
+
+    token: str | None
+    expiry: dt.datetime | None
+
+    def refresh(self, request: Any) -> None: ...
+
+
 class GoogleToken:
-    def __init__(self, cluster: str, load: Callable[[], object], description: str,
-                 now: Callable[[], dt.datetime] = _utcnow) -> None:
+    def __init__(self, cluster: str, load: Callable[[], Refreshable], description: str,
+                 now: Callable[[], dt.datetime] = _utcnow, margin: dt.timedelta = REFRESH_MARGIN) -> None:
         self._cluster = cluster
         self._load = load
         self._description = description
         self._now = now
-        self._credentials = None
+        self._margin = margin
+        self._credentials: Refreshable | None = None
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -48,9 +59,11 @@ class GoogleToken:
             creds = self._credentials
             if creds is None:
                 creds = self._credentials = self._load()
-            expiry = getattr(creds, "expiry", None)
-            if not creds.token or expiry is None or expiry - self._now() < REFRESH_MARGIN:
+            expiry = creds.expiry
+            if not creds.token or expiry is None or expiry - self._now() < self._margin:
                 self._refresh(creds)
+            if not creds.token:
+                raise CredentialsError(f"cluster {self._cluster}: Google returned no token for the {self._description}")
             return creds.token
 
     def invalidate(self) -> None:
@@ -59,7 +72,7 @@ class GoogleToken:
             if self._credentials is not None:
                 self._credentials.token = None
 
-    def _refresh(self, creds) -> None:
+    def _refresh(self, creds: Refreshable) -> None:
         import google.auth.exceptions
         from google.auth.transport.requests import Request
 
@@ -89,7 +102,7 @@ def _reason(exc: Exception) -> str:
 
 
 def key_file_token(cluster: str, path: Path, via: str, impersonate: str | None = None) -> GoogleToken:
-    def load():
+    def load() -> Refreshable:
         from google.oauth2 import service_account
 
         try:
@@ -103,7 +116,8 @@ def key_file_token(cluster: str, path: Path, via: str, impersonate: str | None =
                                    f"(type must be service_account)")
         redact.register(info.get("private_key"))
         try:
-            creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+            creds: Refreshable = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=SCOPES)
         except (ValueError, KeyError) as exc:
             raise CredentialsError(f"cluster {cluster}: the key file {via} is malformed "
                                    f"({type(exc).__name__})") from None
@@ -114,7 +128,7 @@ def key_file_token(cluster: str, path: Path, via: str, impersonate: str | None =
 
 
 def application_default_token(cluster: str, impersonate: str | None = None) -> GoogleToken:
-    def load():
+    def load() -> Refreshable:
         import google.auth
         import google.auth.exceptions
 
@@ -130,11 +144,12 @@ def application_default_token(cluster: str, impersonate: str | None = None) -> G
     return GoogleToken(cluster, load, what)
 
 
-def _impersonated(source, target: str):
+def _impersonated(source: Refreshable, target: str) -> Refreshable:
     from google.auth import impersonated_credentials
 
-    return impersonated_credentials.Credentials(source_credentials=source, target_principal=target,
-                                                target_scopes=SCOPES, lifetime=3600)
+    impersonated: Refreshable = impersonated_credentials.Credentials(  # type: ignore[no-untyped-call]
+        source_credentials=source, target_principal=target, target_scopes=SCOPES, lifetime=3600)
+    return impersonated
 
 
 def key_path_from_env(cluster: str, variable: str) -> Path:

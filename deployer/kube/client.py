@@ -34,7 +34,8 @@ class _ExecutedOnFirstUse(types.ModuleType):
     """
 
     def __getattr__(self, attr: str) -> Any:
-        self.__class__ = types.ModuleType
+        self.__class__ = types.ModuleType  # type: ignore[assignment]  # becomes a plain module for good
+        assert self.__spec__ is not None and self.__spec__.loader is not None  # set by _defer below
         self.__spec__.loader.exec_module(self)
         return getattr(self, attr)
 
@@ -103,7 +104,7 @@ class Impersonation:
 class Response:
     __slots__ = ("status", "data")
 
-    def __init__(self, status: int, data: Any) -> None:
+    def __init__(self, status: int, data: dict[str, Any]) -> None:
         self.status = status
         self.data = data
 
@@ -148,7 +149,7 @@ class KubeClient:
 
     def close(self) -> None:
         if self.impersonate is None:
-            self._api.close()
+            self._api.close()  # type: ignore[no-untyped-call]  # the kubernetes client ships no types
 
     # --- the one request path ------------------------------------------------------------------
 
@@ -191,24 +192,26 @@ class KubeClient:
             response = self._api.call_api(method, url, header_params=headers, body=payload,
                                           _request_timeout=(self.options.connect_timeout,
                                                             self.options.read_timeout))
-            return response.status, response.read()
+            return response.status, response.read()  # type: ignore[no-untyped-call]
         except (urllib3.exceptions.HTTPError, ApiException, OSError) as exc:
             # ApiException here only wraps TLS failures (status 0); its headers are never read.
             raise transport_error(self.cluster, self.endpoint.server, what, exc) from exc
 
     # --- conveniences ----------------------------------------------------------------------------
 
-    def get_json(self, path: str, *, what: str, query: dict[str, Any] | None = None) -> Any:
+    def get_json(self, path: str, *, what: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request("GET", path, what=what, query=query).data
 
-    def post_json(self, path: str, body: dict[str, Any], *, what: str) -> Any:
+    def post_json(self, path: str, body: dict[str, Any], *, what: str) -> dict[str, Any]:
         return self.request("POST", path, what=what, body=body).data
 
 
-def _json(data: bytes | None) -> Any:
+def _json(data: bytes | None) -> dict[str, Any]:
+    """Every answer of the API server is a JSON object; an empty or unreadable body is an empty one."""
     if not data:
-        return None
+        return {}
     try:
-        return json.loads(data)
+        parsed = json.loads(data)
     except ValueError:
-        return None
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

@@ -93,8 +93,8 @@ def api_error(cluster: str, what: str, status_code: int, body: bytes | None, *, 
 def transport_error(cluster: str, server: str, what: str, exc: BaseException) -> UnreachableError:
     """A request that got no HTTP answer: refused, timed out, TLS failure."""
     cause: BaseException = exc
-    while getattr(cause, "reason", None) is not None and isinstance(cause.reason, BaseException):
-        cause = cause.reason  # MaxRetryError -> NewConnectionError / SSLError / ...
+    while isinstance(inner := getattr(cause, "reason", None), BaseException):
+        cause = inner  # MaxRetryError -> NewConnectionError / SSLError / ...
     text = _short(str(cause))
     if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in type(cause).__name__ or "SSLError" in text:
         return UnreachableError(f"cluster {cluster}: TLS verification of {server} failed during {what}: {text}",

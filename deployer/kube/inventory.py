@@ -96,4 +96,4 @@ def write_inventory(client: KubeClient, ref: InventoryRef, inventory: Inventory,
             f"cluster {client.cluster}: the inventory {ref.namespace}/{ref.configmap} changed after this run read "
             "it: another sync of this cluster ran at the same time; this one stopped before its next step",
             hint="Run the sync again when the other one has finished.", status=409, reason=exc.reason) from exc
-    return (stored.get("metadata") or {}).get("resourceVersion", "")
+    return str((stored.get("metadata") or {}).get("resourceVersion", ""))

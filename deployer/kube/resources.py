@@ -59,7 +59,8 @@ def _group_version(client: KubeClient, api_version: str) -> dict[str, Resource]:
     cache = client.shared
     key = f"discovery:{api_version}"
     if key in cache:
-        return cache[key]
+        cached: dict[str, Resource] = cache[key]
+        return cached
     path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     try:
         listing = client.get_json(path, what=f"discover {api_version}") or {}

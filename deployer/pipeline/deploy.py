@@ -232,10 +232,10 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
                      failed_revision=failed_revision)
 
     chosen = [t for t in targets if t.name in decision.roll_back]
-    for target, r in each_target(chosen, back):
-        if r.failed:
+    for target, rolled in each_target(chosen, back):
+        if rolled.failed:
             target.report.outcome = "failed"
-            target.report.end = EndState(End.UNKNOWN, reason=r.error.message if r.error else "")
+            target.report.end = EndState(End.UNKNOWN, reason=rolled.error.message if rolled.error else "")
 
 
 def _has_release_to_return_to(target: Target) -> bool:

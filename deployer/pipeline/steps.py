@@ -33,6 +33,7 @@ from deployer.pipeline.fanout import ClusterRun, fan_out
 from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
 from deployer.pipeline.waiting import wait_for
 from deployer.polling import poll_until
+from deployer.rollout.lock import LockDecision
 from deployer.rollout.release import Outcome, ReleaseRecord, current, next_revision
 
 T = TypeVar("T")
@@ -171,7 +172,7 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
               app: App) -> None:
     """Take the lock on every target, or none: a held lock fails the whole run, naming its holder."""
     announced: set[str] = set()
-    held_by: list[tuple[Target, locking.rules.LockDecision]] = []
+    held_by: list[tuple[Target, LockDecision]] = []
 
     def all_held() -> bool | None:
         held_by.clear()

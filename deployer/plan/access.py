@@ -13,7 +13,7 @@ shape rather than hard-coded, since it differs between Kubernetes versions and p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
 from typing import Any, Literal, NamedTuple
@@ -265,7 +265,7 @@ _DENY_ALWAYS = ((RBAC_GROUP, "rolebindings", "create"), (RBAC_GROUP, "clusterrol
                 (RBAC_GROUP, "roles", "escalate"), ("", "secrets", "get"))
 
 
-def probes(expected_by_namespace: dict[str, Sequence[Grant]], outside: str) -> list[Probe]:
+def probes(expected_by_namespace: Mapping[str, Sequence[Grant]], outside: str) -> list[Probe]:
     """Spot checks that stand on their own even where a rules review is incomplete (clusters with
     webhook authorizers, such as GKE's IAM): every concrete permission the chart grants must be
     allowed; delete, binding roles and reading secrets must be refused unless granted; and nothing
