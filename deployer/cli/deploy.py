@@ -152,13 +152,14 @@ def history(ctx: click.Context, service: str, environment: str | None) -> int:
     rows = []
     for h in found:
         if h.error is not None:
-            rows.append([h.cluster, "-", "-", "unreadable", "-", h.error.message])
+            rows.append([h.cluster, "-", "-", "-", "unreadable", "-", h.error.message])
             continue
-        for r in h.records:
+        for r in sorted(h.records, key=lambda r: (r.environment, r.revision)):
             note = f"rollback to r{r.rollback_of}" if r.rollback_of else r.message
-            rows.append([h.cluster, f"r{r.revision}", r.time[:19], r.outcome, r.digest[:19],
+            rows.append([h.cluster, r.environment, f"r{r.revision}", r.time[:19], r.outcome, r.digest[:19],
                          f"{r.actor} {note}".strip()])
-    emit(settings, data, lambda: table(rows, ["cluster", "revision", "time", "outcome", "digest", "actor / note"])
+    emit(settings, data, lambda: table(rows, ["cluster", "environment", "revision", "time", "outcome", "digest",
+                                              "actor / note"])
          if rows else f"no releases of {service} yet")
     return _read_exit_code(found)
 
@@ -171,17 +172,22 @@ def status(ctx: click.Context, service: str, environment: str | None) -> int:
     """Show which release of SERVICE each cluster runs now."""
     settings = settings_of(ctx)
     found = _records(ctx, service, environment)
-    data, rows = {}, []
+    data: dict[str, Any] = {}
+    rows = []
     for h in found:
         if h.error is not None:
             data[h.cluster] = {"error": h.error.message}
-            rows.append([h.cluster, "unreadable", "-", h.error.message])
+            rows.append([h.cluster, "-", "unreadable", "-", h.error.message])
             continue
-        now, latest = h.current, h.latest
-        data[h.cluster] = {"current": now.summary() if now else None, "latest": latest.summary() if latest else None}
-        rows.append([h.cluster, f"r{now.revision}" if now else "none", now.image if now else "-",
-                     f"latest r{latest.revision} {latest.outcome}" if latest else "never deployed"])
-    emit(settings, data, lambda: table(rows, ["cluster", "current", "image", "latest"]))
+        # A release is one environment on the cluster: each has its own revisions and namespace.
+        for env in sorted({r.environment for r in h.records}) or [environment or "-"]:
+            mine = h.of_environment(env)
+            now, latest = mine.current, mine.latest
+            data.setdefault(h.cluster, {})[env] = {"current": now.summary() if now else None,
+                                                   "latest": latest.summary() if latest else None}
+            rows.append([h.cluster, env, f"r{now.revision}" if now else "none", now.image if now else "-",
+                         f"latest r{latest.revision} {latest.outcome}" if latest else "never deployed"])
+    emit(settings, data, lambda: table(rows, ["cluster", "environment", "current", "image", "latest"]))
     return _read_exit_code(found)
 
 

@@ -101,7 +101,8 @@ def _reason(exc: Exception) -> str:
     return redact.scrub(str(first))[:300]
 
 
-def key_file_token(cluster: str, path: Path, via: str, impersonate: str | None = None) -> GoogleToken:
+def key_file_token(cluster: str, path: Path, via: str, impersonate: str | None = None, *,
+                   now: Callable[[], dt.datetime] = _utcnow, margin: dt.timedelta = REFRESH_MARGIN) -> GoogleToken:
     def load() -> Refreshable:
         from google.oauth2 import service_account
 
@@ -124,7 +125,7 @@ def key_file_token(cluster: str, path: Path, via: str, impersonate: str | None =
         return _impersonated(creds, impersonate) if impersonate else creds
 
     what = f"service-account key file {via}" + (f" impersonating {impersonate}" if impersonate else "")
-    return GoogleToken(cluster, load, what)
+    return GoogleToken(cluster, load, what, now=now, margin=margin)
 
 
 def application_default_token(cluster: str, impersonate: str | None = None) -> GoogleToken:

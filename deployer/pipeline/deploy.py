@@ -85,7 +85,7 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     def prepare(target: Target) -> str:
         def check() -> str:
             target.desired = render_for(app.config, service, request.environment, target.cluster, target.image)
-            target.records = releases.read_records(target.client, service.namespace, service.name)
+            target.records = releases.read_records(target.client, target.namespace, service.name)
             return _preflight(target, service)
 
         return timed(target.report, "preflight", check, app.clock)
@@ -119,8 +119,9 @@ def render_for(config: Config, service: Service, environment: str, cluster: Clus
     from deployer.render.templates import render_templates
 
     env = service.environments[environment]
+    namespace = service.namespace_of(environment)
     context = {
-        "service": {"name": service.name, "namespace": service.namespace},
+        "service": {"name": service.name, "namespace": namespace},
         "values": {**service.values, **env.values},
         "image": image,
         "environment": environment,
@@ -131,11 +132,12 @@ def render_for(config: Config, service: Service, environment: str, cluster: Clus
     rendered = render_templates(folder, context)
     for obj in rendered:
         meta = obj.setdefault("metadata", {})
-        if meta.get("namespace", service.namespace) != service.namespace:
-            raise UsageError(f"service {service.name}: {key_of(obj)} is outside the service's namespace "
-                             f"{service.namespace}", hint="A service's manifests live in its own namespace.")
+        if meta.get("namespace", namespace) != namespace:
+            raise UsageError(f"service {service.name}: {key_of(obj)} is outside the {environment} namespace "
+                             f"{namespace}", hint="A service's manifests live in its environment's namespace: "
+                                                  "use {{ service.namespace }} in templates.")
         if key_of(obj).namespace == "" and obj["kind"] != "Namespace":
-            meta["namespace"] = service.namespace
+            meta["namespace"] = namespace
         meta.setdefault("labels", {}).update({"app.kubernetes.io/managed-by": "deployer",
                                               "deployer.io/service": service.name})
     return rendered
@@ -143,7 +145,7 @@ def render_for(config: Config, service: Service, environment: str, cluster: Clus
 
 def _preflight(target: Target, service: Service) -> str:
     """Every planned verb is allowed, and every object passes a strict server-side dry run."""
-    client, ns = target.client, service.namespace
+    client, ns = target.client, target.namespace
     needed: set[tuple[str, str, str]] = {("", "configmaps", v) for v in ("get", "list", "create", "patch")}
     needed |= {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
     for obj in target.desired:
@@ -189,7 +191,7 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
             target.report.end = EndState(End.CURRENT, now.revision)
             target.report.step("apply", "unchanged", 0.0, "cluster already runs this release")
             return "unchanged"
-        record = begin_record(target, service.namespace, ReleaseRecord(
+        record = begin_record(target, ReleaseRecord(
             service.name, target.name, request.environment, next_revision(target.records), target.image,
             target.digest, mhash, request.actor, app.now().isoformat(), "in-progress", objects=target.desired))
         target.record = record
@@ -197,11 +199,11 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         try:
             message = apply_and_wait(target, target.desired, timeout, app, "deploy")
         except RolloutFailure as exc:
-            settle(target, service.namespace, record, "failed", str(exc))
+            settle(target, record, "failed", str(exc))
             target.report.outcome = "failed"
             target.report.end = EndState(End.NEW_FAILED, record.revision)
             return "failed"
-        settle(target, service.namespace, record, "succeeded", message)
+        settle(target, record, "succeeded", message)
         target.report.outcome = "succeeded"
         target.report.end = EndState(End.NEW, record.revision)
         return "succeeded"
@@ -252,11 +254,12 @@ def _unmanaged_notes(app: App, service: Service, environment: str, targets: list
     """
     notes = []
     for name, cluster in sorted(app.config.clusters.items()):
-        if name in targets or service.namespace not in cluster.namespace_names:
+        namespace = service.namespace_of(environment)
+        if name in targets or namespace not in cluster.namespace_names:
             continue
         try:
             client = app.client(cluster)
-            found = [r for r in releases.read_records(client, service.namespace, service.name)
+            found = [r for r in releases.read_records(client, namespace, service.name)
                      if r.environment == environment]
         except DeployerError:
             continue  # a cluster we cannot read is not evidence of anything
@@ -271,7 +274,7 @@ def _unmanaged_notes(app: App, service: Service, environment: str, targets: list
         admin = app.admin_client(cluster)
         deleted = [str(key_of(obj)) for obj in reversed(now.objects)
                    if objects.delete(admin, key_of(obj), obj["apiVersion"])]
-        releases.write_record(client, service.namespace, now.with_outcome(
+        releases.write_record(client, namespace, now.with_outcome(
             "removed", f"deleted by {app.now().isoformat()} deploy: no longer a target of {environment}"))
         notes.append(f"cluster {name}: deleted the unmanaged copy of {service.name} (r{now.revision}): "
                      f"{', '.join(deleted) or 'nothing was left'}")

@@ -41,11 +41,21 @@ def history(app: App, service_name: str, environment: str | None = None) -> list
     cluster name: its records of the service."""
     config = app.config
     service = config.service(service_name)
-    names = sorted({c for env, e in service.environments.items() if environment in (None, env) for c in e.clusters})
+    wanted = [env for env in service.environments if environment in (None, env)]
+    # Each environment's releases live in its own namespace on each of its clusters.
+    places: dict[str, list[tuple[str, str]]] = {}
+    for env in wanted:
+        for cluster in service.environments[env].clusters:
+            places.setdefault(cluster, []).append((env, service.namespace_of(env)))
+    names = sorted(places)
 
     def read(name: str) -> list[ReleaseRecord]:
-        found = releases.read_records(app.client(config.cluster(name)), service.namespace, service.name)
-        return [r for r in found if environment in (None, r.environment)]
+        client = app.client(config.cluster(name))
+        found: list[ReleaseRecord] = []
+        for namespace in sorted({namespace for _env, namespace in places[name]}):
+            envs = {env for env, ns in places[name] if ns == namespace}
+            found += [r for r in releases.read_records(client, namespace, service.name) if r.environment in envs]
+        return sorted(found, key=lambda r: r.revision)
 
     return [ClusterHistory(run.cluster, run.result or [], run.error) for run in fan_out(names, read)]
 

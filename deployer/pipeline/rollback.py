@@ -36,7 +36,7 @@ def rollback(request: RollbackRequest, app: App) -> RunReport:
         return run
     chosen: dict[str, ReleaseRecord] = {}
     for target in targets:
-        target.records = [r for r in releases.read_records(target.client, service.namespace, service.name)
+        target.records = [r for r in releases.read_records(target.client, target.namespace, service.name)
                           if r.environment == request.environment]
         chosen[target.name] = _release_to_return_to(target, service.name, request.to_revision)
 

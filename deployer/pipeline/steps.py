@@ -53,6 +53,8 @@ class Target:
     cluster: Cluster
     client: KubeClient
     report: ClusterReport
+    namespace: str
+    """Where this release lives on the cluster: the environment's namespace (release identity)."""
     desired: list[dict[str, Any]] = field(default_factory=list)
     records: list[ReleaseRecord] = field(default_factory=list)
     lock: locking.HeldLock | None = None
@@ -109,14 +111,14 @@ def begin(action: str, app: App, service_name: str, environment: str, only: tupl
     written) if any cluster cannot be reached."""
     service = app.config.service(service_name)
     clusters = resolve_targets(app.config, service, environment, only)
-    targets, unreachable = _connect_all(app, clusters)
+    targets, unreachable = _connect_all(app, clusters, service.namespace_of(environment))
     run = RunReport(action, service.name, environment, [t.report for t in targets] + unreachable, dry_run=dry_run)
     if unreachable:
         stopped(run, targets, targets, unreachable[0].error, "a cluster could not be contacted")
     return service, targets, run
 
 
-def _connect_all(app: App, clusters: list[Cluster]) -> tuple[list[Target], list[ClusterReport]]:
+def _connect_all(app: App, clusters: list[Cluster], namespace: str) -> tuple[list[Target], list[ClusterReport]]:
     targets, failed = [], []
     for cluster in clusters:
         report = ClusterReport(cluster.name)
@@ -134,7 +136,7 @@ def _connect_all(app: App, clusters: list[Cluster]) -> tuple[list[Target], list[
             failed.append(report)
             continue
         report.step("connect", "ok", app.clock() - start, f"authenticated as {username}")
-        targets.append(Target(cluster, client, report))
+        targets.append(Target(cluster, client, report, namespace))
     return targets, failed
 
 
@@ -179,7 +181,7 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
         for target in targets:
             if target.lock is not None:
                 continue
-            got = locking.try_acquire(target.client, service.namespace, service.name, actor, app.now(),
+            got = locking.try_acquire(target.client, target.namespace, service.name, actor, app.now(),
                                       lease_seconds)
             if isinstance(got, locking.HeldLock):
                 target.lock = got
@@ -249,18 +251,18 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
     return result.message
 
 
-def begin_record(target: Target, namespace: str, record: ReleaseRecord) -> ReleaseRecord:
+def begin_record(target: Target, record: ReleaseRecord) -> ReleaseRecord:
     """Write ``record`` (in progress) before touching the release's objects, so a killed run leaves
     a record that says so."""
-    releases.write_record(target.client, namespace, record)
+    releases.write_record(target.client, target.namespace, record)
     target.records = [*target.records, record]
     return record
 
 
-def settle(target: Target, namespace: str, record: ReleaseRecord, outcome: Outcome, message: str) -> None:
+def settle(target: Target, record: ReleaseRecord, outcome: Outcome, message: str) -> None:
     """Write the final outcome of ``record`` to the cluster and remember it for this run."""
     final = record.with_outcome(outcome, message)
-    releases.write_record(target.client, namespace, final)
+    releases.write_record(target.client, target.namespace, final)
     target.records = [r for r in target.records if r.revision != record.revision] + [final]
 
 
@@ -268,21 +270,21 @@ def roll_back_to(target: Target, previous: ReleaseRecord, service: Service, envi
                  app: App, *, failed_revision: int | None) -> None:
     """Re-apply ``previous``'s objects as a new revision; mark ``failed_revision`` rolled back."""
     app.progress(target.name, f"rolling back to r{previous.revision} ({previous.digest})")
-    record = begin_record(target, service.namespace, ReleaseRecord(
+    record = begin_record(target, ReleaseRecord(
         service.name, target.name, environment, next_revision(target.records), previous.image, previous.digest,
         previous.manifest_hash, actor, app.now().isoformat(), "in-progress", rollback_of=previous.revision,
         objects=previous.objects))
     try:
         message = apply_and_wait(target, previous.objects, float(service.rollout.timeout), app, "rollback")
     except RolloutFailure as exc:
-        settle(target, service.namespace, record, "failed", str(exc))
+        settle(target, record, "failed", str(exc))
         target.report.outcome = "failed"
         target.report.end = EndState(End.ROLLBACK_FAILED, rollback_target=previous.revision, reason=str(exc))
         return
-    settle(target, service.namespace, record, "succeeded", message)
+    settle(target, record, "succeeded", message)
     if failed_revision is not None:
         failed = next(r for r in target.records if r.revision == failed_revision)
-        settle(target, service.namespace, failed, "rolled-back", failed.message or "rolled back")
+        settle(target, failed, "rolled-back", failed.message or "rolled back")
         target.report.outcome = "rolled-back"
     else:
         target.report.outcome = "succeeded"
