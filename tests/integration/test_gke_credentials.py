@@ -14,7 +14,7 @@ from deployer.config.loader import load_config
 from deployer.errors import CredentialsError, ExitCode, ForbiddenError
 from deployer.kube import access, objects
 from deployer.kube.connect import connect
-from deployer.localplatform.gcp_standin.client import AdminClient
+from deployer_localplatform.gcp_standin.client import AdminClient
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration
