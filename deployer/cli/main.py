@@ -83,7 +83,7 @@ class LazyGroup(click.Group):
         # Scanning installed distributions costs milliseconds: only when a plugin may be wanted
         # (help, or a name that is not built in), and once per process. Built-in names win.
         if self._plugin_entry_points is None:
-            found = {}
+            found: dict[str, EntryPoint] = {}
             if self.plugin_group:
                 from importlib.metadata import entry_points
 
@@ -96,8 +96,8 @@ class LazyGroup(click.Group):
         # help comes from the plugin, whose command module is small by the same rule.
         rows = [(name, SHORT_HELP[name]) for name in self.list_commands(ctx)
                 if name in SHORT_HELP and self._available(name)]
-        rows += [(name, self._plugins()[name].load().get_short_help_str(formatter.width)) for name in
-                 sorted(self._plugins())]
+        rows += [(name, entry_point.load().get_short_help_str(formatter.width))
+                 for name, entry_point in self._plugins().items()]
         rows.sort()
         if rows:
             with formatter.section("Commands"):
