@@ -8,16 +8,18 @@ PYTEST_ARGS ?=
 
 .PHONY: test unit integration lint prepare prerequisites demo down clean
 
-$(BIN)/.installed: pyproject.toml
+# deployer, and the local platform's development package (localplatform/, not in deployer's wheel),
+# which adds the `deployer platform` commands.
+$(BIN)/.installed: pyproject.toml localplatform/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./localplatform
 	touch $@
 
 install: $(BIN)/.installed
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check deployer tests bench
+	$(BIN)/ruff check deployer localplatform tests bench
 
 prepare: $(BIN)/.installed
 	$(BIN)/deployer platform prepare

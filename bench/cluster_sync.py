@@ -40,8 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from deployer.config.loader import load_config  # noqa: E402
-from deployer.localplatform.platform import Platform  # noqa: E402
 from deployer.pipeline.cluster_sync import sync  # noqa: E402
+from deployer_localplatform.platform import Platform  # noqa: E402
 
 LABEL = ("bench", "cluster-sync")
 CLUSTERS = ("local-onprem", "local-gke")

@@ -2,6 +2,8 @@
 
 Commands are loaded lazily (``LazyGroup``) so ``deployer --help`` and ``deployer validate`` never
 import the Kubernetes client or google-auth; start-up stays in the tens of milliseconds.
+Other installed packages add commands through the ``deployer.commands`` entry-point group; the
+local platform's development package (``localplatform/`` in the repository) adds ``platform`` so.
 Every option is also settable as a ``DEPLOYER_*`` environment variable (click's auto_envvar_prefix),
 for example ``DEPLOYER_OUTPUT=json`` or ``DEPLOYER_CLUSTER_SYNC_DRY_RUN=1``.
 """
@@ -13,11 +15,15 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from deployer.errors import EXIT_CODE_TABLE, DeployerError, ExitCode
 from deployer.errors import UsageError as DeployerUsageError
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 # command name -> "module:attribute"; imported only when the command runs or its help is shown.
 COMMANDS = {
@@ -25,7 +31,6 @@ COMMANDS = {
     "schema": "deployer.cli.validate:schema",
     "clusters": "deployer.cli.clusters:clusters",
     "cluster": "deployer.cli.cluster:cluster",
-    "platform": "deployer.cli.platform:platform",
     "deploy": "deployer.cli.deploy:deploy",
     "rollback": "deployer.cli.deploy:rollback",
     "history": "deployer.cli.deploy:history",
@@ -34,13 +39,24 @@ COMMANDS = {
 }
 
 
+# Entry-point group through which other installed packages add commands.
+PLUGIN_GROUP = "deployer.commands"
+
+# Commands that come from a development package of the repository, not from the shipped one: asked
+# for where that package is not installed, they say so instead of "No such command".
+DEVELOPMENT_COMMANDS = {"platform": ("deployer-localplatform", "localplatform")}
+
+
 class LazyGroup(click.Group):
-    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs) -> None:
+    def __init__(self, *args, lazy: dict[str, str] | None = None, plugin_group: str | None = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = dict(lazy or {})
+        self.plugin_group = plugin_group
+        self._plugin_entry_points: dict[str, EntryPoint] | None = None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy) | set(self._plugins()))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy:
@@ -52,12 +68,37 @@ class LazyGroup(click.Group):
                     return None  # a command whose module is not built yet is simply absent
                 raise
             return getattr(module, attr)
-        return super().get_command(ctx, name)
+        command = super().get_command(ctx, name)
+        if command is None and name in self._plugins():
+            command = self._plugins()[name].load()
+        if command is None and name in DEVELOPMENT_COMMANDS:
+            distribution, folder = DEVELOPMENT_COMMANDS[name]
+            raise DeployerUsageError(
+                f"`deployer {name}` is a development command: it comes from the {distribution} package "
+                f"in the {folder}/ folder of deployer's repository, which is not installed here",
+                hint=f"From a deployer checkout: pip install -e {folder} (`make install` does it).")
+        return command
+
+    def _plugins(self) -> dict[str, EntryPoint]:
+        # Scanning installed distributions costs milliseconds: only when a plugin may be wanted
+        # (help, or a name that is not built in), and once per process. Built-in names win.
+        if self._plugin_entry_points is None:
+            found: dict[str, EntryPoint] = {}
+            if self.plugin_group:
+                from importlib.metadata import entry_points
+
+                found = {ep.name: ep for ep in entry_points(group=self.plugin_group) if ep.name not in self.lazy}
+            self._plugin_entry_points = found
+        return self._plugin_entry_points
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Listing commands must not import them all; short help lives here instead.
+        # Listing commands must not import them all; short help lives here instead. A plugin's
+        # help comes from the plugin, whose command module is small by the same rule.
         rows = [(name, SHORT_HELP[name]) for name in self.list_commands(ctx)
                 if name in SHORT_HELP and self._available(name)]
+        rows += [(name, entry_point.load().get_short_help_str(formatter.width))
+                 for name, entry_point in self._plugins().items()]
+        rows.sort()
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
@@ -72,7 +113,6 @@ SHORT_HELP = {
     "schema": "Print the JSON Schema of cluster and service files (for editor completion).",
     "clusters": "List the declared clusters.",
     "cluster": "Render, diff, sync, verify and provision a cluster's common objects.",
-    "platform": "Start, stop and inspect the local platform (real clusters, registry, GCP stand-in).",
     "deploy": "Build, push, apply and wait: a service to every target cluster of an environment.",
     "rollback": "Put a service back on an earlier release on every target cluster.",
     "history": "Show a service's release records per cluster.",
@@ -102,6 +142,7 @@ def default_config_dir() -> Path:
 @click.group(
     cls=LazyGroup,
     lazy=COMMANDS,
+    plugin_group=PLUGIN_GROUP,
     context_settings={"auto_envvar_prefix": "DEPLOYER", "help_option_names": ["-h", "--help"],
                       "max_content_width": 100},
     epilog="Exit codes:\n\n\b\n" + EXIT_CODE_TABLE + "\n\nEvery option can also be set as DEPLOYER_<OPTION> "

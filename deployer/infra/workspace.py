@@ -41,7 +41,7 @@ class GoogleEndpoints:
 
     @classmethod
     def standin(cls, base_url: str) -> GoogleEndpoints:
-        """Every API at one stand-in (deployer.localplatform.gcp_standin serves /v1/ and /v1/v1/)."""
+        """Every API at one stand-in (deployer_localplatform.gcp_standin serves /v1/ and /v1/v1/)."""
         base = base_url.rstrip("/") + "/v1/"
         return cls(iam=base, resource_manager=base)
 

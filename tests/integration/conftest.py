@@ -1,4 +1,4 @@
-"""Fixtures over the real local platform (deployer.localplatform): two clusters, a registry and
+"""Fixtures over the real local platform (deployer_localplatform): two clusters, a registry and
 the GCP stand-in, started once per test session in a fresh state folder and stopped at its end.
 
 The first session on a machine builds the pinned Kubernetes binaries (minutes, once); later
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from deployer.localplatform.info import ClusterInfo, PlatformInfo
-from deployer.localplatform.platform import Platform
+from deployer_localplatform.info import ClusterInfo, PlatformInfo
+from deployer_localplatform.platform import Platform
 
 REPO = Path(__file__).resolve().parents[2]
 REUSE_ENV = "DEPLOYER_TEST_PLATFORM_STATE"

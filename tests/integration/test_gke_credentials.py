@@ -18,8 +18,8 @@ from deployer.errors import CredentialsError, ExitCode, ForbiddenError
 from deployer.kube import access, objects
 from deployer.kube.client import ClientOptions, KubeClient
 from deployer.kube.endpoint import endpoint_of
-from deployer.localplatform.gcp_standin.client import AdminClient
 from deployer.polling import poll_until
+from deployer_localplatform.gcp_standin.client import AdminClient
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from deployer.errors import ToolError
-from deployer.localplatform import components, processes
-from deployer.localplatform.info import ClusterInfo, PlatformInfo
-from deployer.localplatform.kwok_stages import NEVER_READY_LABEL, NEVER_READY_VALUE
-from deployer.localplatform.platform import Platform
+from deployer_localplatform import components, processes
+from deployer_localplatform.info import ClusterInfo, PlatformInfo
+from deployer_localplatform.kwok_stages import NEVER_READY_LABEL, NEVER_READY_VALUE
+from deployer_localplatform.platform import Platform
 
 pytestmark = pytest.mark.integration
 

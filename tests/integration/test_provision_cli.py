@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from deployer.errors import ExitCode, ToolError
-from deployer.localplatform.gcp_standin.client import AdminClient
+from deployer_localplatform.gcp_standin.client import AdminClient
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration

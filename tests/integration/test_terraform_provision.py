@@ -28,7 +28,7 @@ from deployer.infra import (
     provision,
 )
 from deployer.infra.provision import PLAN_FILE
-from deployer.localplatform.gcp_standin import AdminClient, GcpStandIn
+from deployer_localplatform.gcp_standin import AdminClient, GcpStandIn
 
 pytestmark = pytest.mark.integration
 

@@ -29,12 +29,12 @@ from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 
 from deployer.errors import ToolError
-from deployer.localplatform.gcp_standin import AdminClient, GcpStandIn, write_webhook_kubeconfig
+from deployer_localplatform.gcp_standin import AdminClient, GcpStandIn, write_webhook_kubeconfig
 
 PROJECT = "demo-project"
 # what deployer asks for (deployer.credentials.google.SCOPES)
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/userinfo.email"]
-LOGGER = "deployer.localplatform.gcp_standin"
+LOGGER = "deployer_localplatform.gcp_standin"
 
 
 class Clock:
@@ -329,7 +329,7 @@ def test_restarted_process_keeps_accounts_keys_and_tokens(tmp_path):
         port_file.unlink(missing_ok=True)
         with open(tmp_path / "standin.log", "a") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "deployer.localplatform.gcp_standin", "--state-dir", str(state_dir),
+                [sys.executable, "-m", "deployer_localplatform.gcp_standin", "--state-dir", str(state_dir),
                  "--port", str(port), "--port-file", str(port_file), "--project", PROJECT],
                 stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + 15

@@ -30,16 +30,16 @@ import re
 import secrets
 from urllib.parse import quote
 
-from deployer.localplatform.gcp_standin import crypto
-from deployer.localplatform.gcp_standin.oauth import authenticate
-from deployer.localplatform.gcp_standin.responses import (
+from deployer_localplatform.gcp_standin import crypto
+from deployer_localplatform.gcp_standin.oauth import authenticate
+from deployer_localplatform.gcp_standin.responses import (
     INVALID_CREDENTIAL,
     MISSING_CREDENTIAL,
     GoogleApiError,
     invalid_argument,
     not_found,
 )
-from deployer.localplatform.gcp_standin.state import (
+from deployer_localplatform.gcp_standin.state import (
     Policy,
     Project,
     ServiceAccount,

@@ -8,7 +8,7 @@ what that email may do.
 
 Run it as a process::
 
-    python -m deployer.localplatform.gcp_standin --state-dir DIR [--host 127.0.0.1] [--port 0]
+    python -m deployer_localplatform.gcp_standin --state-dir DIR [--host 127.0.0.1] [--port 0]
         [--port-file FILE] [--project ID ...] [--token-ttl SECONDS]
 
 or in process with :class:`GcpStandIn` (``start()`` returns the base URL, ``stop()`` ends it).
@@ -27,7 +27,7 @@ A key file's ``token_uri`` names the port, so restart the stand-in on the same `
 issued key files usable.
 """
 
-from deployer.localplatform.gcp_standin.client import AdminClient, write_webhook_kubeconfig
-from deployer.localplatform.gcp_standin.server import GcpStandIn
+from deployer_localplatform.gcp_standin.client import AdminClient, write_webhook_kubeconfig
+from deployer_localplatform.gcp_standin.server import GcpStandIn
 
 __all__ = ["AdminClient", "GcpStandIn", "write_webhook_kubeconfig"]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import secrets
 
-from deployer.localplatform import pki
-from deployer.localplatform.kubeconfig import write_kubeconfig
-from deployer.localplatform.kwok_stages import stages_yaml
-from deployer.localplatform.layout import ClusterFiles
-from deployer.localplatform.topology import ADMIN_USER, ClusterSpec
+from deployer_localplatform import pki
+from deployer_localplatform.kubeconfig import write_kubeconfig
+from deployer_localplatform.kwok_stages import stages_yaml
+from deployer_localplatform.layout import ClusterFiles
+from deployer_localplatform.topology import ADMIN_USER, ClusterSpec
 
 
 def prepare_cluster_files(spec: ClusterSpec, files: ClusterFiles, server: str) -> None:

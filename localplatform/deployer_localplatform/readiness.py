@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 
 from deployer.errors import ToolError
-from deployer.localplatform.processes import RunningProcess, log_tail
 from deployer.polling import poll_until
+from deployer_localplatform.processes import RunningProcess, log_tail
 
 POLL_INTERVAL = 0.1
 

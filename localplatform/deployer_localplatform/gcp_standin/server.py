@@ -27,13 +27,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from deployer.localplatform.gcp_standin import oauth
-from deployer.localplatform.gcp_standin.admin import MAX_TOKEN_TTL, AdminApi
-from deployer.localplatform.gcp_standin.google_rest import GoogleRest, add_project
-from deployer.localplatform.gcp_standin.responses import GoogleApiError, OAuthError, Response, invalid_argument
-from deployer.localplatform.gcp_standin.state import StateStore
+from deployer_localplatform.gcp_standin import oauth
+from deployer_localplatform.gcp_standin.admin import MAX_TOKEN_TTL, AdminApi
+from deployer_localplatform.gcp_standin.google_rest import GoogleRest, add_project
+from deployer_localplatform.gcp_standin.responses import GoogleApiError, OAuthError, Response, invalid_argument
+from deployer_localplatform.gcp_standin.state import StateStore
 
-LOG = logging.getLogger("deployer.localplatform.gcp_standin")
+LOG = logging.getLogger("deployer_localplatform.gcp_standin")
 MAX_BODY = 1 << 20
 # The admin API has no authentication: it must never be reachable from another machine.
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")

@@ -23,20 +23,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from deployer.errors import ToolError
-from deployer.localplatform import components, processes
-from deployer.localplatform.apihttp import ApiHttp
-from deployer.localplatform.binaries import Binaries, ensure_binaries
-from deployer.localplatform.bootstrap import prepare_cluster_files
-from deployer.localplatform.clusterfiles import write_cluster_files
-from deployer.localplatform.components import LOCALHOST
-from deployer.localplatform.gcp_standin.client import AdminClient, write_webhook_kubeconfig
-from deployer.localplatform.info import ClusterInfo, ComponentInfo, PlatformInfo
-from deployer.localplatform.layout import StateLayout, default_state_dir
-from deployer.localplatform.packages import ensure_packages
-from deployer.localplatform.pki import write_private
-from deployer.localplatform.processes import RunningProcess
-from deployer.localplatform.readiness import wait_ready
-from deployer.localplatform.topology import (
+from deployer_localplatform import components, processes
+from deployer_localplatform.apihttp import ApiHttp
+from deployer_localplatform.binaries import Binaries, ensure_binaries
+from deployer_localplatform.bootstrap import prepare_cluster_files
+from deployer_localplatform.clusterfiles import write_cluster_files
+from deployer_localplatform.components import LOCALHOST
+from deployer_localplatform.gcp_standin.client import AdminClient, write_webhook_kubeconfig
+from deployer_localplatform.info import ClusterInfo, ComponentInfo, PlatformInfo
+from deployer_localplatform.layout import StateLayout, default_state_dir
+from deployer_localplatform.packages import ensure_packages
+from deployer_localplatform.pki import write_private
+from deployer_localplatform.processes import RunningProcess
+from deployer_localplatform.readiness import wait_ready
+from deployer_localplatform.topology import (
     ADMIN_USER,
     CLUSTER_ROLES,
     CLUSTERS,

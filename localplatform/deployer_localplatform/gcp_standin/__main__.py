@@ -1,4 +1,4 @@
-"""``python -m deployer.localplatform.gcp_standin --state-dir DIR [--port-file FILE] ...``
+"""``python -m deployer_localplatform.gcp_standin --state-dir DIR [--port-file FILE] ...``
 
 Runs until SIGTERM or SIGINT. The port file is written (atomically) once the socket listens, so
 a parent process can wait for it to appear and read the port from it.
@@ -15,11 +15,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from deployer.localplatform.gcp_standin.server import GcpStandIn
+from deployer_localplatform.gcp_standin.server import GcpStandIn
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m deployer.localplatform.gcp_standin",
+    parser = argparse.ArgumentParser(prog="python -m deployer_localplatform.gcp_standin",
                                      description="A local stand-in for Google IAM, Resource Manager, the "
                                                  "OAuth token endpoint and GKE's token webhook.")
     parser.add_argument("--state-dir", required=True, type=Path, help="folder of the persisted state")
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gcp-standin: error: cannot start on {args.host}:{args.port} with state in {args.state_dir}: "
               f"{exc}", file=sys.stderr)
         return 1
-    logging.getLogger("deployer.localplatform.gcp_standin").info(
+    logging.getLogger("deployer_localplatform.gcp_standin").info(
         "listening on %s (token endpoint %s/token, webhook %s/tokenreview)", base_url, base_url, base_url)
     while not stop.wait(1.0):
         pass

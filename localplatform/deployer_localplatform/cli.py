@@ -1,4 +1,8 @@
-"""`deployer platform prepare|up|down|status`: the local platform (deployer.localplatform).
+"""`deployer platform prepare|up|down|status` (or `deployer-platform ...`): the local platform.
+
+deployer's CLI finds the `platform` group through this package's ``deployer.commands`` entry
+point, so the commands exist only where this development package is installed. They run inside
+deployer's CLI either way: its global options, error messages and exit codes apply.
 
 Progress goes to stderr as plain lines (they read the same in Jenkins logs); the result goes to
 stdout, as one JSON document with --output json.
@@ -6,10 +10,13 @@ stdout, as one JSON document with --output json.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
+from deployer.cli.main import cli as deployer_cli
+from deployer.cli.main import main as deployer_main
 from deployer.cli.output import emit, settings_of, table
 
 state_dir_option = click.option(
@@ -22,7 +29,7 @@ def _progress(message: str) -> None:
     click.echo(f"platform: {message}", err=True)
 
 
-@click.group()
+@click.group(short_help="Start, stop and inspect the local platform (real clusters, registry, GCP stand-in).")
 def platform() -> None:
     """The local platform: two real Kubernetes clusters (local-onprem, local-gke) as processes,
     an image registry and a GCP stand-in, all on 127.0.0.1.
@@ -42,7 +49,7 @@ def prepare(ctx: click.Context, state_dir: Path | None) -> int:
 
     A cold build takes several minutes on 2 cores; later runs find everything in the cache.
     """
-    from deployer.localplatform.platform import Platform
+    from deployer_localplatform.platform import Platform
 
     binaries = Platform(state_dir, progress=_progress).prepare()
     paths = {name: str(path) for name, path in binaries.paths.items()}
@@ -62,7 +69,7 @@ def up(ctx: click.Context, state_dir: Path | None, cluster_files: bool) -> int:
     A platform that is partly running or left stale (dead processes, old pid files) is stopped and
     started afresh: new etcd data, certificates and tokens.
     """
-    from deployer.localplatform.platform import Platform
+    from deployer_localplatform.platform import Platform
 
     settings = settings_of(ctx)
     config_dir = settings.config_dir if cluster_files else None
@@ -87,7 +94,7 @@ def up(ctx: click.Context, state_dir: Path | None, cluster_files: bool) -> int:
 @click.pass_context
 def down(ctx: click.Context, state_dir: Path | None) -> int:
     """Stop every platform process (whole process groups) and check that none is left."""
-    from deployer.localplatform.platform import Platform
+    from deployer_localplatform.platform import Platform
 
     stopped = Platform(state_dir, progress=_progress).down()
     emit(settings_of(ctx), {"stopped": stopped},
@@ -100,7 +107,7 @@ def down(ctx: click.Context, state_dir: Path | None) -> int:
 @click.pass_context
 def status(ctx: click.Context, state_dir: Path | None) -> int:
     """Show each component (pid, alive, port, endpoint, memory) and the clusters' kubeconfigs."""
-    from deployer.localplatform.platform import Platform
+    from deployer_localplatform.platform import Platform
 
     st = Platform(state_dir).status()
     data = {
@@ -128,3 +135,27 @@ def status(ctx: click.Context, state_dir: Path | None) -> int:
 
     emit(settings_of(ctx), data, text)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`deployer-platform ARGS` is `deployer platform ARGS`; deployer's global options may lead."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    split = _global_options_end(args)
+    return deployer_main([*args[:split], "platform", *args[split:]])
+
+
+def _global_options_end(args: list[str]) -> int:
+    """Where deployer's own leading options (--output json, --config-dir DIR, ...) end in ``args``."""
+    takes_value = {name: not (param.is_flag or param.count) for param in deployer_cli.params
+                   if isinstance(param, click.Option) for name in param.opts}
+    i = 0
+    while i < len(args):
+        name, joined, _ = args[i].partition("=")
+        if name not in takes_value:
+            break
+        i += 2 if takes_value[name] and not joined else 1
+    return min(i, len(args))
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from deployer.localplatform.pki import write_private
+from deployer_localplatform.pki import write_private
 
 
 def write_kubeconfig(path: Path, *, cluster: str, server: str, ca_file: Path, token_file: Path,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from deployer.localplatform.binaries import Binaries
-from deployer.localplatform.layout import ClusterFiles, StateLayout
-from deployer.localplatform.processes import ProcessSpec
-from deployer.localplatform.topology import GCP_PROJECT, NODE_IP, POD_CIDR, SERVICE_CIDR, ClusterSpec
+from deployer_localplatform.binaries import Binaries
+from deployer_localplatform.layout import ClusterFiles, StateLayout
+from deployer_localplatform.processes import ProcessSpec
+from deployer_localplatform.topology import GCP_PROJECT, NODE_IP, POD_CIDR, SERVICE_CIDR, ClusterSpec
 
 LOCALHOST = "127.0.0.1"
 ETCD = "etcd"
@@ -135,6 +135,6 @@ def write_registry_config(path: Path, storage: Path, port: int) -> None:
 
 def gcp_standin(layout: StateLayout, port_file: Path) -> ProcessSpec:
     return _spec(layout, GCP_STANDIN, [
-        sys.executable, "-m", "deployer.localplatform.gcp_standin", "--state-dir", str(layout.gcp_dir),
+        sys.executable, "-m", "deployer_localplatform.gcp_standin", "--state-dir", str(layout.gcp_dir),
         "--port", "0", "--port-file", str(port_file), "--project", GCP_PROJECT,
     ])

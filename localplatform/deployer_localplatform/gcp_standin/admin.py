@@ -17,7 +17,7 @@ browser; the local platform has neither, so it asks here. JSON in, JSON out, no 
 
 from __future__ import annotations
 
-from deployer.localplatform.gcp_standin.google_rest import (
+from deployer_localplatform.gcp_standin.google_rest import (
     account_json,
     add_project,
     key_json,
@@ -28,8 +28,8 @@ from deployer.localplatform.gcp_standin.google_rest import (
     revoke_key,
     rfc3339,
 )
-from deployer.localplatform.gcp_standin.responses import invalid_argument, not_found
-from deployer.localplatform.gcp_standin.state import StateStore
+from deployer_localplatform.gcp_standin.responses import invalid_argument, not_found
+from deployer_localplatform.gcp_standin.state import StateStore
 
 MAX_TOKEN_TTL = 86400
 

@@ -21,9 +21,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from deployer.localplatform.gcp_standin.crypto import JwtError, parse_jwt, signature_is_valid
-from deployer.localplatform.gcp_standin.responses import OAuthError
-from deployer.localplatform.gcp_standin.state import IssuedToken, ServiceAccount, State, StateStore
+from deployer_localplatform.gcp_standin.crypto import JwtError, parse_jwt, signature_is_valid
+from deployer_localplatform.gcp_standin.responses import OAuthError
+from deployer_localplatform.gcp_standin.state import IssuedToken, ServiceAccount, State, StateStore
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # google-auth signs every assertion for Google's endpoint whatever the key file's token_uri says
