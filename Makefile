@@ -18,8 +18,12 @@ $(BIN)/.installed: pyproject.toml localplatform/pyproject.toml
 
 install: $(BIN)/.installed
 
+# Style (ruff), types (mypy, strict on deployer/) and the architecture's import contracts
+# (import-linter; the contracts are in pyproject.toml).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check deployer localplatform tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 prepare: $(BIN)/.installed
 	$(BIN)/deployer platform prepare

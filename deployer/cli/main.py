@@ -15,7 +15,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -48,8 +48,8 @@ DEVELOPMENT_COMMANDS = {"platform": ("deployer-localplatform", "localplatform")}
 
 
 class LazyGroup(click.Group):
-    def __init__(self, *args, lazy: dict[str, str] | None = None, plugin_group: str | None = None,
-                 **kwargs) -> None:
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, plugin_group: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = dict(lazy or {})
         self.plugin_group = plugin_group
@@ -67,7 +67,8 @@ class LazyGroup(click.Group):
                 if exc.name == module_name:
                     return None  # a command whose module is not built yet is simply absent
                 raise
-            return getattr(module, attr)
+            lazy_command: click.Command = getattr(module, attr)
+            return lazy_command
         command = super().get_command(ctx, name)
         if command is None and name in self._plugins():
             command = self._plugins()[name].load()
