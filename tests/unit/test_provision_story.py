@@ -42,8 +42,8 @@ class FakeTerraform:
     first provision's Terraform would (plan writes its plan file), records every call, and fails
     or holds the subcommands a test names."""
 
-    def __init__(self, *, fail: str | None = None) -> None:
-        self.fail = fail
+    def __init__(self, *, fail: str | None = None, error: str = "") -> None:
+        self.fail, self.error = fail, error
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.hold: str | None = None
         self.entered = threading.Event()
@@ -61,7 +61,7 @@ class FakeTerraform:
             plan_file.write_text("prior state and variables")
             self.plan_files_seen.append(plan_file)
         if command == self.fail:
-            return subprocess.CompletedProcess(argv, 1, "", f"Error: {command} went wrong\n")
+            return subprocess.CompletedProcess(argv, 1, "", self.error or f"Error: {command} went wrong\n")
         answer = {"plan": (2, "Plan: 1 to add", ""), "show": (0, PLAN_JSON, ""), "output": (0, OUTPUTS, ""),
                   "state": (1, "", "No state file was found!"),
                   "import": (1, "", "Error: Cannot import non-existent remote object")}.get(command, (0, "", ""))
@@ -100,6 +100,18 @@ def test_the_plan_file_is_removed_when_a_command_after_the_plan_fails(monkeypatc
     [plan_file] = fake.plan_files_seen
     assert fake.commands()[-1] == failing
     assert not plan_file.exists()
+
+
+def test_an_account_that_appears_before_the_apply_gets_the_exact_import_command(monkeypatch, tmp_path) -> None:
+    fake = FakeTerraform(fail="apply", error=(
+        "Error: Error creating service account: googleapi: Error 409: Service account deployer already exists "
+        "within project projects/acme-staging., alreadyExists\n"))
+    monkeypatch.setattr("deployer.infra.terraform.subprocess.run", fake)
+    with pytest.raises(ToolError) as failed:
+        run(tmp_path)
+    assert "Error 409" in failed.value.message
+    assert (f"cd {tmp_path / GKE.name} && terraform import module.deployer_account.google_service_account.deployer "
+            "projects/acme-staging/serviceAccounts/deployer@acme-staging.iam.gserviceaccount.com") in failed.value.hint
 
 
 def test_a_fresh_google_token_is_fetched_before_each_terraform_command(terraform, tmp_path) -> None:
