@@ -11,10 +11,22 @@
 //
 // SCENARIOS.json is a list of scenarios:
 //   {name, jenkinsfile, workspace, params: {}, env: {}, libraries: {name: dir},
-//    inputs: ["approve" | "abort", ...], sh: [{match: REGEX, exit: N, stdout: S}],
-//    credentials: [ids that exist in Jenkins] (absent: every id exists)}
+//    inputs: ["approve" | "approve by USER" | "abort", ...], sh: [{match: REGEX, exit: N, stdout: S}],
+//    credentials: [ids that exist in Jenkins] (absent: every id exists),
+//    groups: {USER: [group, ...]} (for an input's submitter list),
+//    newerBuildApprovedFirst: true (a newer build of the job is approved while this one waits)}
 // RESULT.json maps each scenario's name to what happened:
 //   {result, error, parameters, stages: [{name, status, reason, agent}], steps: [...], violations: [...]}
+//
+// Input and milestone, as Jenkins plays them. An input with `submitter` (comma-separated user or
+// group ids) takes an approval only from those: "approve by USER" from anyone else is refused and
+// the input goes on waiting (the next answer). Milestones are numbered in the order a build reaches
+// them (or by `ordinal`); a build that reaches a milestone a newer build already passed is aborted.
+// With newerBuildApprovedFirst, a newer build of the same pipeline was approved while this one
+// waited and went on past every milestone after its input: so this build, once approved, is
+// aborted at the first milestone it reaches (Jenkins aborts it while it waits, as soon as the newer
+// build passes that milestone; the outcome is the same). A pipeline with no milestone after its
+// input would let the late build deploy over the newer one.
 //
 // Credentials. withCredentials binds each variable to a unique sentinel value (a token-like string
 // for secret text, a made-up path for a secret file). A step whose arguments contain a sentinel got
@@ -76,7 +88,7 @@ abstract class PipelineScript extends Script {
     def dir(String path, Closure body) { run.dir(path, body) }
     def timeout(Map args, Closure body) { run.record('timeout', args); run.call(body) }
     def input(Object args) { run.input(args instanceof Map ? (Map) args : [message: args]) }
-    def milestone(Map args = [:]) { run.record('milestone', args); null }
+    def milestone(Map args = [:]) { run.milestone(args) }
     def junit(Object args) { run.record('junit', args instanceof Map ? args : [testResults: args]); null }
     def archiveArtifacts(Object args) { run.record('archiveArtifacts', args instanceof Map ? args : [artifacts: args]); null }
     def checkout(Object scm) { run.record('checkout', [scm: String.valueOf(scm)]); [GIT_COMMIT: run.envValue('GIT_COMMIT')] }
@@ -756,15 +768,47 @@ class PipelineRun {
 
     Object input(Map args) {
         record('input', args)
-        if (inputs.isEmpty()) {
-            throw new PipelineInvalid("input '${args.message}' waits for an answer the scenario does not give")
+        while (true) {
+            if (inputs.isEmpty()) {
+                throw new PipelineInvalid("input '${args.message}' waits for an answer the scenario does not give")
+            }
+            String answer = inputs.remove(0)
+            if (answer == 'abort') {
+                throw new BuildAborted("input '${args.message}' was aborted")
+            }
+            def by = answer =~ /^approve by (\S+)$/
+            if (answer != 'approve' && !by.matches()) {
+                throw new PipelineInvalid("input answers are approve, approve by USER or abort, not $answer")
+            }
+            String user = by.matches() ? by.group(1) : null
+            if (user == null || maySubmit(user, args.submitter)) {
+                record('inputApproved', [message: args.message, by: user])
+                newerBuildAhead = scenario.newerBuildApprovedFirst == true
+                return null
+            }
+            // Jenkins answers such a user "You need to be ... to submit this" and keeps waiting.
+            record('inputRefused', [message: args.message, by: user, submitter: args.submitter])
         }
-        String answer = inputs.remove(0)
-        if (answer == 'abort') {
-            throw new BuildAborted("input '${args.message}' was aborted")
+    }
+
+    private boolean maySubmit(String user, Object submitter) {
+        if (submitter == null) {
+            return true  // anyone who may build the job
         }
-        if (answer != 'approve') {
-            throw new PipelineInvalid("input answers are approve or abort, not $answer")
+        List<String> allowed = String.valueOf(submitter).split(',')*.trim()
+        List<String> groups = (List<String>) (((Map) (scenario.groups ?: [:]))[user] ?: [])
+        return user in allowed || groups.any { it in allowed }
+    }
+
+    private int milestonesReached = 0
+    private boolean newerBuildAhead = false   // a newer build has passed every milestone from here on
+
+    Object milestone(Map args) {
+        int ordinal = args.ordinal != null ? (args.ordinal as int) : milestonesReached + 1
+        milestonesReached = ordinal
+        record('milestone', args + [ordinal: ordinal])
+        if (newerBuildAhead) {
+            throw new BuildAborted("superseded: a newer build already passed milestone $ordinal")
         }
         return null
     }

@@ -65,10 +65,13 @@ def run_scenarios(scenarios: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def scenario(name: str, *, jenkinsfile: Path | str = REPO / "Jenkinsfile", workspace: Path | str = REPO,
              params: dict[str, str] | None = None, env: dict[str, str] | None = None,
              inputs: list[str] | None = None, sh: list[dict[str, Any]] | None = None,
-             credentials: list[str] | None = None, libraries: dict[str, str] | None = None) -> dict[str, Any]:
+             credentials: list[str] | None = None, libraries: dict[str, str] | None = None,
+             groups: dict[str, list[str]] | None = None, newer_build_approved_first: bool = False) -> dict[str, Any]:
     """One build of a Jenkinsfile: the parameters it is started with, Jenkins' environment, the
-    answers to its input steps, the exit codes of chosen shell steps (``{match: regex, exit: N}``)
-    and the credential ids that exist in Jenkins (None: all of them)."""
+    answers to its input steps (``approve``, ``approve by USER``, ``abort``) and the groups of those
+    users, the exit codes of chosen shell steps (``{match: regex, exit: N}``), the credential ids
+    that exist in Jenkins (None: all of them), and whether a newer build of the job is approved
+    while this one waits at its approval."""
     data: dict[str, Any] = {
         "name": name, "jenkinsfile": str(jenkinsfile), "workspace": str(workspace),
         "params": params or {}, "env": {**JENKINS_ENV, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), **(env or {})},
@@ -76,6 +79,10 @@ def scenario(name: str, *, jenkinsfile: Path | str = REPO / "Jenkinsfile", works
     }
     if credentials is not None:
         data["credentials"] = credentials
+    if groups:
+        data["groups"] = groups
+    if newer_build_approved_first:
+        data["newerBuildApprovedFirst"] = True
     return data
 
 

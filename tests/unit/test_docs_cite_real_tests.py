@@ -9,8 +9,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 CITED_FILE = re.compile(r"\btests/[\w/]+\.py\b")
-# `tests/x/test_y.py` followed in the same sentence by `test_name`: that function must be in it.
-CITED_FUNCTION = re.compile(r"(tests/[\w/]+\.py)`?,?\s*(?:\(|`)?(test_\w+)")
+# `tests/x/test_y.py` followed in the same sentence by `test_name`, or a pytest node id
+# `tests/x/test_y.py::test_name` (docs/claims.md): that function must be in it.
+CITED_FUNCTION = re.compile(r"(tests/[\w/]+\.py)(?:::|`?,?\s*(?:\(|`)?)(test_\w+)")
 
 
 def _citations() -> list[tuple[Path, str]]:
@@ -20,6 +21,12 @@ def _citations() -> list[tuple[Path, str]]:
 def test_the_docs_cite_tests_at_all():
     # The check below must have something to check: the docs do cite tests.
     assert len(_citations()) >= 3
+
+
+def test_both_ways_of_citing_a_function_are_checked():
+    text = ("(`tests/unit/a.py`, `test_one`) and `tests/unit/b.py::test_two` "
+            "and tests/unit/c.py (the pure parts)")
+    assert CITED_FUNCTION.findall(text) == [("tests/unit/a.py", "test_one"), ("tests/unit/b.py", "test_two")]
 
 
 def test_every_cited_test_file_exists():

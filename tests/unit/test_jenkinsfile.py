@@ -78,6 +78,9 @@ def builds(tmp_path_factory) -> dict[str, dict]:
     tmp = tmp_path_factory.mktemp("jenkins")
     service_repo = tmp / "service-repo.Jenkinsfile"
     service_repo.write_text(SERVICE_REPO_JENKINSFILE)
+    approvers = tmp / "approvers.Jenkinsfile"
+    approvers.write_text("@Library('deployer') _\ndeployerPipeline(service: 'hello', "
+                         "approvers: 'release-managers,alice', approvalTimeout: 2)\n")
     unknown_option = tmp / "unknown-option.Jenkinsfile"
     unknown_option.write_text("@Library('deployer') _\ndeployerPipeline(service: 'hello', agnet: 'linux')\n")
     library = {"deployer": REPO / "jenkins"}
@@ -111,6 +114,15 @@ def builds(tmp_path_factory) -> dict[str, dict]:
         scenario("service-repo-rollback-previous", jenkinsfile=service_repo, libraries=library,
                  params={"ACTION": "rollback", "ENVIRONMENT": "staging"}),
         scenario("unknown-option", jenkinsfile=unknown_option, libraries=library),
+        # Build 42 waits at its approval; a newer build is approved first and goes on; 42 is approved late.
+        scenario("approved-after-a-newer-build", params={"ENVIRONMENT": "production"}, inputs=["approve"],
+                 newer_build_approved_first=True),
+        scenario("approvers", jenkinsfile=approvers, libraries=library, params={"ENVIRONMENT": "production"},
+                 inputs=["approve by mallory", "approve by bob"], groups={"bob": ["release-managers"]}),
+        scenario("approvers-only-others", jenkinsfile=approvers, libraries=library,
+                 params={"ENVIRONMENT": "production"}, inputs=["approve by mallory", "abort"]),
+        scenario("anyone-approves", jenkinsfile=service_repo, libraries=library, params={"ENVIRONMENT": "production"},
+                 inputs=["approve by mallory"]),
         scenario("config-dir-from-env", jenkinsfile=service_repo, libraries=library, params={"SERVICE": "svc"},
                  env={"DEPLOYER_CONFIG_DIR": str(mixed)}),
         scenario("file-credential", jenkinsfile=service_repo, libraries=library, params={"SERVICE": "svc"},
@@ -163,6 +175,42 @@ def test_the_approval_holds_no_agent_and_working_stages_take_one(builds):
     assert agents["Approval"]["kind"] == "none"
     for name in ("Build and test", "Deploy to staging", "Deploy to production", "Roll back"):
         assert agents[name] == {"kind": "label", "label": "deployer"}
+
+
+def test_a_build_approved_after_a_newer_build_passed_the_approval_gives_way(builds):
+    build = builds["approved-after-a-newer-build"]
+    assert build["result"] == "ABORTED"
+    assert "a newer build already passed milestone 2" in build["error"]
+    assert [m["ordinal"] for m in steps(builds["production"], "milestone")] == [1, 2]  # not superseded: passes both
+    assert stages(build)[2:4] == [("Approval", "aborted"), ("Deploy to production", "skipped")]
+    assert shell_steps(build, "Deploy to production") == []
+    # The milestones stand on both sides of the input: the one after it is what a late approval meets.
+    approval = [s["step"] for s in build["steps"] if s["stage"] == "Approval"]
+    assert approval == ["milestone", "timeout", "input", "inputApproved", "milestone"]
+
+
+def test_only_the_approvers_may_approve_production_when_set(builds):
+    build = builds["approvers"]
+    assert build["result"] == "SUCCESS", build["error"]
+    [question] = steps(build, "input")
+    assert question["submitter"] == "release-managers,alice"
+    assert [(s["by"]) for s in steps(build, "inputRefused")] == ["mallory"]
+    assert [(s["by"]) for s in steps(build, "inputApproved")] == ["bob"]       # a member of release-managers
+    assert [t["time"] for t in steps(build, "timeout", "Approval")] == [2]     # approvalTimeout, in hours
+
+    refused = builds["approvers-only-others"]
+    assert refused["result"] == "ABORTED"
+    assert stages(refused)[2:4] == [("Approval", "aborted"), ("Deploy to production", "skipped")]
+    assert shell_steps(refused, "Deploy to production") == []
+
+
+def test_without_approvers_anyone_who_may_build_approves(builds):
+    build = builds["anyone-approves"]
+    assert build["result"] == "SUCCESS", build["error"]
+    [question] = steps(build, "input")
+    assert "submitter" not in question
+    assert [s["by"] for s in steps(build, "inputApproved")] == ["mallory"]
+    assert [t["time"] for t in steps(build, "timeout", "Approval")] == [24]    # the default approvalTimeout
 
 
 def test_an_aborted_approval_deploys_nothing_to_production(builds):
@@ -235,9 +283,10 @@ def test_each_deploy_stage_runs_one_deploy_of_its_environment(builds):
     assert rollback.env["REVISION"] == "3"
 
 
-def _run_with_fake_deployer(step, tmp_path) -> dict:
+def _run_with_fake_deployer(step, tmp_path, jenkins_env: dict[str, str] = JENKINS_ENV) -> dict:
     """Run a recorded sh step with a `deployer` that records its arguments and which credential
-    variables it was given, to see the exact command line the shell builds."""
+    variables it was given, to see the exact command line the shell builds; ``jenkins_env`` is
+    what Jenkins puts in the agent's environment."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     calls = tmp_path / "calls.jsonl"
@@ -251,7 +300,7 @@ def _run_with_fake_deployer(step, tmp_path) -> dict:
         """))
     fake.chmod(0o755)
     secrets = {b["credentialsId"]: f"value-of-{b['credentialsId']}" for b in step.credentials}
-    done = harness.run_shell_step(step, cwd=tmp_path, base_env={"PATH": f"{bin_dir}:/usr/bin:/bin", **JENKINS_ENV},
+    done = harness.run_shell_step(step, cwd=tmp_path, base_env={"PATH": f"{bin_dir}:/usr/bin:/bin", **jenkins_env},
                                   secrets=secrets)
     assert done.returncode == 0, done.stderr
     assert not any(value in done.stderr for value in secrets.values())   # sh -x shows commands, not secrets
@@ -270,6 +319,15 @@ def test_the_deploy_command_line_is_the_cli_contract(builds, tmp_path):
     call = _run_with_fake_deployer(production, tmp_path)
     assert call["argv"][3:6] == ["hello", "--env", "production"]
     assert call["env"] == ["DC1_DEPLOYER_TOKEN"]
+
+
+def test_without_a_jenkins_url_the_actor_is_job_name_and_build_number(builds, tmp_path):
+    # BUILD_URL is empty when Jenkins has no URL configured (Manage Jenkins -> System -> Jenkins URL).
+    for jenkins_env in ({k: v for k, v in JENKINS_ENV.items() if k != "BUILD_URL"}, {**JENKINS_ENV, "BUILD_URL": ""}):
+        for build, stage in (("service-repo", "Deploy to staging"), ("service-repo-rollback", "Roll back")):
+            [step] = shell_steps(builds[build], stage)
+            argv = _run_with_fake_deployer(step, tmp_path, jenkins_env)["argv"]
+            assert argv[argv.index("--actor") + 1] == "hello#42"
 
 
 def test_the_rollback_command_line_passes_the_revision_only_when_given(builds, tmp_path):
