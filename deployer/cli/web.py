@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -61,7 +63,13 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None) -> int
         try:
             app.jobs.join()
         except KeyboardInterrupt:
-            return 130
+            # Abandon them: a normal exit would join their worker threads (concurrent.futures does
+            # at interpreter exit) and so wait for the very rollouts we were asked to leave. Their
+            # records stay "in progress" and their deploy locks expire by themselves.
+            click.echo("deployer web: abandoned the running job(s)", err=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
     return 0
 
 

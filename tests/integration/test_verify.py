@@ -5,7 +5,8 @@ local-gke), every other bound subject by impersonation."""
 from __future__ import annotations
 
 import pytest
-from test_cluster_sync import (
+
+from tests.integration.test_cluster_sync import (
     CLUSTERS,
     admin_api,
     deploy,
