@@ -23,8 +23,16 @@ APPS = {"name": "apps", "labels": {"team": "demo"}}
 # The example service's production lives on local-gke beside its staging: a namespace of its own
 # keeps the two releases apart (one service and environment per cluster and namespace).
 APPS_PRODUCTION = {"name": "apps-production", "labels": {"team": "demo"}}
-NAMESPACES = [APPS, APPS_PRODUCTION]
-NAMESPACE_NAMES = [ns["name"] for ns in NAMESPACES]
+
+
+def _namespaces() -> list[dict[str, Any]]:
+    # Fresh objects per use: yaml.safe_dump writes an anchor and alias for an object it meets twice,
+    # and deployer refuses anchors in cluster files.
+    return [{**ns, "labels": dict(ns["labels"])} for ns in (APPS, APPS_PRODUCTION)]
+
+
+def _namespace_names() -> list[str]:
+    return [ns["name"] for ns in _namespaces()]
 
 
 def cluster_document(cluster: ClusterInfo, gcp_url: str | None = None) -> dict[str, Any]:
@@ -38,11 +46,11 @@ def cluster_document(cluster: ClusterInfo, gcp_url: str | None = None) -> dict[s
             "credential": {"type": "token", "file": str(cluster.user_token_files["jenkins-deployer"])},
             "adminCredential": admin,
             "registry": cluster.registry,
-            "namespaces": NAMESPACES,
+            "namespaces": _namespaces(),
             "access": [
-                {"role": "deployer", "namespaces": NAMESPACE_NAMES,
+                {"role": "deployer", "namespaces": _namespace_names(),
                  "subjects": [{"kind": "User", "name": "jenkins-deployer"}]},
-                {"role": "viewer", "namespaces": NAMESPACE_NAMES,
+                {"role": "viewer", "namespaces": _namespace_names(),
                  "subjects": [{"kind": "Group", "name": "developers"}]},
             ],
         }
@@ -62,9 +70,9 @@ def cluster_document(cluster: ClusterInfo, gcp_url: str | None = None) -> dict[s
             "adminCredential": ({"type": "serviceAccountKey", "file": str(cluster.admin_key_file)}
                                 if cluster.admin_key_file else admin),
             "registry": cluster.registry,
-            "namespaces": NAMESPACES,
+            "namespaces": _namespaces(),
             # The deployer account's own binding is made by `deployer cluster provision`.
-            "access": [{"role": "viewer", "namespaces": NAMESPACE_NAMES,
+            "access": [{"role": "viewer", "namespaces": _namespace_names(),
                         "subjects": [{"kind": "Group", "name": "developers@example.com"}]}],
         }
     Cluster.model_validate(doc)  # a bug here should fail `up`, not the first deploy
