@@ -71,16 +71,22 @@ def jenkins_config(platform, platform_config_dir: Path, namespace: str, tmp_path
             doc["credential"] = {"type": "token", "env": VARIABLES[name]}
         else:
             doc["credential"] = {"type": "serviceAccountKey", "fileEnv": VARIABLES[name]}
-            doc["access"].append({"role": "deployer", "namespaces": [namespace],
+            doc["access"].append({"role": "deployer", "namespaces": [namespace, production_namespace(namespace)],
                                   "subjects": [{"kind": "User", "name": platform.cluster(name).service_account_email}]})
-        doc["namespaces"].append({"name": namespace, "labels": {"team": "jenkins-test"}})
+        for ns in (namespace, production_namespace(namespace)):
+            doc["namespaces"].append({"name": ns, "labels": {"team": "jenkins-test"}})
         for binding in doc["access"]:
             if "apps" in binding.get("namespaces", []):
-                binding["namespaces"].append(namespace)
+                binding["namespaces"] += [namespace, production_namespace(namespace)]
         (root / "clusters" / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     (root / "services").mkdir()
     write_service(root, namespace, greeting="hello")
     return root
+
+
+def production_namespace(namespace: str) -> str:
+    """Production shares the clusters with staging, so it lives in a namespace of its own."""
+    return f"{namespace}-prod"
 
 
 def write_service(root: Path, namespace: str, *, greeting: str) -> None:
@@ -90,7 +96,8 @@ def write_service(root: Path, namespace: str, *, greeting: str) -> None:
         "manifests": str(REPO / "services" / "hello" / "manifests"),
         "values": {"port": 8080, "greeting": greeting},
         "environments": {"staging": {"clusters": list(CLUSTERS), "values": {"replicas": 2}},
-                         "production": {"clusters": list(CLUSTERS), "values": {"replicas": 3}}},
+                         "production": {"clusters": list(CLUSTERS), "values": {"replicas": 3},
+                                        "namespace": production_namespace(namespace)}},
         "rollout": {"timeout": "2m", "onFailure": "rollback-failed"},
     }
     (root / "services" / "hello.yaml").write_text(yaml.safe_dump(service, sort_keys=False))
@@ -206,9 +213,10 @@ def test_deploy_to_production_through_staging(production_build, workspace, platf
         assert junit.get("failures") == "0" and int(junit.get("tests")) >= 2
         assert {case.get("classname") for case in junit.iter("testcase")} == set(CLUSTERS)
     for name in CLUSTERS:
-        dep = deployment(admin_client, platform, name, namespace)
-        assert dep.spec.replicas == 3                       # production's values
-        assert "@sha256:" in dep.spec.template.spec.containers[0].image
+        production = deployment(admin_client, platform, name, production_namespace(namespace))
+        assert production.spec.replicas == 3                       # production's values, in its own namespace
+        assert "@sha256:" in production.spec.template.spec.containers[0].image
+        assert deployment(admin_client, platform, name, namespace).spec.replicas == 2   # staging's, untouched
 
 
 def test_the_release_actor_is_the_build_url(builds, production_build, workspace, credential_store):
