@@ -77,19 +77,32 @@ class _Loader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def duplicate_key(node: yaml.MappingNode) -> tuple[yaml.Node, yaml.Node] | None:
+    """The first key of ``node`` written twice, as (first, again), or None. PyYAML silently keeps
+    the later value; every reader of deployer's files (configuration and rendered manifests) refuses
+    instead. Keys are compared by their text (they are plain scalars in both)."""
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _value in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else repr(key_node.value)
+        if key in seen:
+            return seen[key], key_node
+        seen[key] = key_node
+    return None
+
+
 def _walk(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]]) -> None:
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, value_node in node.value:
+        for key_node, _value in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _Problem(key_node.start_mark, "keys must be plain strings", _dotted(path))
+        twice = duplicate_key(node)
+        if twice is not None:
+            first, again = twice
+            raise _Problem(again.start_mark, f"duplicate key {again.value!r} (first defined on line "
+                                             f"{first.start_mark.line + 1})", _dotted(path + (again.value,)))
+        for key_node, value_node in node.value:
             key = key_node.value
-            if key in seen:
-                first = seen[key].start_mark.line + 1
-                raise _Problem(key_node.start_mark, f"duplicate key {key!r} (first defined on line {first})",
-                               _dotted(path + (key,)))
-            seen[key] = key_node
             # The key's own line is the most useful place to point at for a bad value.
             _walk(value_node, path + (key,), positions)
             positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)

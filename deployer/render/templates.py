@@ -26,6 +26,7 @@ import jinja2
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from deployer.config.yamlsafe import duplicate_key
 from deployer.errors import ConfigError, ConfigProblem
 from deployer.render.objects import check_object, describe, identity
 from deployer.render.yamlvalue import UnsafeValue, yaml_value
@@ -53,14 +54,10 @@ class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc, valid-type]
     """A safe loader that refuses duplicate keys (PyYAML would silently keep the last one)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            # Keys in manifests are scalars: compare their text rather than building each twice.
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self.construct_object(key_node)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
+        twice = duplicate_key(node)
+        if twice is not None:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {twice[1].value!r}",
+                                                    twice[1].start_mark)
         mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         return mapping
 
