@@ -326,21 +326,49 @@ def test_wait_for_lock_waits_until_the_holder_releases_it(deploy_dir, platform) 
     assert lease(platform, "local-gke", name)["spec"].get("holderIdentity") is None
 
 
-def test_no_secret_in_any_output(deploy_dir, platform, tmp_path) -> None:
+def test_no_secret_in_any_output(deploy_dir, platform, tmp_path, monkeypatch) -> None:
+    from deployer.credentials.google import GoogleToken
+    from deployer_localplatform.gcp_standin.client import AdminClient
+
+    # Every bearer token deployer sends to local-gke, taken where the client asks for it.
+    sent: list[str] = []
+    token_of = GoogleToken.token
+
+    def recording(self: GoogleToken) -> str:
+        sent.append(token_of(self))
+        return sent[-1]
+
+    monkeypatch.setattr(GoogleToken, "token", recording)
+    standin = AdminClient(platform.gcp_url)
+    issued_before = len(standin.state()["tokens"])
+
     name = unique("web")
     write_service(deploy_dir, _service(name))
     report, junit = tmp_path / "r.json", tmp_path / "j.xml"
-    outputs = [deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"),
-                        "--report", str(report), "--junit", str(junit))]
-    outputs.append(deployer(deploy_dir, "history", name))
-    outputs.append(deployer(deploy_dir, "status", name))
+    deployed = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"),
+                        "--report", str(report), "--junit", str(junit))
+    # The outputs are worth searching only if the run talked to both clusters.
+    assert deployed.exit_code == ExitCode.OK, deployed.stdout + deployed.stderr
+    assert [c["outcome"] for c in deployed.json()["clusters"]] == ["succeeded", "succeeded"]
+    outputs = [deployed, deployer(deploy_dir, "history", name), deployer(deploy_dir, "status", name)]
+    assert [o.exit_code for o in outputs] == [ExitCode.OK] * 3, [o.stderr for o in outputs]
     text = "".join(o.stdout + o.stderr for o in outputs) + report.read_text() + junit.read_text()
-    secrets = [p.read_text().strip() for c in platform.clusters.values()
-               for p in [c.admin_token_file, *c.user_token_files.values()]]
-    key_file = platform.cluster("local-gke").service_account_key_file
-    secrets.append(json.loads(key_file.read_text())["private_key"].splitlines()[1])
-    for secret in secrets:
-        assert secret not in text
+
+    # Every token the stand-in issued meanwhile is one deployer sent (none escapes the search).
+    issued = standin.state()["tokens"][issued_before:]
+    assert issued and {t["email"] for t in issued} == {platform.cluster("local-gke").service_account_email}
+    assert len(set(sent)) == len(issued), f"{len(set(sent))} tokens sent, {len(issued)} issued"
+
+    secrets = [(f"{cluster.name} {path.name}", path.read_text().strip()) for cluster in platform.clusters.values()
+               for path in [cluster.admin_token_file, *cluster.user_token_files.values()]]
+    secrets += [(f"local-gke access token #{i}", token) for i, token in enumerate(dict.fromkeys(sent))]
+    gke = platform.cluster("local-gke")
+    for key_file in (gke.service_account_key_file, gke.admin_key_file):
+        private_key = json.loads(key_file.read_text())["private_key"]
+        secrets.append((f"{key_file.name} private key", private_key.splitlines()[1]))
+    # Compared apart, so that a failure names the secret and never prints it.
+    leaked = [label for label, secret in secrets if secret in text]
+    assert not leaked, f"secrets in deployer's output: {leaked}"
 
 
 def _wait_for_line(proc: subprocess.Popen, needle: str, seconds: float) -> None:
