@@ -17,6 +17,10 @@ from typing import Any
 from deployer.errors import ApiError, ConflictError, CredentialsError, ForbiddenError, NotFoundError, UnreachableError
 
 _MANAGER = re.compile(r'conflicts? with "([^"]+)"')
+# kube-apiserver answers a server-side apply whose object has a field the schema does not declare
+# with a plain 500, whatever fieldValidation asks (kubernetes/kubernetes#122480, #139253): the
+# object is invalid, not the server unwell.
+_UNDECLARED_FIELD = re.compile(r"failed to create typed patch object \([^)]*\): (.*field not declared in schema.*)")
 MAX_MESSAGE = 600
 
 
@@ -83,6 +87,12 @@ def api_error(cluster: str, what: str, status_code: int, body: bytes | None, *, 
                         status=422, reason=reason,
                         hint="Fix the template or values that produce this object; `deployer cluster render` "
                              "shows it.")
+    undeclared = _UNDECLARED_FIELD.search(message) if status_code == 500 else None
+    if undeclared:
+        return ApiError(f"{head}: the object has an unknown field: {undeclared.group(1)}", status=status_code,
+                        reason=reason,
+                        hint="Fix the template that writes this field (often a misspelled name); `deployer cluster "
+                             "render` shows the object, `kubectl explain` the fields its kind has.")
     if status_code == 429 or status_code >= 500:
         return ApiError(f"{head}: the API server could not serve it (HTTP {status_code}): {message}",
                         status=status_code, reason=reason,

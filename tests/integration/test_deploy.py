@@ -4,6 +4,7 @@ platform's never-ready label)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from deployer.errors import ExitCode
+from deployer.polling import poll_until
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration
@@ -219,6 +221,32 @@ def test_second_deploy_fails_fast_naming_the_holder(deploy_dir, platform) -> Non
         holder.wait()
 
 
+def lease(platform, cluster: str, name: str) -> dict | None:
+    """The service's deploy lock on ``cluster``, read with the admin token (None: there is none)."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    info = platform.cluster(cluster)
+    config = client.Configuration()
+    config.host, config.ssl_ca_cert = info.server, str(info.ca_file)
+    config.api_key = {"authorization": "Bearer " + info.admin_token_file.read_text().strip()}
+    with client.ApiClient(config) as api:
+        try:
+            found = client.CoordinationV1Api(api).read_namespaced_lease(f"deployer-lock.{name}", "apps")
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return api.sanitize_for_serialization(found)
+
+
+def lease_expired(found: dict) -> bool:
+    """Past its own duration since its last renewal, by this machine's clock (the clusters' too)."""
+    spec = found["spec"]
+    renewed = dt.datetime.fromisoformat(spec["renewTime"].replace("Z", "+00:00"))
+    return dt.datetime.now(dt.UTC) > renewed + dt.timedelta(seconds=spec["leaseDurationSeconds"])
+
+
 def test_killed_deploy_is_taken_over_after_its_lease_expires(deploy_dir, platform) -> None:
     name = unique("web")
     spec = _service(name, timeout="60s", values={"neverReadyOn": ["local-onprem", "local-gke"]})
@@ -228,39 +256,119 @@ def test_killed_deploy_is_taken_over_after_its_lease_expires(deploy_dir, platfor
                                name, "--env", "staging", "--commit", unique("c"), "--lock-lease", "3s",
                                "--actor", "killed-run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
-    _wait_for_line(killed, "] Deployment apps/", 60)  # mid-wait
+    _wait_for_line(killed, "] Deployment apps/", 60)  # mid-wait, holding the lock on both clusters
     killed.send_signal(signal.SIGKILL)
     killed.wait()
 
+    # The killed run's Leases stay behind naming it; wait (a condition, not a guess) until each has
+    # passed its own duration since its last renewal. It is still held by killed-run then: only
+    # the take-over rule lets the next deploy in.
+    clusters = ("local-onprem", "local-gke")
+    left = {c: lease(platform, c, name) for c in clusters}
+    assert all(found is not None and found["spec"]["holderIdentity"] == "killed-run"
+               and found["spec"]["leaseDurationSeconds"] == 3 for found in left.values()), left
+
+    def all_expired() -> dict | None:
+        now = {c: lease(platform, c, name) for c in clusters}
+        return now if all(found is not None and lease_expired(found) for found in now.values()) else None
+
+    expired = poll_until(all_expired, 30, interval=0.2)
+    assert expired is not None, f"the killed run's leases did not expire within 30s: {left}"
+    assert {c: found["spec"]["holderIdentity"] for c, found in expired.items()} == dict.fromkeys(clusters, "killed-run")
+
     spec["values"]["neverReadyOn"] = []
     write_service(deploy_dir, spec)
-    start = time.monotonic()
-    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"),
-                      "--wait-for-lock", "30s")
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert "waiting for the deploy lock held by killed-run" in result.stderr
-    assert time.monotonic() - start < 30
     assert [c["outcome"] for c in result.json()["clusters"]] == ["succeeded", "succeeded"]
+    for cluster in clusters:
+        after = lease(platform, cluster, name)["spec"]
+        # Taken over (a transition from killed-run), then released at the end of the run.
+        assert after.get("holderIdentity") is None and after.get("leaseTransitions") == 1, after
     history = deployer(deploy_dir, "-o", "json", "history", name).json()
     # The killed run's record stays in-progress: history tells the truth about it.
     assert [r["outcome"] for r in history["local-onprem"]] == ["in-progress", "succeeded"]
 
 
-def test_no_secret_in_any_output(deploy_dir, platform, tmp_path) -> None:
+def test_wait_for_lock_waits_until_the_holder_releases_it(deploy_dir, platform) -> None:
+    """The lock is held by a run that stays alive (its lease is long), so the deploy must wait for
+    its release, however long its own build and preflight take."""
+    from deployer.app import App, utcnow
+    from deployer.config.loader import load_config
+    from deployer.pipeline import locking
+
+    name = unique("web")
+    write_service(deploy_dir, _service(name))
+    config = load_config(deploy_dir)
+    env = {**os.environ, "DEPLOYER_BUILDAH_ROOT": str(platform.state_dir / "buildah")}
+    with App(config) as other:
+        held = locking.try_acquire(other.client(config.cluster("local-gke")), "apps", name, "https://ci/job/first",
+                                   utcnow(), 3600)
+        assert isinstance(held, locking.HeldLock)
+        waiting = subprocess.Popen([sys.executable, "-m", "deployer", "--config-dir", str(deploy_dir), "-o", "json",
+                                    "deploy", name, "--env", "staging", "--commit", unique("c"),
+                                    "--wait-for-lock", "300s"],
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for_line(waiting, "waiting for the deploy lock held by https://ci/job/first", 120)
+            assert waiting.poll() is None
+            # Nothing is written while it waits: all or none of the locks, then the records.
+            records = deployer(deploy_dir, "-o", "json", "history", name).json()
+            assert records == {"local-gke": [], "local-onprem": []}
+        finally:
+            held.release()
+        try:
+            out, err = waiting.communicate(timeout=120)
+        finally:
+            waiting.kill()
+    assert waiting.returncode == 0, out + err
+    assert [c["outcome"] for c in json.loads(out)["clusters"]] == ["succeeded", "succeeded"]
+    assert lease(platform, "local-gke", name)["spec"].get("holderIdentity") is None
+
+
+def test_no_secret_in_any_output(deploy_dir, platform, tmp_path, monkeypatch) -> None:
+    from deployer.credentials.google import GoogleToken
+    from deployer_localplatform.gcp_standin.client import AdminClient
+
+    # Every bearer token deployer sends to local-gke, taken where the client asks for it.
+    sent: list[str] = []
+    token_of = GoogleToken.token
+
+    def recording(self: GoogleToken) -> str:
+        sent.append(token_of(self))
+        return sent[-1]
+
+    monkeypatch.setattr(GoogleToken, "token", recording)
+    standin = AdminClient(platform.gcp_url)
+    issued_before = len(standin.state()["tokens"])
+
     name = unique("web")
     write_service(deploy_dir, _service(name))
     report, junit = tmp_path / "r.json", tmp_path / "j.xml"
-    outputs = [deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"),
-                        "--report", str(report), "--junit", str(junit))]
-    outputs.append(deployer(deploy_dir, "history", name))
-    outputs.append(deployer(deploy_dir, "status", name))
+    deployed = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"),
+                        "--report", str(report), "--junit", str(junit))
+    # The outputs are worth searching only if the run talked to both clusters.
+    assert deployed.exit_code == ExitCode.OK, deployed.stdout + deployed.stderr
+    assert [c["outcome"] for c in deployed.json()["clusters"]] == ["succeeded", "succeeded"]
+    outputs = [deployed, deployer(deploy_dir, "history", name), deployer(deploy_dir, "status", name)]
+    assert [o.exit_code for o in outputs] == [ExitCode.OK] * 3, [o.stderr for o in outputs]
     text = "".join(o.stdout + o.stderr for o in outputs) + report.read_text() + junit.read_text()
-    secrets = [p.read_text().strip() for c in platform.clusters.values()
-               for p in [c.admin_token_file, *c.user_token_files.values()]]
-    key_file = platform.cluster("local-gke").service_account_key_file
-    secrets.append(json.loads(key_file.read_text())["private_key"].splitlines()[1])
-    for secret in secrets:
-        assert secret not in text
+
+    # Every token the stand-in issued meanwhile is one deployer sent (none escapes the search).
+    issued = standin.state()["tokens"][issued_before:]
+    assert issued and {t["email"] for t in issued} == {platform.cluster("local-gke").service_account_email}
+    assert len(set(sent)) == len(issued), f"{len(set(sent))} tokens sent, {len(issued)} issued"
+
+    secrets = [(f"{cluster.name} {path.name}", path.read_text().strip()) for cluster in platform.clusters.values()
+               for path in [cluster.admin_token_file, *cluster.user_token_files.values()]]
+    secrets += [(f"local-gke access token #{i}", token) for i, token in enumerate(dict.fromkeys(sent))]
+    gke = platform.cluster("local-gke")
+    for key_file in (gke.service_account_key_file, gke.admin_key_file):
+        private_key = json.loads(key_file.read_text())["private_key"]
+        secrets.append((f"{key_file.name} private key", private_key.splitlines()[1]))
+    # Compared apart, so that a failure names the secret and never prints it.
+    leaked = [label for label, secret in secrets if secret in text]
+    assert not leaked, f"secrets in deployer's output: {leaked}"
 
 
 def _wait_for_line(proc: subprocess.Popen, needle: str, seconds: float) -> None:

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from deployer.errors import ExitCode
+from deployer.polling import poll_until
 from deployer.web.server import WebApp, make_server
 from tests.conftest import REPO
 
@@ -68,7 +70,7 @@ def service(tmp_path: Path, synced: Path, platform, monkeypatch) -> tuple[Path, 
     return folder, name
 
 
-def write_service(folder: Path, name: str, never_ready_on: list[str]) -> None:
+def write_service(folder: Path, name: str, never_ready_on: list[str], timeout: str = "6s") -> None:
     # The timeout is short so that a never-ready cluster fails (and is rolled back) in seconds.
     (folder / "services" / f"{name}.yaml").write_text(yaml.safe_dump({
         "name": name, "namespace": "apps", "manifests": "manifests",
@@ -76,7 +78,7 @@ def write_service(folder: Path, name: str, never_ready_on: list[str]) -> None:
         "values": {"neverReadyOn": never_ready_on},
         "environments": {"staging": {"clusters": list(CLUSTERS)},
                          "production": {"clusters": list(CLUSTERS), "namespace": "apps-production"}},
-        "rollout": {"timeout": "6s", "onFailure": "rollback-failed"},
+        "rollout": {"timeout": timeout, "onFailure": "rollback-failed"},
     }))
 
 
@@ -198,22 +200,74 @@ def test_check_then_deploy_from_the_page_reaches_both_clusters(web, service, pla
         assert secret not in everything
 
 
-def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, service, platform, tmp_path) -> None:
+class JumpingClock:
+    """The jobs' monotonic clock, which jumps ``by`` seconds when the test says so: a rollout wait
+    of that length then times out at its next poll, and not a moment before."""
+
+    def __init__(self, by: float) -> None:
+        self.by, self.offset = by, 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def jump(self) -> None:
+        self.offset = self.by
+
+
+def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, service, platform, tmp_path,
+                                                                         monkeypatch) -> None:
+    from deployer import app as app_module
+    from deployer.web import sse
+
+    # The deploy's wait for local-gke lasts until the browser has the page and its live log open:
+    # the jobs' clock jumps past the rollout timeout only then, whatever the browser's start takes.
+    clock = JumpingClock(600)
+
+    class ClockedApp(app_module.App):
+        def __init__(self, config, **options) -> None:
+            super().__init__(config, **{"clock": clock, **options})
+
+    monkeypatch.setattr(app_module, "App", ClockedApp)
+    streams: list[int] = []  # the first line of every live log the server streams, one per request
+    stream = sse.stream
+
+    def counted(follow, index, **options):
+        streams.append(index)
+        return stream(follow, index, **options)
+
+    monkeypatch.setattr(sse, "stream", counted)
+
     app, port = web
     folder, name = service
     _, _, first = events(port, press(port, action="deploy", service=name, environment="staging"))
     assert first["exitCode"] == 0, first
 
-    write_service(folder, name, never_ready_on=["local-gke"])
+    write_service(folder, name, never_ready_on=["local-gke"], timeout=f"{clock.by:.0f}s")
     job = press(port, action="deploy", service=name, environment="staging")
     shots = Path(os.environ.get("DEPLOYER_TEST_SCREENSHOTS") or tmp_path)
-    screenshot(port, job, shots / "web-job-running.png")
-    # The browser loads the page while the deploy waits for local-gke, then follows the live log
-    # (app.js over SSE) until the "done" event; --dump-dom returns once the stream has ended.
-    dom = browse(port, job, "--dump-dom", "--virtual-time-budget=60000")
+    with tempfile.TemporaryDirectory() as profile:
+        try:
+            screenshot(port, job, shots / "web-job-running.png")
+            opened = len(streams)
+            # The browser loads the page while the deploy waits for local-gke, then follows the live
+            # log (app.js over SSE) until the "done" event; --dump-dom returns once the stream has ended.
+            browser = subprocess.Popen(browser_command(port, job, profile, "--dump-dom", "--virtual-time-budget=60000"),
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                following = poll_until(lambda: True if len(streams) > opened else None, 60, interval=0.1)
+                assert following, "the browser never opened the job's live log"
+                assert app.jobs.get(job.rsplit("/", 1)[1]).running
+                clock.jump()
+                dom, errors = browser.communicate(timeout=120)
+            finally:
+                browser.kill()
+        finally:
+            clock.jump()  # whatever failed, the job ends and the fixture's join returns
+    assert browser.returncode == 0, errors[-2000:]
     final = app.jobs.get(job.rsplit("/", 1)[1])
     assert final is not None and not final.running and final.exit_code == ExitCode.PARTIAL, final
     rendered = int(dom.split("/events?from=", 1)[1].split('"', 1)[0])
+    assert rendered in streams[opened:], "the browser's live log did not start where its page ended"
     assert rendered < len(final.lines), "the page was rendered after the job ended: nothing was streamed"
     log = dom.split('id="log"', 1)[1].split(">", 1)[1].split("</pre>", 1)[0]
     assert log.count("\n") + 1 == len(final.lines) and "[local-gke]" in log
@@ -274,14 +328,18 @@ def chromium() -> str:
     return found
 
 
+def browser_command(port: int, path: str, profile: str, *args: str) -> list[str]:
+    """Headless chromium on a page of the server, with its profile in ``profile``."""
+    return [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+            "--window-size=1200,900", *args, f"http://127.0.0.1:{port}{path}"]
+
+
 def browse(port: int, path: str, *args: str) -> str:
     """Run headless chromium on a page of the server; return what it printed."""
     with tempfile.TemporaryDirectory() as profile:
-        result = subprocess.run(
-            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-             "--window-size=1200,900", *args, f"http://127.0.0.1:{port}{path}"],
-            capture_output=True, text=True, timeout=120)
+        result = subprocess.run(browser_command(port, path, profile, *args), capture_output=True, text=True,
+                                timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
