@@ -194,10 +194,29 @@ def test_fail_stops_rendering_at_its_line(tmp_path):
     assert "refused: not allowed here" in problem.message
 
 
-def test_templates_cannot_reach_python_internals(tmp_path):
-    template = CONFIGMAP.replace("{{ value }}", "{{ name.__class__.__mro__[1].__subclasses__() }}")
-    with pytest.raises(ConfigError):
-        render_one(tmp_path, template, name="cm", namespace="ns")
+# Each expression is refused by jinja2's sandbox itself (its SecurityError, or its range limit),
+# before any value reaches ``yaml_value``. Under a plain ``jinja2.Environment`` the first two would
+# end in yaml_value's "cannot be emitted" and the others would render: the message is what tells
+# the sandbox's refusal from any other error.
+@pytest.mark.parametrize(("expression", "refusal"), [
+    ("name.__class__.__mro__[1].__subclasses__()", "access to attribute '__class__' of 'str' object is unsafe"),
+    ("fail.__globals__", "access to attribute '__globals__' of 'function' object is unsafe"),
+    # The immutable sandbox: a template cannot change the data it is given.
+    ("items.append('x')", "access to attribute 'append' of 'list' object is unsafe"),
+    ("values.update(a=1)", "access to attribute 'update' of 'dict' object is unsafe"),
+    ("range(1000000) | length", "Range too big"),
+])
+def test_the_sandbox_refuses_internals_mutation_and_huge_ranges(tmp_path, expression, refusal):
+    template = CONFIGMAP.replace("{{ value }}", "{{ " + expression + " }}")
+    items, values = ["a"], {"k": "v"}
+    with pytest.raises(ConfigError) as caught:
+        render_one(tmp_path, template, name="cm", namespace="ns", items=items, values=values)
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("t.yaml.j2")
+    assert problem.line == 7
+    assert problem.message.startswith("error: ")
+    assert refusal in problem.message
+    assert (items, values) == (["a"], {"k": "v"})
 
 
 def test_missing_folder_is_a_config_error(tmp_path):
