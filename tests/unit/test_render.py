@@ -326,3 +326,78 @@ def test_a_role_listed_in_chart_yaml_needs_its_cluster_role(tmp_path):
     meta.write_text(meta.read_text().replace("roles:\n", "roles:\n  - auditor\n"))
     with pytest.raises(ConfigError, match="'auditor' is listed but no template renders"):
         render_chart(Cluster.model_validate(ONPREM), load_chart(tmp_path / "cluster-base"))
+
+
+# --- edges found by the mutation check (docs/testing.md) ------------------------------------------
+
+def test_block_statements_take_no_lines_of_their_own(tmp_path):
+    # trim_blocks and lstrip_blocks: an indented {% for %} adds neither spaces nor blank lines.
+    template = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: ns\ndata:\n  script: |\n"
+                "    {% for n in names %}\n    {{ n }}\n    {% endfor %}\n")
+    (cm,) = render_one(tmp_path, template, names=["a", "b"])
+    assert cm["data"]["script"] == '"a"\n"b"\n'
+
+
+@pytest.mark.parametrize(("source", "line", "column"), [
+    ("{{ a }}x: 1\n", 1, 1),
+    ("key: {{ a }} {{ b }}\n", 1, 6),
+    ("{% if x\n   and y %}\nname: a-{{ x }}\n", 3, 9),
+    ("list: [{{ a }}]\nname: {{ a }}-{{ b }}\n", 2, 7),
+])
+def test_glued_expressions_are_found_at_their_line_and_column(source, line, column):
+    (problem,) = composition_problems(source, "t.yaml.j2")
+    assert (problem.file, problem.line, problem.column, problem.field) == ("t.yaml.j2", line, column, "")
+
+
+def test_invalid_yaml_output_names_the_output_line(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        render_one(tmp_path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [x\n")
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("t.yaml.j2") and problem.field == ""
+    assert "renders invalid YAML at output line 4" in problem.message
+    assert problem.message.endswith("(output line: '')")
+
+
+def test_every_bad_document_is_reported_and_empty_ones_do_not_stop_the_rest(tmp_path):
+    good = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+    assert [o["metadata"]["name"] for o in render_one(tmp_path, "---\n---\n" + good.format(name="a"))] == ["a"]
+    bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+    with pytest.raises(ConfigError) as caught:
+        render_templates(write(tmp_path, {"t.yaml.j2": bad.format(name="x") + "---\n" + bad.format(name="y")}), {})
+    assert [(p.file.rsplit("/", 1)[-1], p.field) for p in caught.value.problems] == [
+        ("t.yaml.j2 (document 1: ConfigMap x)", "metadata.namespace"),
+        ("t.yaml.j2 (document 2: ConfigMap y)", "metadata.namespace")]
+
+
+def test_every_object_rendered_twice_is_reported_against_its_template(tmp_path):
+    two = "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {n}\n" for n in ("a", "b"))
+    with pytest.raises(ConfigError) as caught:
+        render_templates(write(tmp_path, {"a.yaml.j2": two, "b.yaml.j2": two}), {})
+    assert [(p.file.rsplit("/", 1)[-1], p.field) for p in caught.value.problems] == [("b.yaml.j2", "")] * 2
+    assert all("first rendered by" in p.message and "a.yaml.j2" in p.message for p in caught.value.problems)
+
+
+def test_an_unreadable_template_is_named(tmp_path):
+    (tmp_path / "t.yaml.j2").write_bytes(b"apiVersion: v1\nkind: \xff\n")
+    with pytest.raises(ConfigError) as caught:
+        render_templates(tmp_path, {})
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("t.yaml.j2") and problem.field == ""
+    assert problem.message.startswith("cannot read template: ")
+
+
+def test_an_error_inside_a_helper_names_the_helper(tmp_path):
+    write(tmp_path, {"_lib.yaml.j2": "{% macro label(x) %}\n{{ x.missing }}\n{% endmacro %}\n",
+                     "t.yaml.j2": "{% import '_lib.yaml.j2' as lib %}\napiVersion: v1\nkind: {{ lib.label({}) }}\n"})
+    with pytest.raises(ConfigError) as caught:
+        render_templates(tmp_path, {})
+    (problem,) = caught.value.problems
+    assert (problem.file.rsplit("/", 1)[-1], problem.line, problem.field) == ("_lib.yaml.j2", 2, "")
+    assert problem.message.startswith("undefined value: ")
+
+
+def test_a_missing_folder_is_named(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        render_templates(tmp_path / "nope", {})
+    (problem,) = caught.value.problems
+    assert (problem.file.rsplit("/", 1)[-1], problem.field) == ("nope", "")
