@@ -106,6 +106,8 @@ def test_every_workload_waits_for_the_generation_deployer_wrote(kind):
     assert (stale.state, stale.message) == (
         "waiting", "waiting for the controller to observe generation 2 (observed 1)")
     assert readiness(obj(kind, done), min_generation=1).done
+    never_observed = obj(kind, done.replace("observedGeneration: 1, ", ""))
+    assert readiness(never_observed).message == "waiting for the controller to observe generation 1 (observed 0)"
 
 
 @pytest.mark.parametrize(("api_version", "kind", "ruled"), [
@@ -173,8 +175,8 @@ def test_renewing_our_own_lease_names_us():
 
 def test_a_lease_never_renewed_counts_from_its_acquire_time():
     held = lock.decide({"spec": {"holderIdentity": "other", "acquireTime": stamp(10),
-                                 "leaseDurationSeconds": 30}}, "me", NOW)
-    assert (held.action, held.holder, held.expires_in) == ("held", "other", 20.0)
+                                 "leaseDurationSeconds": 60}}, "me", NOW)
+    assert (held.action, held.holder, held.expires_in) == ("held", "other", 50.0)
     expired = lock.decide({"spec": {"holderIdentity": "other", "acquireTime": stamp(40),
                                     "leaseDurationSeconds": 30}}, "me", NOW)
     assert (expired.action, expired.holder) == ("take", "other")
