@@ -77,3 +77,10 @@ def test_a_first_plan_names_its_inventory():
     plan = plan_changes([role("r", ["get"])], {}, None, inventory_name="payments")
     assert plan.inventory_after.name == "payments"
     assert plan_changes([], {}, None).inventory_after.name == ""
+
+
+def test_a_blank_line_in_a_stored_inventory_does_not_hide_the_entries_after_it():
+    # An entry lost here would never be pruned.
+    data = {"objects": '["v1", "ConfigMap", "ns", "a"]\n\n   \n["v1", "ConfigMap", "ns", "b"]\n'}
+    inventory = Inventory.from_data("svc", data)
+    assert sorted(key.name for key in inventory.keys()) == ["a", "b"]

@@ -401,3 +401,14 @@ def test_a_missing_folder_is_named(tmp_path):
         render_templates(tmp_path / "nope", {})
     (problem,) = caught.value.problems
     assert (problem.file.rsplit("/", 1)[-1], problem.field) == ("nope", "")
+
+
+@pytest.mark.parametrize("expression", ["'app-' ~ missing", "values.missing ~ ''", "missing | length"])
+def test_an_undefined_value_inside_an_expression_is_an_error(tmp_path, expression):
+    # StrictUndefined: not only an emitted undefined value, but one used to build another, fails.
+    template = CONFIGMAP.replace("{{ value }}", "{{ " + expression + " }}")
+    with pytest.raises(ConfigError) as caught:
+        render_one(tmp_path, template, name="cm", namespace="ns", values={})
+    (problem,) = caught.value.problems
+    assert problem.line == 7
+    assert problem.message.startswith("undefined value: ") and "missing" in problem.message
