@@ -11,7 +11,8 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 CITED_FILE = re.compile(r"\btests/[\w/]+\.py\b")
 # `tests/x/test_y.py` followed in the same sentence by `test_name`, or a pytest node id
 # `tests/x/test_y.py::test_name` (docs/claims.md): that function must be in it.
-CITED_FUNCTION = re.compile(r"(tests/[\w/]+\.py)(?:::|`?,?\s*(?:\(|`)?)(test_\w+)")
+# A name followed by ".py" is another file in a list of files, not a function.
+CITED_FUNCTION = re.compile(r"(tests/[\w/]+\.py)(?:::|`?,?\s*(?:\(|`)?)(test_\w+)\b(?!\.py)")
 
 
 def _citations() -> list[tuple[Path, str]]:

@@ -194,10 +194,29 @@ def test_fail_stops_rendering_at_its_line(tmp_path):
     assert "refused: not allowed here" in problem.message
 
 
-def test_templates_cannot_reach_python_internals(tmp_path):
-    template = CONFIGMAP.replace("{{ value }}", "{{ name.__class__.__mro__[1].__subclasses__() }}")
-    with pytest.raises(ConfigError):
-        render_one(tmp_path, template, name="cm", namespace="ns")
+# Each expression is refused by jinja2's sandbox itself (its SecurityError, or its range limit),
+# before any value reaches ``yaml_value``. Under a plain ``jinja2.Environment`` the first two would
+# end in yaml_value's "cannot be emitted" and the others would render: the message is what tells
+# the sandbox's refusal from any other error.
+@pytest.mark.parametrize(("expression", "refusal"), [
+    ("name.__class__.__mro__[1].__subclasses__()", "access to attribute '__class__' of 'str' object is unsafe"),
+    ("fail.__globals__", "access to attribute '__globals__' of 'function' object is unsafe"),
+    # The immutable sandbox: a template cannot change the data it is given.
+    ("items.append('x')", "access to attribute 'append' of 'list' object is unsafe"),
+    ("values.update(a=1)", "access to attribute 'update' of 'dict' object is unsafe"),
+    ("range(1000000) | length", "Range too big"),
+])
+def test_the_sandbox_refuses_internals_mutation_and_huge_ranges(tmp_path, expression, refusal):
+    template = CONFIGMAP.replace("{{ value }}", "{{ " + expression + " }}")
+    items, values = ["a"], {"k": "v"}
+    with pytest.raises(ConfigError) as caught:
+        render_one(tmp_path, template, name="cm", namespace="ns", items=items, values=values)
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("t.yaml.j2")
+    assert problem.line == 7
+    assert problem.message.startswith("error: ")
+    assert refusal in problem.message
+    assert (items, values) == (["a"], {"k": "v"})
 
 
 def test_missing_folder_is_a_config_error(tmp_path):
@@ -330,3 +349,89 @@ def test_a_quoted_date_is_a_string(tmp_path):
                 "data:\n  created: \"2024-01-01\"\n")
     (obj,) = render_one(tmp_path, template)
     assert obj["data"]["created"] == "2024-01-01"
+
+
+# --- edges found by the mutation check (docs/testing.md) ------------------------------------------
+
+def test_block_statements_take_no_lines_of_their_own(tmp_path):
+    # trim_blocks and lstrip_blocks: an indented {% for %} adds neither spaces nor blank lines.
+    template = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: ns\ndata:\n  script: |\n"
+                "    {% for n in names %}\n    {{ n }}\n    {% endfor %}\n")
+    (cm,) = render_one(tmp_path, template, names=["a", "b"])
+    assert cm["data"]["script"] == '"a"\n"b"\n'
+
+
+@pytest.mark.parametrize(("source", "line", "column"), [
+    ("{{ a }}x: 1\n", 1, 1),
+    ("key: {{ a }} {{ b }}\n", 1, 6),
+    ("{% if x\n   and y %}\nname: a-{{ x }}\n", 3, 9),
+    ("list: [{{ a }}]\nname: {{ a }}-{{ b }}\n", 2, 7),
+])
+def test_glued_expressions_are_found_at_their_line_and_column(source, line, column):
+    (problem,) = composition_problems(source, "t.yaml.j2")
+    assert (problem.file, problem.line, problem.column, problem.field) == ("t.yaml.j2", line, column, "")
+
+
+def test_invalid_yaml_output_names_the_output_line(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        render_one(tmp_path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [x\n")
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("t.yaml.j2") and problem.field == ""
+    assert "renders invalid YAML at output line 4" in problem.message
+    assert problem.message.endswith("(output line: '')")
+
+
+def test_every_bad_document_is_reported_and_empty_ones_do_not_stop_the_rest(tmp_path):
+    good = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+    assert [o["metadata"]["name"] for o in render_one(tmp_path, "---\n---\n" + good.format(name="a"))] == ["a"]
+    bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+    with pytest.raises(ConfigError) as caught:
+        render_templates(write(tmp_path, {"t.yaml.j2": bad.format(name="x") + "---\n" + bad.format(name="y")}), {})
+    assert [(p.file.rsplit("/", 1)[-1], p.field) for p in caught.value.problems] == [
+        ("t.yaml.j2 (document 1: ConfigMap x)", "metadata.namespace"),
+        ("t.yaml.j2 (document 2: ConfigMap y)", "metadata.namespace")]
+
+
+def test_every_object_rendered_twice_is_reported_against_its_template(tmp_path):
+    two = "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {n}\n" for n in ("a", "b"))
+    with pytest.raises(ConfigError) as caught:
+        render_templates(write(tmp_path, {"a.yaml.j2": two, "b.yaml.j2": two}), {})
+    assert [(p.file.rsplit("/", 1)[-1], p.field) for p in caught.value.problems] == [("b.yaml.j2", "")] * 2
+    assert all("first rendered by" in p.message and "a.yaml.j2" in p.message for p in caught.value.problems)
+
+
+def test_an_unreadable_template_is_named(tmp_path):
+    (tmp_path / "t.yaml.j2").write_bytes(b"apiVersion: v1\nkind: \xff\n")
+    with pytest.raises(ConfigError) as caught:
+        render_templates(tmp_path, {})
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("t.yaml.j2") and problem.field == ""
+    assert problem.message.startswith("cannot read template: ")
+
+
+def test_an_error_inside_a_helper_names_the_helper(tmp_path):
+    write(tmp_path, {"_lib.yaml.j2": "{% macro label(x) %}\n{{ x.missing }}\n{% endmacro %}\n",
+                     "t.yaml.j2": "{% import '_lib.yaml.j2' as lib %}\napiVersion: v1\nkind: {{ lib.label({}) }}\n"})
+    with pytest.raises(ConfigError) as caught:
+        render_templates(tmp_path, {})
+    (problem,) = caught.value.problems
+    assert (problem.file.rsplit("/", 1)[-1], problem.line, problem.field) == ("_lib.yaml.j2", 2, "")
+    assert problem.message.startswith("undefined value: ")
+
+
+def test_a_missing_folder_is_named(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        render_templates(tmp_path / "nope", {})
+    (problem,) = caught.value.problems
+    assert (problem.file.rsplit("/", 1)[-1], problem.field) == ("nope", "")
+
+
+@pytest.mark.parametrize("expression", ["'app-' ~ missing", "values.missing ~ ''", "missing | length"])
+def test_an_undefined_value_inside_an_expression_is_an_error(tmp_path, expression):
+    # StrictUndefined: not only an emitted undefined value, but one used to build another, fails.
+    template = CONFIGMAP.replace("{{ value }}", "{{ " + expression + " }}")
+    with pytest.raises(ConfigError) as caught:
+        render_one(tmp_path, template, name="cm", namespace="ns", values={})
+    (problem,) = caught.value.problems
+    assert problem.line == 7
+    assert problem.message.startswith("undefined value: ") and "missing" in problem.message
