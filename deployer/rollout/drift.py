@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from deployer.plan.keys import ObjectKey, key_of
-from deployer.rollout.release import ReleaseRecord
+from deployer.rollout.release import ReleaseRecord, current
 
 FindingKind = Literal["image", "missing", "owner", "unobserved"]
 
@@ -75,9 +75,7 @@ def compare(service: str, cluster: str, record: ReleaseRecord, live: Mapping[Obj
     ``known`` are the service's records (any environment, any cluster), to name a foreign digest."""
     if record.outcome == "removed":
         return []
-    by_digest: dict[str, ReleaseRecord] = {}
-    for other in sorted(known, key=lambda r: (r.cluster != cluster, -r.revision)):
-        by_digest.setdefault(other.digest, other)
+    by_digest = _by_digest(cluster, list(known))
     label = f"{record.environment} r{record.revision}"
     findings: list[Finding] = []
     for obj in record.objects:
@@ -95,6 +93,18 @@ def compare(service: str, cluster: str, record: ReleaseRecord, live: Mapping[Obj
             findings.append(Finding("unobserved", str(key), f"{key}: generation {generation} is not yet observed "
                                                             f"by its controller (observed {observed})"))
     return findings
+
+
+def _by_digest(cluster: str, known: list[ReleaseRecord]) -> dict[str, ReleaseRecord]:
+    """Digest -> the release to name it by: on this cluster before others, the release its
+    environment runs now before superseded ones, then the newest."""
+    running = {(r.cluster, r.environment): current([k for k in known if (k.cluster, k.environment) ==
+                                                    (r.cluster, r.environment)]) for r in known}
+    chosen: dict[str, ReleaseRecord] = {}
+    for record in sorted(known, key=lambda r: (r.cluster != cluster, running[(r.cluster, r.environment)] != r,
+                                               -r.revision)):
+        chosen.setdefault(record.digest, record)
+    return chosen
 
 
 def _image_findings(service: str, cluster: str, record: ReleaseRecord, key: ObjectKey, wanted: dict[str, str],

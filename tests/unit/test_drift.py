@@ -52,6 +52,15 @@ def test_a_digest_of_another_release_is_named_by_that_release() -> None:
         "not staging r1".replace("cccccccccccc", PRODUCTION[7:19])]
 
 
+def test_a_foreign_digest_is_named_by_the_release_that_runs_it_now() -> None:
+    # staging r1 and production r1 both ran PRODUCTION's digest; staging has moved on to r2.
+    old_staging, production = release("staging", 1, PRODUCTION), release("production", 1, PRODUCTION)
+    mine = release("staging", 2, STAGING)
+    [finding] = compare("hello", "local-gke", mine, {key_of(workload(STAGING)): live(workload(PRODUCTION))},
+                        [old_staging, production, mine])
+    assert "which is production r1 of hello, not staging r2" in finding.message
+
+
 def test_an_image_set_by_hand_is_drift_naming_the_recorded_digest() -> None:
     mine = release("staging", 1, STAGING)
     changed = live(workload(STAGING))
