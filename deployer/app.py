@@ -6,7 +6,8 @@ An ``App`` holds, for one run:
 - one client per cluster and credential (the deploy credential, and the admin credential for
   cluster sync, verify and deleting what the deploy role may not), each built on first use from
   that cluster's own file and credential and kept until ``close``;
-- the image publisher (build once, push to every target registry) and the Terraform runner;
+- the image publisher (build once per commit, push to every target registry; copy a promoted
+  digest) and the Terraform runner;
 - progress, clocks and the poll interval, which tests replace to run waits in milliseconds.
 
 Nothing heavy is imported here at module level: ``deployer --help`` never loads the Kubernetes
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # imported for real only when a client or a publisher is buil
     from deployer.images.publish import Published
     from deployer.infra.provision import ProvisionResult
     from deployer.kube.client import ClientOptions, Endpoint, KubeClient
+    from deployer.rollout.promotion import Promotion
 
 Progress = Callable[[str, str], None]
 """(cluster, or "" for the whole run; message)."""
@@ -123,19 +125,32 @@ class App:
 
     # --- images and Terraform --------------------------------------------------------------------
 
-    def publish(self, service: Service, clusters: list[Cluster], *, environment: str, commit: str | None,
-                builder: str, dry_run: bool) -> dict[str, Published]:
-        """Build the service's image once (unless a target registry has it) and push it to every
-        cluster's registry; per cluster what to pin. The tag is ``<commit>-<environment>``."""
-        from deployer.images import backends
-        from deployer.images.publish import image_tag, publish, source_commit
+    def image_commit(self, service: Service, commit: str | None) -> str:
+        """The commit the service's image is built from: ``commit``, else $DEPLOYER_COMMIT, else the
+        last git commit of its build context."""
+        from deployer.images.publish import source_commit
 
+        context = (self.config.service_files[service.name].parent / service.image.context).resolve()
+        return commit or os.environ.get("DEPLOYER_COMMIT") or source_commit(context)
+
+    def publish(self, service: Service, clusters: list[Cluster], *, commit: str, builder: str, dry_run: bool,
+                promotion: Promotion | None = None) -> dict[str, Published]:
+        """Per cluster, the image to pin, present in that cluster's registry: the build of ``commit``
+        (tagged with it; built once, unless a target registry has it), or with ``promotion`` the
+        digest the source environment ran, copied by digest and never rebuilt."""
+        from deployer.images import backends
+        from deployer.images.publish import copy_digest, image_tag, publish
+
+        def progress(message: str) -> None:
+            self.progress("", message)
+
+        if promotion is not None:
+            return copy_digest(service, clusters, promotion.image, promotion.digest,
+                               image_tag(commit or promotion.digest.replace(":", "-")),
+                               registry=backends.Registry(), progress=progress, dry_run=dry_run)
         service_dir = self.config.service_files[service.name].parent
-        context = (service_dir / service.image.context).resolve()
-        commit = commit or os.environ.get("DEPLOYER_COMMIT") or source_commit(context)
-        return publish(service, service_dir, clusters, image_tag(commit[:40], environment),
-                       backend=lambda: backends.backend(builder), registry=backends.Registry(),
-                       progress=lambda message: self.progress("", message), dry_run=dry_run)
+        return publish(service, service_dir, clusters, image_tag(commit), backend=lambda: backends.backend(builder),
+                       registry=backends.Registry(), progress=progress, dry_run=dry_run)
 
     def provision(self, cluster: Cluster, *, dry_run: bool) -> ProvisionResult:
         """Terraform for one GKE cluster's deployer account (a stand-in's endpoints when the

@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     LOCKED = 9
     CHANGED = 10
     VERIFY_FAILED = 11
+    DRIFT = 12
 
 
 EXIT_CODE_MEANING = {
@@ -43,6 +44,7 @@ EXIT_CODE_MEANING = {
     ExitCode.LOCKED: "another deploy holds the lock for this service and cluster",
     ExitCode.CHANGED: "with --detailed-exitcode only: done, and something was changed",
     ExitCode.VERIFY_FAILED: "an identity has more or less access than the chart grants",
+    ExitCode.DRIFT: "status: a cluster runs something other than its newest release record says (drift)",
 }
 
 EXIT_CODE_TABLE = "\n".join(f"{code.value:>3}  {code.name.lower():<14} {EXIT_CODE_MEANING[code]}"

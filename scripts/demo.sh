@@ -37,7 +37,9 @@ step "deploy the example service to both clusters"
 "$deployer" deploy hello --env staging --report reports/demo-deploy.json --junit reports/demo-deploy.xml
 step "deploy the same commit again: nothing changes"
 "$deployer" deploy hello --env staging
-step "what runs where"
+step "promote staging's digest to production on local-gke: copied by digest, never rebuilt"
+"$deployer" promote hello --from staging --to production
+step "what runs where (read from the clusters, checked against the records)"
 "$deployer" status hello
 "$deployer" history hello
 printf '\nThe platform keeps running; stop it with: make down\n'

@@ -1,4 +1,4 @@
-"""`deployer deploy`, `rollback`, `history` and `status`: parse, call the story, render the report."""
+"""`deployer deploy`, `promote`, `rollback` and `history`: parse, call the story, render the report."""
 
 from __future__ import annotations
 
@@ -38,19 +38,26 @@ def _progress(json_mode: bool) -> Callable[[str, str], None]:
     return show
 
 
-def _write_reports(run: RunReport, report: Path | None, junit: Path | None) -> None:
+def _finish(ctx: click.Context, story: Callable[[Any], RunReport], report: Path | None, junit: Path | None) -> int:
+    """Run ``story`` with the command's App; write --report and --junit; print; the exit code."""
     import json
 
+    settings = settings_of(ctx)
+    with app_of(config_of(ctx), _progress(settings.json)) as app:
+        run = story(app)
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(run.to_dict(), indent=2) + "\n")
     if junit:
         junit.parent.mkdir(parents=True, exist_ok=True)
         junit.write_text(run.to_junit() + "\n")
+    emit(settings, run.to_dict(), run.to_text)
+    return int(run.exit_code(settings.detailed_exitcode))
 
 
+env_option = click.option("--env", "environment", required=True,
+                          help="The service's environment (services/<name>.yaml).")
 common = [
-    click.option("--env", "environment", required=True, help="The service's environment (services/<name>.yaml)."),
     click.option("--cluster", "clusters", multiple=True, help="Only this target cluster (repeatable)."),
     click.option("--wait-for-lock", default="0", callback=_duration, metavar="DURATION",
                  help="Wait this long (e.g. 5m) for another deploy's lock instead of failing at once."),
@@ -73,6 +80,7 @@ def with_common(func: F) -> F:
 
 @click.command()
 @click.argument("service")
+@env_option
 @with_common
 @click.option("--dry-run", is_flag=True, help="Build nothing and write nothing: render and preflight only.")
 @click.option("--commit", default=None, help="Commit for the image tag (default: $DEPLOYER_COMMIT, else git).")
@@ -86,12 +94,13 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
     """Deploy SERVICE to every target cluster of an environment, in parallel.
 
     \b
-    Builds the image once (tagged <commit>-<env>; skipped when the registry has it), pushes it
-    to each cluster's registry, renders the manifests with the image pinned by digest,
+    Builds the image once per commit (tagged with the commit; skipped when the registry has it),
+    pushes it to each cluster's registry, renders the manifests with the image pinned by digest,
     preflights every cluster (access reviews and a strict server-side dry run) before writing
     anything, takes a deploy lock per cluster, applies, waits by kubectl's rollout rules, and on
     failure follows the service's rollout.onFailure policy. Each cluster ends on the new release
-    or back on the old one, and the report says which.
+    or back on the old one, and the report says which. An environment with promoteFrom takes
+    only a commit that succeeded in that environment, with the digest it ran there.
 
     \b
     Examples:
@@ -102,18 +111,49 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
     from deployer.pipeline.deploy import deploy as run_deploy
     from deployer.pipeline.steps import default_actor
 
-    settings = settings_of(ctx)
     request = DeployRequest(service, environment, clusters, dry_run, actor or default_actor(), wait_for_lock,
                             commit, builder, max(1, int(lock_lease)), delete_unmanaged)
-    with app_of(config_of(ctx), _progress(settings.json)) as app:
-        run = run_deploy(request, app)
-    _write_reports(run, report_file, junit)
-    emit(settings, run.to_dict(), run.to_text)
-    return int(run.exit_code(settings.detailed_exitcode))
+    return _finish(ctx, lambda app: run_deploy(request, app), report_file, junit)
 
 
 @click.command()
 @click.argument("service")
+@click.option("--from", "source", required=True, help="The environment whose running release is promoted.")
+@click.option("--to", "environment", required=True, help="The environment to deploy it to.")
+@with_common
+@click.option("--dry-run", is_flag=True, help="Copy nothing and write nothing: choose, render and preflight only.")
+@click.option("--commit", default=None, help="Refuse unless the --from environment runs this commit (a pipeline "
+                                             "passes the commit it tested).")
+@click.pass_context
+def promote(ctx: click.Context, service: str, source: str, environment: str, clusters: tuple[str, ...],
+            wait_for_lock: float, lock_lease: float, actor: str | None, report_file: Path | None,
+            junit: Path | None, dry_run: bool, commit: str | None) -> int:
+    """Deploy to one environment exactly the build another one runs: no rebuild.
+
+    \b
+    Chooses the release the --from environment runs successfully on every one of its clusters
+    (refused when they run different digests or the newest release there did not succeed),
+    copies that image by digest into each --to cluster's registry, and deploys it as `deploy`
+    does (preflight, lock, apply, wait, failure policy). Each release record names the
+    environment and revisions it was promoted from.
+
+    \b
+    Examples:
+      deployer promote hello --from staging --to production
+      deployer -o json promote hello --from staging --to production --junit reports/promote.xml
+    """
+    from deployer.pipeline.promote import PromoteRequest
+    from deployer.pipeline.promote import promote as run_promote
+    from deployer.pipeline.steps import default_actor
+
+    request = PromoteRequest(service, source, environment, clusters, dry_run, actor or default_actor(),
+                             wait_for_lock, max(1, int(lock_lease)), commit)
+    return _finish(ctx, lambda app: run_promote(request, app), report_file, junit)
+
+
+@click.command()
+@click.argument("service")
+@env_option
 @with_common
 @click.option("--to", "to_revision", type=int, default=None, help="The revision to return to (default: the one "
                                                                    "before the current release).")
@@ -130,14 +170,9 @@ def rollback(ctx: click.Context, service: str, environment: str, clusters: tuple
     from deployer.pipeline.rollback import rollback as run_rollback
     from deployer.pipeline.steps import default_actor
 
-    settings = settings_of(ctx)
     request = RollbackRequest(service, environment, to_revision, clusters, actor or default_actor(), wait_for_lock,
                               max(1, int(lock_lease)))
-    with app_of(config_of(ctx), _progress(settings.json)) as app:
-        run = run_rollback(request, app)
-    _write_reports(run, report_file, junit)
-    emit(settings, run.to_dict(), run.to_text)
-    return int(run.exit_code(settings.detailed_exitcode))
+    return _finish(ctx, lambda app: run_rollback(request, app), report_file, junit)
 
 
 @click.command()
@@ -156,38 +191,15 @@ def history(ctx: click.Context, service: str, environment: str | None) -> int:
             continue
         for r in sorted(h.records, key=lambda r: (r.environment, r.revision)):
             note = f"rollback to r{r.rollback_of}" if r.rollback_of else r.message
+            if r.promoted_from:
+                from deployer.rollout.promotion import source_text
+
+                note = f"promoted from {source_text(r.promoted_from)}; {note}"
             rows.append([h.cluster, r.environment, f"r{r.revision}", r.time[:19], r.outcome, r.digest[:19],
                          f"{r.actor} {note}".strip()])
     emit(settings, data, lambda: table(rows, ["cluster", "environment", "revision", "time", "outcome", "digest",
                                               "actor / note"])
          if rows else f"no releases of {service} yet")
-    return _read_exit_code(found)
-
-
-@click.command()
-@click.argument("service")
-@click.option("--env", "environment", default=None, help="Only this environment.")
-@click.pass_context
-def status(ctx: click.Context, service: str, environment: str | None) -> int:
-    """Show which release of SERVICE each cluster runs now."""
-    settings = settings_of(ctx)
-    found = _records(ctx, service, environment)
-    data: dict[str, Any] = {}
-    rows = []
-    for h in found:
-        if h.error is not None:
-            data[h.cluster] = {"error": h.error.message}
-            rows.append([h.cluster, "-", "unreadable", "-", h.error.message])
-            continue
-        # A release is one environment on the cluster: each has its own revisions and namespace.
-        for env in sorted({r.environment for r in h.records}) or [environment or "-"]:
-            mine = h.of_environment(env)
-            now, latest = mine.current, mine.latest
-            data.setdefault(h.cluster, {})[env] = {"current": now.summary() if now else None,
-                                                   "latest": latest.summary() if latest else None}
-            rows.append([h.cluster, env, f"r{now.revision}" if now else "none", now.image if now else "-",
-                         f"latest r{latest.revision} {latest.outcome}" if latest else "never deployed"])
-    emit(settings, data, lambda: table(rows, ["cluster", "environment", "current", "image", "latest"]))
     return _read_exit_code(found)
 
 

@@ -32,9 +32,10 @@ COMMANDS = {
     "clusters": "deployer.cli.clusters:clusters",
     "cluster": "deployer.cli.cluster:cluster",
     "deploy": "deployer.cli.deploy:deploy",
+    "promote": "deployer.cli.deploy:promote",
     "rollback": "deployer.cli.deploy:rollback",
     "history": "deployer.cli.deploy:history",
-    "status": "deployer.cli.deploy:status",
+    "status": "deployer.cli.status:status",
     "web": "deployer.cli.web:web",
 }
 
@@ -115,9 +116,10 @@ SHORT_HELP = {
     "clusters": "List the declared clusters.",
     "cluster": "Render, diff, sync, verify and provision a cluster's common objects.",
     "deploy": "Build, push, apply and wait: a service to every target cluster of an environment.",
+    "promote": "Deploy to one environment exactly the build another one runs (no rebuild).",
     "rollback": "Put a service back on an earlier release on every target cluster.",
     "history": "Show a service's release records per cluster.",
-    "status": "Show what each cluster of a service is running now.",
+    "status": "Show what each cluster of a service runs now, read from the cluster; drift if it differs.",
     "web": "Serve the deploy-button page.",
 }
 

@@ -311,6 +311,9 @@ class Environment(Strict):
     """Where this environment's objects live; default: the service's ``namespace``. Two
     environments that share a cluster need different namespaces (a release is one service and
     environment on one cluster and namespace)."""
+    promote_from: Name | None = None
+    """The environment this one takes its releases from: only a commit that succeeded there may be
+    deployed here, and ``deployer promote --from <it>`` deploys exactly the digest it runs."""
     values: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -355,6 +358,26 @@ class Service(Strict):
                                      f"{cluster}, namespace {namespace}: their objects would overwrite each other; "
                                      f"give {env_name} a namespace of its own (environments.{env_name}.namespace) "
                                      "or different clusters")
+        return self
+
+    @model_validator(mode="after")
+    def _promotion_sources(self) -> Service:
+        for env_name, env in self.environments.items():
+            source = env.promote_from
+            if source is None:
+                continue
+            if source == env_name or source not in self.environments:
+                others = ", ".join(sorted(e for e in self.environments if e != env_name)) or "none"
+                raise FieldError(("environments", env_name, "promoteFrom"),
+                                 f"promoteFrom must name another environment of {self.name} (its others: {others})")
+            seen = [env_name]
+            while source is not None and source not in seen:  # a chain of promotions must end somewhere
+                seen.append(source)
+                source = self.environments[source].promote_from
+            if source is not None:
+                raise FieldError(("environments", env_name, "promoteFrom"),
+                                 f"promoteFrom makes a cycle: {' <- '.join([*seen, source])}; one environment "
+                                 "must be built and deployed directly")
         return self
 
 

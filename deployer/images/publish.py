@@ -1,7 +1,9 @@
-"""Build once, push to every target cluster's registry, and resolve the digest to pin.
+"""Build once per commit, push to every target cluster's registry, and resolve the digest to pin.
 
-If the image for this commit already exists in a target registry, nothing is built: the image is
-copied digest-preserving to the registries that lack it, so every cluster runs the same bytes.
+The tag is the commit alone, whatever the environment: if the image for this commit already exists
+in a target registry, nothing is built, and the image is copied digest-preserving to the registries
+that lack it, so every cluster of every environment runs the same bytes. A promotion
+(``copy_digest``) never builds: it copies the digest the source environment ran.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ class Published:
         return f"{self.repository}:{self.tag}"
 
 
-def image_tag(commit: str, environment: str) -> str:
-    return f"{commit}-{environment}"
+def image_tag(commit: str) -> str:
+    """The commit is the whole tag: every environment deploys the one build of it."""
+    return commit[:40]
 
 
 def source_commit(context: Path) -> str:
@@ -105,4 +108,29 @@ def publish(service: Service, service_dir: Path, clusters: list[Cluster], tag: s
         for repo in unique:
             progress(f"pushing {repo}:{tag}")
             results[repo] = Published(repo, tag, builder.push(local, f"{repo}:{tag}"), "built")
+    return {cluster: results[repo] for cluster, repo in by_cluster.items()}
+
+
+def copy_digest(service: Service, clusters: list[Cluster], source: str, digest: str, tag: str, *,
+                registry: Registry, progress: Progress = lambda _: None, dry_run: bool = False
+                ) -> dict[str, Published]:
+    """Make ``digest`` (copied from ``source``, a pinned reference) exist in every target cluster's
+    registry, tagged ``tag``; nothing is built. A registry that has the digest already is left alone."""
+    by_cluster = repositories(service, clusters)
+    results: dict[str, Published] = {}
+    for repo in sorted(set(by_cluster.values())):
+        if registry.digest(f"{repo}@{digest}") == digest:
+            progress(f"image {repo}@{digest[:19]} already in the registry; not copying")
+            results[repo] = Published(repo, tag, digest, "present")
+        elif dry_run:
+            results[repo] = Published(repo, tag, digest, "would be copied (dry run)")
+        else:
+            progress(f"copying {source} to {repo}:{tag} (by digest, no rebuild)")
+            registry.copy(source, f"{repo}:{tag}")
+            copied = registry.digest(f"{repo}@{digest}")
+            if copied != digest:
+                raise ToolError(f"copy {source} to {repo}:{tag}: the registry holds {copied or 'nothing'} "
+                                f"there, not {digest}", hint="The copy must keep the manifest's bytes; check "
+                                                              "that skopeo and the registry support the format.")
+            results[repo] = Published(repo, tag, digest, "copied")
     return {cluster: results[repo] for cluster, repo in by_cluster.items()}

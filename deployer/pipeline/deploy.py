@@ -3,7 +3,8 @@
 Read top to bottom, ``deploy`` is what `deployer deploy SERVICE --env ENV` does:
 
 1. resolve the target clusters of the environment and connect to each with its own credential;
-2. build the image once and push it to every target cluster's registry; pin it by digest;
+2. build the image once per commit and push it to every target cluster's registry; pin it by digest
+   (an environment with ``promoteFrom`` takes the digest its source ran instead: ``promote_from``);
 3. render the manifests per cluster;
 4. preflight on every cluster before any write (access reviews, strict server-side dry run), so a
    missing permission or an immutable-field change stops the deploy with nothing written;
@@ -27,6 +28,7 @@ from deployer.config.models import Cluster, Service
 from deployer.errors import DeployerError, ForbiddenError, UsageError
 from deployer.kube import access, objects, releases
 from deployer.kube.resources import resource
+from deployer.pipeline.promote_from import build_for
 from deployer.pipeline.report import End, EndState, RunReport
 from deployer.pipeline.steps import (
     RolloutFailure,
@@ -46,6 +48,7 @@ from deployer.pipeline.steps import (
 from deployer.plan.compare import changes_to_apply
 from deployer.plan.keys import group_of, key_of
 from deployer.rollout import policy
+from deployer.rollout.promotion import Promotion
 from deployer.rollout.release import ReleaseRecord, current, manifest_hash, next_revision, previous_good
 
 
@@ -64,6 +67,8 @@ class DeployRequest:
     """Seconds the deploy lock outlives its last renewal: how long a killed deploy blocks others."""
     delete_unmanaged: bool = False
     """Delete the service from clusters that are no longer targets of the environment."""
+    promotion: Promotion | None = None
+    """Deploy this build another environment ran (``deployer promote``) instead of the commit's."""
 
 
 def deploy(request: DeployRequest, app: App) -> RunReport:
@@ -72,9 +77,12 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     if run.stopped_by is not None:
         return run
 
-    # 2. image: built once, pushed to every target registry, pinned by digest
-    published = app.publish(service, [t.cluster for t in targets], environment=request.environment,
-                            commit=request.commit, builder=request.builder, dry_run=request.dry_run)
+    # 2. image: built once per commit (or, promoteFrom / promote, the source's digest copied), pushed
+    #    to every target registry, pinned by digest
+    commit, promotion = build_for(app, service, request.environment, request.commit, request.promotion)
+    request = replace(request, commit=commit, promotion=promotion)
+    published = app.publish(service, [t.cluster for t in targets], commit=commit, promotion=promotion,
+                            builder=request.builder, dry_run=request.dry_run)
     for target in targets:
         item = published[target.name]
         target.image, target.digest = item.pinned, item.digest
@@ -193,7 +201,8 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
             return "unchanged"
         record = begin_record(target, ReleaseRecord(
             service.name, target.name, request.environment, next_revision(target.records), target.image,
-            target.digest, mhash, request.actor, app.now().isoformat(), "in-progress", objects=target.desired))
+            target.digest, mhash, request.actor, app.now().isoformat(), "in-progress", objects=target.desired,
+            commit=request.commit or "", promoted_from=request.promotion.note() if request.promotion else None))
         target.record = record
         target.report.revision = record.revision
         try:

@@ -37,6 +37,10 @@ class ReleaseRecord:
     message: str = ""
     rollback_of: int | None = None
     """For a rollback: the revision whose objects were restored."""
+    commit: str = ""
+    """The commit the image was built from (its tag); empty in records older than this field."""
+    promoted_from: dict[str, Any] | None = None
+    """For a promotion: {"environment": source, "revisions": {source cluster: revision}}."""
     objects: list[dict[str, Any]] = field(default_factory=list, compare=False)
 
     def with_outcome(self, outcome: Outcome, message: str = "") -> ReleaseRecord:

@@ -1,7 +1,7 @@
 """What the page reads and runs, through the same functions and dependencies as the CLI.
 
 ``job_work`` is what `deployer deploy --dry-run`, `deployer deploy` and `deployer rollback` run;
-``overview`` is what `deployer status` reads. No deploy rule lives here.
+``overview`` is what `deployer status` reads and checks (drift included). No deploy rule lives here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from deployer.config.loader import Config
 from deployer.errors import DeployerError
 from deployer.pipeline.report import RunReport
+from deployer.rollout.drift import Finding
 from deployer.rollout.release import ReleaseRecord
 from deployer.web.forms import JobForm, check_confirmation, needs_confirmation
 from deployer.web.jobs import Progress, Work
@@ -55,6 +56,12 @@ class ClusterState:
     latest: ReleaseRecord | None = None
     error: str = ""
     """Why the cluster's records could not be read."""
+    findings: list[Finding] = field(default_factory=list)
+    """How the live objects differ from the newest record (``deployer status``)."""
+
+    @property
+    def drift(self) -> bool:
+        return any(f.drift for f in self.findings)
 
 
 @dataclass(frozen=True)
@@ -73,26 +80,29 @@ class ServiceState:
 
 def overview(app: App) -> list[ServiceState]:
     """Every service, and per environment the release each target cluster is on, read from the
-    clusters' release records (services in parallel, each service's clusters in parallel)."""
-    from deployer.pipeline.history import ClusterHistory, history
+    clusters and checked against their release records as `deployer status` does (services in
+    parallel, each service's clusters in parallel)."""
+    from deployer.pipeline.status import status
 
     config = app.config
 
     def read(name: str) -> ServiceState:
         service = config.service(name)
         try:
-            found = {h.cluster: h for h in history(app, name)}
+            found = {(s.cluster, s.environment): s for s in status(app, name)}
         except DeployerError as exc:
             return ServiceState(name, error=exc.message)
         environments = []
         for env_name, env in service.environments.items():
             clusters = []
             for cluster in env.clusters:
-                mine = found.get(cluster, ClusterHistory(cluster)).of_environment(env_name)
-                if mine.error is not None:
+                mine = found.get((cluster, env_name))
+                if mine is None:
+                    clusters.append(ClusterState(cluster))
+                elif mine.error is not None:
                     clusters.append(ClusterState(cluster, error=mine.error.message))
-                    continue
-                clusters.append(ClusterState(cluster, mine.current, mine.latest))
+                else:
+                    clusters.append(ClusterState(cluster, mine.current, mine.latest, findings=mine.findings))
             production = needs_confirmation("deploy", env_name, [config.clusters[c].environment for c in env.clusters
                                                                  if c in config.clusters])
             environments.append(EnvironmentState(env_name, production, clusters))

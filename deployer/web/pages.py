@@ -12,6 +12,7 @@ import datetime as dt
 import html
 from urllib.parse import quote
 
+from deployer.rollout.promotion import source_text
 from deployer.rollout.release import ReleaseRecord
 from deployer.web.actions import ClusterState, EnvironmentState, ServiceState
 from deployer.web.jobs import Job, headline, meaning
@@ -122,17 +123,28 @@ def cluster_row(state: ClusterState) -> str:
     if state.error:
         return f'<tr>{name}<td colspan="3" class="unreadable">unreadable: {esc(state.error)}</td></tr>'
     now = state.current
+    live = drift_notes(state)
     if now is None:
         note = f"no release; {release_note(state.latest)}" if state.latest else "never deployed"
-        return f'<tr>{name}<td colspan="3" class="none">{esc(note)}</td></tr>'
+        return f'<tr>{name}<td colspan="3" class="none">{esc(note)}{live}</td></tr>'
     notes = [f"rollback to r{now.rollback_of}"] if now.rollback_of else []
+    if now.promoted_from:
+        notes.append(f"promoted from {source_text(now.promoted_from)}")
     if state.latest is not None and state.latest.revision != now.revision:
         notes.append(release_note(state.latest))
     extra = "".join(f'<div class="note">{esc(note)}</div>' for note in notes)
     digest = now.digest or now.image.rsplit("@", 1)[-1]
-    return (f"<tr>{name}<td><strong>r{esc(now.revision)}</strong>{extra}</td>"
+    row = '<tr class="drift">' if state.drift else "<tr>"
+    return (f"{row}{name}<td><strong>r{esc(now.revision)}</strong>"
+            f"{extra}{live}</td>"
             f'<td><code title="{esc(now.image)}">{esc(short_digest(digest))}</code></td>'
             f"<td>{esc(now.actor)}<br><small>{esc(now.time[:19].replace('T', ' '))}</small></td></tr>")
+
+
+def drift_notes(state: ClusterState) -> str:
+    """What the cluster runs that its newest record does not say, as `deployer status` prints it."""
+    return "".join(f'<div class="drift" role="alert">{esc(f.message)}</div>' if f.drift
+                   else f'<div class="note">{esc(f.message)}</div>' for f in state.findings)
 
 
 def release_note(record: ReleaseRecord) -> str:

@@ -19,11 +19,13 @@ static String credentialId(String cluster) {
 
 /**
  * deployerCredentials(service: 'hello', environment: 'staging', configDir: '.')
- * returns the list to pass to withCredentials.
+ * returns the list to pass to withCredentials. A promotion reads the source environment's releases
+ * and deploys to the target's: environments: ['staging', 'production'] binds the clusters of both,
+ * each cluster once.
  */
 List call(Map args) {
     String service = args.service
-    String environment = args.environment
+    List environments = args.environments ?: [args.environment]
     String configDir = args.configDir ?: '.'
     if (!isName(service)) {
         error('deployer: SERVICE must be a service name such as hello (lowercase letters, digits and -), not "' + service + '"')
@@ -32,17 +34,25 @@ List call(Map args) {
     if (!fileExists(serviceFile)) {
         error('deployer: no service file ' + serviceFile + '; SERVICE must name a file under services/')
     }
-    Map environments = readYaml(file: serviceFile).environments ?: [:]
-    Map target = environments[environment]
-    if (target == null || !target.clusters) {
-        error('deployer: ' + serviceFile + ' has no clusters for environment ' + environment +
-              '; add environments.' + environment + '.clusters to it')
+    Map declared = readYaml(file: serviceFile).environments ?: [:]
+    List clusters = []
+    for (String environment in environments) {
+        Map target = declared[environment]
+        if (target == null || !target.clusters) {
+            error('deployer: ' + serviceFile + ' has no clusters for environment ' + environment +
+                  '; add environments.' + environment + '.clusters to it')
+        }
+        for (String cluster in target.clusters) {
+            if (!clusters.contains(cluster)) {
+                clusters << cluster
+            }
+        }
     }
 
     List bindings = []
     Map boundBy = [:]  // variable -> cluster, to refuse two clusters sharing one variable
     List lines = []
-    for (String cluster in target.clusters) {
+    for (String cluster in clusters) {
         String clusterFile = configDir + '/clusters/' + cluster + '.yaml'
         if (!fileExists(clusterFile)) {
             error('deployer: ' + serviceFile + ' targets cluster ' + cluster + ' but ' + clusterFile + ' does not exist')
@@ -76,7 +86,7 @@ List call(Map args) {
             boundBy[variable] = cluster
         }
     }
-    echo('deployer credentials for ' + service + ' in ' + environment + ':\n  ' + lines.join('\n  '))
+    echo('deployer credentials for ' + service + ' in ' + environments.join(' and ') + ':\n  ' + lines.join('\n  '))
     return bindings
 }
 

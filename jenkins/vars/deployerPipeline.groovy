@@ -8,9 +8,12 @@
 // ACTION (deploy|rollback), REVISION (rollback target; empty: the release before the current one).
 //
 //   deploy to staging:     Build and test -> Deploy to staging
-//   deploy to production:  Build and test -> Deploy to staging -> Approval -> Deploy to production
+//   deploy to production:  Build and test -> Deploy to staging -> Approval -> Promote to production
 //   rollback:              Roll back (ENVIRONMENT only; no build, no approval: it returns to a
 //                          release that was already approved once)
+//
+// The image is built once, by the staging deploy; production never builds: it is promoted the digest
+// this build's commit ran successfully on every staging cluster (`deployer promote --commit`).
 //
 // Every shell step is a single-quoted Groovy string: the shell, not Groovy, expands variables, so a
 // bound credential never becomes part of a command line that Jenkins records. Each deploy stage binds
@@ -68,11 +71,11 @@ def call(Map options = [:]) {
                 when { expression { params.ACTION == 'deploy' && params.ENVIRONMENT == 'production' } }
                 steps { script { approve(cfg) } }
             }
-            stage('Deploy to production') {
+            stage('Promote to production') {
                 when { beforeAgent true; expression { params.ACTION == 'deploy' && params.ENVIRONMENT == 'production' } }
                 agent { label cfg.agent }
-                steps { script { deploy(cfg, 'production') } }
-                post { always { script { publishReport('deploy', 'production') } } }
+                steps { script { promote(cfg, 'staging', 'production') } }
+                post { always { script { publishReport('promote', 'production') } } }
             }
             stage('Roll back') {
                 when { beforeAgent true; expression { params.ACTION == 'rollback' } }
@@ -132,12 +135,21 @@ void buildAndTest(Map cfg) {
     }
 }
 
-/** Runs body with deployer set up and exactly the credentials of the environment's clusters bound. */
-void withTarget(Map cfg, String action, String environment, Closure body) {
+/**
+ * Runs body with deployer set up and exactly the credentials of the environment's clusters bound (and,
+ * for a promotion, of the source environment's clusters, whose releases it reads).
+ */
+void withTarget(Map cfg, String action, String environment, Closure body, String source = null) {
+    List vars = ['DEPLOY_ENVIRONMENT=' + environment, 'DEPLOY_REPORT=' + reportName(action, environment),
+                 'DEPLOY_LOCK_WAIT=' + cfg.lockWait]
+    List environments = [environment]
+    if (source) {
+        vars << 'DEPLOY_SOURCE=' + source
+        environments = [source, environment]
+    }
     withDeployer(cfg) {
-        withEnv(['DEPLOY_ENVIRONMENT=' + environment, 'DEPLOY_REPORT=' + reportName(action, environment),
-                 'DEPLOY_LOCK_WAIT=' + cfg.lockWait]) {
-            withCredentials(deployerCredentials(service: params.SERVICE, environment: environment,
+        withEnv(vars) {
+            withCredentials(deployerCredentials(service: params.SERVICE, environments: environments,
                                                 configDir: configDir(cfg))) {
                 body()
             }
@@ -157,8 +169,22 @@ deployer --output json deploy "$SERVICE" --env "$DEPLOY_ENVIRONMENT" \\
     }
 }
 
+/** Deploys to environment the digest this build's commit ran on every cluster of source: no build. */
+void promote(Map cfg, String source, String environment) {
+    currentBuild.description = 'promote ' + params.SERVICE + ' from ' + source + ' to ' + environment
+    withTarget(cfg, 'promote', environment, {
+        sh(label: 'deployer promote', script: '''\
+rm -f "$DEPLOY_REPORT.json" "$DEPLOY_REPORT.junit.xml"
+deployer --output json promote "$SERVICE" --from "$DEPLOY_SOURCE" --to "$DEPLOY_ENVIRONMENT" \\
+  ${DEPLOYER_COMMIT:+--commit "$DEPLOYER_COMMIT"} \\
+  --report "$DEPLOY_REPORT.json" --junit "$DEPLOY_REPORT.junit.xml" \\
+  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
+''')
+    }, source)
+}
+
 void approve(Map cfg) {
-    Map question = [message: 'Deploy ' + params.SERVICE + ' to production?', ok: 'Deploy to production']
+    Map question = [message: 'Promote ' + params.SERVICE + ' to production?', ok: 'Promote to production']
     if (cfg.approvers) {
         question.submitter = cfg.approvers
     }

@@ -114,8 +114,9 @@ def test_each_cluster_runs_the_image_from_its_own_registry_by_digest(folder, pla
         raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{image}"],
                              capture_output=True, text=True, timeout=120, check=True).stdout
         assert json.loads(raw)["schemaVersion"] == 2
-        now = status.json()[cluster]["staging"]["current"]
-        assert (now["revision"], now["image"]) == (1, image)
+        release = status.json()[cluster]["staging"]
+        assert (release["current"]["revision"], release["current"]["image"]) == (1, image)
+        assert release["drift"] is False   # read from the cluster: it runs what the record says
     assert len(digests) == 1 and next(iter(digests)).startswith("sha256:")   # built once
 
 

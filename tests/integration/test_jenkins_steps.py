@@ -9,11 +9,13 @@ the path of a file written for the step (secret file). The Jenkins credential st
 dict keyed by the ids the pipeline asked for, so a wrong id or variable fails here.
 
 The cluster files are the platform's, with their deploy credential declared the Jenkins way
-(`env:` / `fileEnv:` instead of `file:`), a namespace of this module's own, and the GKE deployer
-account bound to the deployer role in it (what `deployer cluster provision` does on real GKE).
+(`env:` / `fileEnv:` instead of `file:`), namespaces of this module's own (staging's, and
+production's next to it), and the GKE deployer account bound to the deployer role in them (what
+`deployer cluster provision` does on real GKE).
 
-Three builds, as a team would run them: deploy to production (staging first, then approval), then
-a new commit deployed to staging, then a rollback of staging to revision 1.
+Three builds, as a team would run them: deploy to production (staging first, then approval, then
+staging's digest promoted), then a new commit deployed to staging, then a rollback of staging to
+revision 1.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ def namespace() -> str:
     return f"jenkins-{uuid.uuid4().hex[:6]}"
 
 
+def production_namespace(namespace: str) -> str:
+    return f"{namespace}-production"
+
+
 @pytest.fixture(scope="module")
 def jenkins_config(platform, platform_config_dir: Path, namespace: str, tmp_path_factory) -> Path:
     """Config folder: the platform's clusters with Jenkins-style credentials, and the hello service."""
@@ -73,8 +79,8 @@ def jenkins_config(platform, platform_config_dir: Path, namespace: str, tmp_path
             doc["credential"] = {"type": "serviceAccountKey", "fileEnv": VARIABLES[name]}
             doc["access"].append({"role": "deployer", "namespaces": [namespace, production_namespace(namespace)],
                                   "subjects": [{"kind": "User", "name": platform.cluster(name).service_account_email}]})
-        for ns in (namespace, production_namespace(namespace)):
-            doc["namespaces"].append({"name": ns, "labels": {"team": "jenkins-test"}})
+        for ours in (namespace, production_namespace(namespace)):
+            doc["namespaces"].append({"name": ours, "labels": {"team": "jenkins-test"}})
         for binding in doc["access"]:
             if "apps" in binding.get("namespaces", []):
                 binding["namespaces"] += [namespace, production_namespace(namespace)]
@@ -84,11 +90,6 @@ def jenkins_config(platform, platform_config_dir: Path, namespace: str, tmp_path
     return root
 
 
-def production_namespace(namespace: str) -> str:
-    """Production shares the clusters with staging, so it lives in a namespace of its own."""
-    return f"{namespace}-prod"
-
-
 def write_service(root: Path, namespace: str, *, greeting: str) -> None:
     service = {
         "name": "hello", "namespace": namespace,
@@ -96,8 +97,8 @@ def write_service(root: Path, namespace: str, *, greeting: str) -> None:
         "manifests": str(REPO / "services" / "hello" / "manifests"),
         "values": {"port": 8080, "greeting": greeting},
         "environments": {"staging": {"clusters": list(CLUSTERS), "values": {"replicas": 2}},
-                         "production": {"clusters": list(CLUSTERS), "values": {"replicas": 3},
-                                        "namespace": production_namespace(namespace)}},
+                         "production": {"clusters": list(CLUSTERS), "namespace": production_namespace(namespace),
+                                        "promoteFrom": "staging", "values": {"replicas": 3}}},
         "rollout": {"timeout": "2m", "onFailure": "rollback-failed"},
     }
     (root / "services" / "hello.yaml").write_text(yaml.safe_dump(service, sort_keys=False))
@@ -205,23 +206,25 @@ def test_deploy_to_production_through_staging(production_build, workspace, platf
     assert [(s.stage, s.label) for s in production_build] == [
         ("Build and test", "deployer validate"),
         ("Deploy to staging", "deployer deploy"),
-        ("Deploy to production", "deployer deploy")]
-    for environment in ("staging", "production"):
-        report, junit = read_report(workspace, f"deployer-deploy-{environment}")
+        ("Promote to production", "deployer promote")]
+    for report_name in ("deployer-deploy-staging", "deployer-promote-production"):
+        report, junit = read_report(workspace, report_name)
         assert report["exitCode"] == 0
         assert {c["cluster"]: c["outcome"] for c in report["clusters"]} == dict.fromkeys(CLUSTERS, "succeeded")
         assert junit.get("failures") == "0" and int(junit.get("tests")) >= 2
         assert {case.get("classname") for case in junit.iter("testcase")} == set(CLUSTERS)
+    digests = set()
     for name in CLUSTERS:
+        staging = deployment(admin_client, platform, name, namespace)
         production = deployment(admin_client, platform, name, production_namespace(namespace))
-        assert production.spec.replicas == 3                       # production's values, in its own namespace
-        assert "@sha256:" in production.spec.template.spec.containers[0].image
-        assert deployment(admin_client, platform, name, namespace).spec.replicas == 2   # staging's, untouched
+        assert (staging.spec.replicas, production.spec.replicas) == (2, 3)   # each environment's values
+        digests |= {dep.spec.template.spec.containers[0].image.split("@")[1] for dep in (staging, production)}
+    assert len(digests) == 1 and next(iter(digests)).startswith("sha256:")   # production runs staging's build
 
 
 def test_the_release_actor_is_the_build_url(builds, production_build, workspace, credential_store):
     # Read as Jenkins would: with the same bound credentials as the deploy step.
-    step = next(s for s in harness.shell_steps(builds["production"], "Deploy to production") if s.credentials)
+    step = next(s for s in harness.shell_steps(builds["production"], "Promote to production") if s.credentials)
     env = step.environ(agent_env(workspace))
     for binding in step.credentials:
         env[binding["variable"]] = credential_store[binding["credentialsId"]]

@@ -77,7 +77,8 @@ def write_service(folder: Path, name: str, never_ready_on: list[str], timeout: s
         "image": {"name": "web", "context": str(REPO / "apps" / "hello")},
         "values": {"neverReadyOn": never_ready_on},
         "environments": {"staging": {"clusters": list(CLUSTERS)},
-                         "production": {"clusters": list(CLUSTERS), "namespace": "apps-production"}},
+                         "production": {"clusters": list(CLUSTERS), "namespace": "apps-production",
+                                        "promoteFrom": "staging"}},
         "rollout": {"timeout": timeout, "onFailure": "rollback-failed"},
     }))
 

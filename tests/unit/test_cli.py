@@ -73,6 +73,7 @@ def test_schema_uses_file_names(cli) -> None:
     schemas = json.loads(result.stdout)
     assert "adminCredential" in schemas["cluster"]["properties"]
     assert "environments" in schemas["service"]["properties"]
+    assert "promoteFrom" in json.dumps(schemas["service"]["$defs"]["Environment"]["properties"])
     assert schemas["cluster"]["additionalProperties"] is False
 
 

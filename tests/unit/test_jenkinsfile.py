@@ -23,7 +23,8 @@ if reason := harness.java_missing_reason():
     pytest.skip(reason, allow_module_level=True)
 
 DEPLOY = r"deployer --output json deploy"
-STAGES = ["Build and test", "Deploy to staging", "Approval", "Deploy to production", "Roll back"]
+PROMOTE = r"deployer --output json promote"
+STAGES = ["Build and test", "Deploy to staging", "Approval", "Promote to production", "Roll back"]
 
 SERVICE_REPO_JENKINSFILE = """\
 @Library('deployer') _
@@ -155,25 +156,25 @@ def test_deploy_to_staging_builds_tests_and_deploys_to_staging_only(builds):
     build = builds["staging"]
     assert build["result"] == "SUCCESS", build["error"]
     assert stages(build) == [("Build and test", "success"), ("Deploy to staging", "success"),
-                             ("Approval", "skipped"), ("Deploy to production", "skipped"), ("Roll back", "skipped")]
+                             ("Approval", "skipped"), ("Promote to production", "skipped"), ("Roll back", "skipped")]
 
 
 def test_deploy_to_production_goes_through_staging_and_an_approval(builds):
     build = builds["production"]
     assert build["result"] == "SUCCESS", build["error"]
     assert stages(build) == [("Build and test", "success"), ("Deploy to staging", "success"),
-                             ("Approval", "success"), ("Deploy to production", "success"), ("Roll back", "skipped")]
+                             ("Approval", "success"), ("Promote to production", "success"), ("Roll back", "skipped")]
     [question] = steps(build, "input")
     assert question["stage"] == "Approval"
-    assert question["message"] == "Deploy hello to production?"
-    assert question["ok"] == "Deploy to production"
+    assert question["message"] == "Promote hello to production?"
+    assert question["ok"] == "Promote to production"
     assert [t["unit"] for t in steps(build, "timeout", "Approval")] == ["HOURS"]
 
 
 def test_the_approval_holds_no_agent_and_working_stages_take_one(builds):
     agents = {s["name"]: s["agent"] for s in builds["production"]["stages"]}
     assert agents["Approval"]["kind"] == "none"
-    for name in ("Build and test", "Deploy to staging", "Deploy to production", "Roll back"):
+    for name in ("Build and test", "Deploy to staging", "Promote to production", "Roll back"):
         assert agents[name] == {"kind": "label", "label": "deployer"}
 
 
@@ -182,8 +183,8 @@ def test_a_build_approved_after_a_newer_build_passed_the_approval_gives_way(buil
     assert build["result"] == "ABORTED"
     assert "a newer build already passed milestone 2" in build["error"]
     assert [m["ordinal"] for m in steps(builds["production"], "milestone")] == [1, 2]  # not superseded: passes both
-    assert stages(build)[2:4] == [("Approval", "aborted"), ("Deploy to production", "skipped")]
-    assert shell_steps(build, "Deploy to production") == []
+    assert stages(build)[2:4] == [("Approval", "aborted"), ("Promote to production", "skipped")]
+    assert shell_steps(build, "Promote to production") == []
     # The milestones stand on both sides of the input: the one after it is what a late approval meets.
     approval = [s["step"] for s in build["steps"] if s["stage"] == "Approval"]
     assert approval == ["milestone", "timeout", "input", "inputApproved", "milestone"]
@@ -200,8 +201,8 @@ def test_only_the_approvers_may_approve_production_when_set(builds):
 
     refused = builds["approvers-only-others"]
     assert refused["result"] == "ABORTED"
-    assert stages(refused)[2:4] == [("Approval", "aborted"), ("Deploy to production", "skipped")]
-    assert shell_steps(refused, "Deploy to production") == []
+    assert stages(refused)[2:4] == [("Approval", "aborted"), ("Promote to production", "skipped")]
+    assert shell_steps(refused, "Promote to production") == []
 
 
 def test_without_approvers_anyone_who_may_build_approves(builds):
@@ -216,8 +217,8 @@ def test_without_approvers_anyone_who_may_build_approves(builds):
 def test_an_aborted_approval_deploys_nothing_to_production(builds):
     build = builds["production-aborted"]
     assert build["result"] == "ABORTED"
-    assert stages(build)[2:4] == [("Approval", "aborted"), ("Deploy to production", "skipped")]
-    assert shell_steps(build, "Deploy to production") == []
+    assert stages(build)[2:4] == [("Approval", "aborted"), ("Promote to production", "skipped")]
+    assert shell_steps(build, "Promote to production") == []
 
 
 def test_a_failed_staging_deploy_publishes_its_report_and_stops_before_production(builds):
@@ -225,7 +226,7 @@ def test_a_failed_staging_deploy_publishes_its_report_and_stops_before_productio
     assert build["result"] == "FAILURE"
     assert "exit code 8" in build["error"]
     assert stages(build)[1:4] == [("Deploy to staging", "failed"), ("Approval", "skipped"),
-                                  ("Deploy to production", "skipped")]
+                                  ("Promote to production", "skipped")]
     assert [a["artifacts"] for a in steps(build, "archiveArtifacts", "Deploy to staging")] == [
         "deployer-deploy-staging.json, deployer-deploy-staging.junit.xml"]
     assert [j["testResults"] for j in steps(build, "junit", "Deploy to staging")] == [
@@ -270,13 +271,17 @@ def test_build_and_test_installs_deployer_validates_and_runs_the_unit_tests(buil
         assert step.env["DEPLOYER_CONFIG_DIR"] == "."
 
 
-def test_each_deploy_stage_runs_one_deploy_of_its_environment(builds):
+def test_staging_builds_and_deploys_and_production_is_promoted_never_built(builds):
     build = builds["production"]
-    for stage, environment in (("Deploy to staging", "staging"), ("Deploy to production", "production")):
-        [deploy] = [s for s in shell_steps(build, stage) if DEPLOY in s.script]
-        assert deploy.env["DEPLOY_ENVIRONMENT"] == environment
-        assert deploy.env["DEPLOY_REPORT"] == f"deployer-deploy-{environment}"
-        assert deploy.env["SERVICE"] == "hello"
+    [deploy] = [s for s in shell_steps(build, "Deploy to staging") if DEPLOY in s.script]
+    assert (deploy.env["DEPLOY_ENVIRONMENT"], deploy.env["DEPLOY_REPORT"]) == ("staging", "deployer-deploy-staging")
+    assert deploy.env["SERVICE"] == "hello"
+    production = [s for s in shell_steps(build, "Promote to production") if "deployer " in s.script]
+    assert [s.label for s in production] == ["deployer promote"]
+    assert DEPLOY not in production[0].script and PROMOTE in production[0].script
+    assert production[0].env["DEPLOY_SOURCE"] == "staging"
+    assert production[0].env["DEPLOY_ENVIRONMENT"] == "production"
+    assert production[0].env["DEPLOY_REPORT"] == "deployer-promote-production"
     [rollback] = shell_steps(builds["rollback-production"], "Roll back")[1:]
     assert "deployer --output json rollback" in rollback.script
     assert rollback.env["DEPLOY_ENVIRONMENT"] == "production"
@@ -315,10 +320,15 @@ def test_the_deploy_command_line_is_the_cli_contract(builds, tmp_path):
                             "--report", "deployer-deploy-staging.json", "--junit", "deployer-deploy-staging.junit.xml",
                             "--wait-for-lock", "10m", "--actor", JENKINS_ENV["BUILD_URL"]]
     assert call["env"] == ["GKE_STAGING_KEY_FILE"]
-    [production] = shell_steps(build, "Deploy to production")
+    [production] = shell_steps(build, "Promote to production")
     call = _run_with_fake_deployer(production, tmp_path)
-    assert call["argv"][3:6] == ["hello", "--env", "production"]
-    assert call["env"] == ["DC1_DEPLOYER_TOKEN"]
+    # The digest staging runs, and only if staging runs this build's commit: no build in production.
+    assert call["argv"] == ["--output", "json", "promote", "hello", "--from", "staging", "--to", "production",
+                            "--commit", JENKINS_ENV["GIT_COMMIT"],
+                            "--report", "deployer-promote-production.json",
+                            "--junit", "deployer-promote-production.junit.xml",
+                            "--wait-for-lock", "10m", "--actor", JENKINS_ENV["BUILD_URL"]]
+    assert call["env"] == ["DC1_DEPLOYER_TOKEN", "GKE_STAGING_KEY_FILE"]
 
 
 def test_without_a_jenkins_url_the_actor_is_job_name_and_build_number(builds, tmp_path):
@@ -344,7 +354,7 @@ def test_the_rollback_command_line_passes_the_revision_only_when_given(builds, t
 
 def test_reports_of_every_deploy_and_rollback_are_archived_and_published(builds):
     for name, stage, report in (("production", "Deploy to staging", "deployer-deploy-staging"),
-                                ("production", "Deploy to production", "deployer-deploy-production"),
+                                ("production", "Promote to production", "deployer-promote-production"),
                                 ("rollback-production", "Roll back", "deployer-rollback-production")):
         build = builds[name]
         [archived] = steps(build, "archiveArtifacts", stage)
@@ -374,11 +384,14 @@ def test_each_deploy_stage_binds_exactly_its_clusters_credentials(builds):
     build = builds["production"]
     assert bindings(build, "Deploy to staging") == [
         {"kind": "file", "credentialsId": "deployer-gke-staging", "variable": "GKE_STAGING_KEY_FILE"}]
+    # The promotion reads staging's releases and deploys to production's clusters: both are bound.
     # gke-production authenticates as the agent's own Google identity: nothing to bind.
-    assert bindings(build, "Deploy to production") == [
+    assert bindings(build, "Promote to production") == [
+        {"kind": "file", "credentialsId": "deployer-gke-staging", "variable": "GKE_STAGING_KEY_FILE"},
         {"kind": "string", "credentialsId": "deployer-onprem-dc1", "variable": "DC1_DEPLOYER_TOKEN"}]
-    for environment, stage in (("staging", "Deploy to staging"), ("production", "Deploy to production")):
-        assert bindings(build, stage) == expected_bindings(REPO, "hello", environment)
+    assert bindings(build, "Deploy to staging") == expected_bindings(REPO, "hello", "staging")
+    assert bindings(build, "Promote to production") == (expected_bindings(REPO, "hello", "staging")
+                                                        + expected_bindings(REPO, "hello", "production"))
     assert bindings(builds["rollback-production"], "Roll back") == expected_bindings(REPO, "hello", "production")
 
 
@@ -386,7 +399,8 @@ def test_credentials_are_bound_only_around_the_deployer_command(builds):
     for name in ("production", "rollback-staging", "service-repo"):
         for step in shell_steps(builds[name]):
             if step.credentials:
-                assert step.script.count("deployer ") == 1 and step.label in ("deployer deploy", "deployer rollback")
+                assert step.script.count("deployer ") == 1 and step.label in ("deployer deploy", "deployer promote",
+                                                                              "deployer rollback")
             else:
                 assert "deployer --output json" not in step.script
     assert bindings(builds["production"], "Build and test") == []
@@ -421,8 +435,8 @@ def test_a_missing_jenkins_credential_fails_the_stage_that_needs_it(builds):
     build = builds["missing-credential"]
     assert build["result"] == "FAILURE"
     assert build["error"] == "Could not find credentials entry with ID 'deployer-onprem-dc1'"
-    assert stages(build)[3] == ("Deploy to production", "failed")
-    assert shell_steps(build, "Deploy to production")[-1].script == "make install"   # no deploy ran
+    assert stages(build)[3] == ("Promote to production", "failed")
+    assert shell_steps(build, "Promote to production")[-1].script == "make install"   # no deploy ran
 
 
 def test_a_service_name_that_is_not_a_name_is_refused_before_any_credential(builds):

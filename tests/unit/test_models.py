@@ -91,6 +91,23 @@ def test_an_environment_namespace_equal_to_another_environments_is_still_one_pla
         Service.model_validate(same)
 
 
+def test_promote_from_names_another_environment_without_a_cycle() -> None:
+    def service(**sources: str) -> dict:
+        envs = {"staging": {"clusters": ["c1"]}, "production": {"clusters": ["c2"]}}
+        for env, source in sources.items():
+            envs[env] = {**envs[env], "promoteFrom": source}
+        return {**SERVICE, "environments": envs}
+
+    assert Service.model_validate(service(production="staging")).environments["production"].promote_from == "staging"
+    for wrong, says in (({"production": "qa"}, "another environment of web (its others: staging)"),
+                        ({"production": "production"}, "another environment"),
+                        ({"production": "staging", "staging": "production"}, "makes a cycle")):
+        with pytest.raises(ValidationError) as refused:
+            Service.model_validate(service(**wrong))
+        assert says in str(refused.value)
+        assert refused.value.errors()[0]["ctx"]["error"].path[-1] == "promoteFrom"
+
+
 @pytest.mark.parametrize(("value", "says"), [
     (float("nan"), "finite"), (float("inf"), "finite"), (10**400, "at most a week"), ("9" * 400, "not a duration"),
     (604801, "at most a week"), ("200h", "at most a week"),

@@ -349,3 +349,22 @@ def test_a_running_job_page_streams_from_the_lines_it_already_shows() -> None:
     assert 'data-state="running"' in html and 'data-events="/jobs/abc123/events?from=2"' in html
     assert "<h1>rollback hello in staging to r2</h1>" in html
     assert '<section id="result" hidden>' in html
+
+
+def test_the_overview_shows_drift_as_status_does_and_where_a_release_was_promoted_from() -> None:
+    from dataclasses import replace
+
+    from deployer.rollout.drift import Finding
+
+    promoted = replace(record(2), promoted_from={"environment": "staging", "revisions": {"c1": 5}})
+    drift = Finding("image", "Deployment apps/hello", "drift: Deployment apps/hello runs image nginx:latest in "
+                                                      "container web, set outside deployer")
+    settling = Finding("unobserved", "Deployment apps/hello", "generation 3 is not yet observed")
+    service = ServiceState("hello", [EnvironmentState("production", True, [
+        ClusterState("c1", promoted, promoted, findings=[drift]),
+        ClusterState("c2", record(1), record(1), findings=[settling])])])
+    html = pages.index_page([service], [], {})
+    assert '<div class="note">promoted from staging (r5 on c1)</div>' in html
+    assert ('<tr class="drift"><td>c1</td>' in html and '<div class="drift" role="alert">drift: Deployment '
+            "apps/hello runs image nginx:latest in container web, set outside deployer</div>" in html)
+    assert '<tr><td>c2</td>' in html and '<div class="note">generation 3 is not yet observed</div>' in html
