@@ -72,6 +72,10 @@ common = [
 ]
 
 
+no_prune = click.option("--no-prune", is_flag=True, help="Keep the objects the release no longer declares "
+                                                         "(still recorded: a later release prunes them).")
+
+
 def with_common(func: F) -> F:
     for option in reversed(common):
         func = option(func)
@@ -87,10 +91,11 @@ def with_common(func: F) -> F:
 @click.option("--builder", type=click.Choice(["buildah", "docker"]), default="buildah", show_default=True)
 @click.option("--delete-unmanaged", is_flag=True, help="Delete the service from clusters that are no longer "
                                                        "targets of the environment (they are only named otherwise).")
+@no_prune
 @click.pass_context
 def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[str, ...], wait_for_lock: float,
            lock_lease: float, actor: str | None, report_file: Path | None, junit: Path | None, dry_run: bool,
-           commit: str | None, builder: str, delete_unmanaged: bool) -> int:
+           commit: str | None, builder: str, delete_unmanaged: bool, no_prune: bool) -> int:
     """Deploy SERVICE to every target cluster of an environment, in parallel.
 
     \b
@@ -100,7 +105,9 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
     anything, takes a deploy lock per cluster, applies, waits by kubectl's rollout rules, and on
     failure follows the service's rollout.onFailure policy. Each cluster ends on the new release
     or back on the old one, and the report says which. An environment with promoteFrom takes
-    only a commit that succeeded in that environment, with the digest it ran there.
+    only a commit that succeeded in that environment, with the digest it ran there. Objects the
+    new release no longer declares are deleted (with the cluster's admin credential) when their
+    labels and uid prove they are this environment's; --no-prune keeps them.
 
     \b
     Examples:
@@ -112,7 +119,7 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
     from deployer.pipeline.steps import default_actor
 
     request = DeployRequest(service, environment, clusters, dry_run, actor or default_actor(), wait_for_lock,
-                            commit, builder, max(1, int(lock_lease)), delete_unmanaged)
+                            commit, builder, max(1, int(lock_lease)), delete_unmanaged, not no_prune)
     return _finish(ctx, lambda app: run_deploy(request, app), report_file, junit)
 
 
@@ -156,22 +163,24 @@ def promote(ctx: click.Context, service: str, source: str, environment: str, clu
 @env_option
 @with_common
 @click.option("--to", "to_revision", type=int, default=None, help="The revision to return to (default: the one "
-                                                                   "before the current release).")
+                                                                   "before the one the cluster runs).")
+@no_prune
 @click.pass_context
 def rollback(ctx: click.Context, service: str, environment: str, clusters: tuple[str, ...], wait_for_lock: float,
              lock_lease: float, actor: str | None, report_file: Path | None, junit: Path | None,
-             to_revision: int | None) -> int:
+             to_revision: int | None, no_prune: bool) -> int:
     """Put SERVICE back on an earlier release on every target cluster of an environment.
 
     Re-applies the objects and image digest recorded for that release, under the same lock,
-    apply and wait as a deploy, and records it as a new revision.
+    apply and wait as a deploy, records it as a new revision, and removes the objects only the
+    releases left behind added (--no-prune keeps them).
     """
     from deployer.pipeline.rollback import RollbackRequest
     from deployer.pipeline.rollback import rollback as run_rollback
     from deployer.pipeline.steps import default_actor
 
     request = RollbackRequest(service, environment, to_revision, clusters, actor or default_actor(), wait_for_lock,
-                              max(1, int(lock_lease)))
+                              max(1, int(lock_lease)), not no_prune)
     return _finish(ctx, lambda app: run_rollback(request, app), report_file, junit)
 
 

@@ -55,6 +55,11 @@ def resource(client: KubeClient, api_version: str, kind: str) -> Resource:
     return known[kind]
 
 
+def served(client: KubeClient, api_version: str, kind: str) -> bool:
+    """Whether the client's cluster serves ``kind`` at ``api_version`` (one discovery request)."""
+    return kind in _group_version(client, api_version)
+
+
 def _group_version(client: KubeClient, api_version: str) -> dict[str, Resource]:
     cache = client.shared
     key = f"discovery:{api_version}"

@@ -22,8 +22,9 @@ from deployer.kube.apply import ApplyOptions, Execution, apply_plan
 from deployer.kube.client import KubeClient
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory
 from deployer.kube.objects import read_live
+from deployer.kube.resources import served
 from deployer.pipeline.fanout import ClusterRun, Outcome, exit_code, fan_out, outcome_of
-from deployer.plan import Plan, PlanOptions, key_of, plan_changes
+from deployer.plan import ObjectKey, Plan, PlanOptions, key_of, plan_changes
 from deployer.render import load_chart, render_chart
 
 INVENTORY = InventoryRef(CHART_NAME)
@@ -120,11 +121,20 @@ def plan_cluster(client: KubeClient, desired: list[dict[str, Any]], options: Syn
     """Read what the plan needs (the inventory, then every desired or recorded object) and plan."""
     stored = read_inventory(client, ref)
     wanted = {key_of(obj): obj["apiVersion"] for obj in desired}
+    unreadable: dict[ObjectKey, str] = {}
     for key, api_version in stored.inventory.entries if stored.inventory else ():
-        wanted.setdefault(key, api_version)
+        if key in wanted:
+            continue
+        # A kind recorded at a version the cluster stopped serving (an upgrade removed it) must
+        # not stop every later sync: that entry is skipped, with a note, and kept.
+        if served(client, api_version, key.kind):
+            wanted[key] = api_version
+        else:
+            unreadable[key] = f"the API server no longer serves {key.kind} in {api_version}"
     live = read_live(client, wanted)
-    plan = plan_changes(desired, live, stored.inventory, PlanOptions(prune_namespaces=options.prune_namespaces),
-                        inventory_name=ref.name)
+    plan = plan_changes(desired, live, stored.inventory,
+                        PlanOptions(prune_namespaces=options.prune_namespaces, cluster=client.cluster),
+                        inventory_name=ref.name, unreadable=unreadable)
     return plan, stored
 
 

@@ -8,11 +8,14 @@ Read top to bottom, ``deploy`` is what `deployer deploy SERVICE --env ENV` does:
 3. render the manifests per cluster;
 4. preflight on every cluster before any write (access reviews, strict server-side dry run), so a
    missing permission or an immutable-field change stops the deploy with nothing written;
-5. take the deploy lock on every cluster (a Lease naming the holder);
-6. skip clusters already on this exact release; apply to the others in parallel; wait by
-   kubectl's rollout rules within the service's timeout;
+5. take the deploy lock on every cluster (a Lease naming the holder), then read the environment's
+   release records and inventory there (never before: a run that waited for the lock numbers
+   its release after the one that held it);
+6. skip clusters already on this exact release; create the new release record on the others,
+   apply in parallel (each object labelled with its owner and stamped with its revision), wait
+   by kubectl's rollout rules within the service's timeout, and prune what the release dropped;
 7. on failure apply the service's onFailure policy (roll back the failed cluster, all, or leave);
-8. record a release per cluster, release the locks, and report per cluster and step.
+8. settle each release record, release the locks, and report per cluster and step.
 
 The steps it shares with ``deployer.pipeline.rollback`` are in ``deployer.pipeline.steps``.
 """
@@ -27,26 +30,31 @@ from deployer.config.loader import Config
 from deployer.config.models import Cluster, Service
 from deployer.errors import DeployerError, ForbiddenError, UsageError
 from deployer.kube import access, objects, releases
+from deployer.kube.client import KubeClient
+from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory, write_inventory
 from deployer.kube.resources import resource
 from deployer.pipeline.promote_from import build_for
 from deployer.pipeline.report import End, EndState, RunReport
 from deployer.pipeline.steps import (
     RolloutFailure,
     Target,
-    apply_and_wait,
+    apply_release,
     begin,
     begin_record,
     default_actor,
     each_target,
     holding_locks,
+    read_release_state,
     renewal_notes,
     roll_back_to,
     settle,
     stopped,
     timed,
 )
-from deployer.plan.compare import changes_to_apply
+from deployer.plan.compare import changes_to_apply, normalise
+from deployer.plan.inventory import Inventory
 from deployer.plan.keys import group_of, key_of
+from deployer.plan.ownership import Owner, removals, stamped
 from deployer.rollout import policy
 from deployer.rollout.promotion import Promotion
 from deployer.rollout.release import ReleaseRecord, current, manifest_hash, next_revision, previous_good
@@ -67,6 +75,8 @@ class DeployRequest:
     """Seconds the deploy lock outlives its last renewal: how long a killed deploy blocks others."""
     delete_unmanaged: bool = False
     """Delete the service from clusters that are no longer targets of the environment."""
+    prune: bool = True
+    """Delete the objects a release no longer declares (--no-prune keeps them, still recorded)."""
     promotion: Promotion | None = None
     """Deploy this build another environment ran (``deployer promote``) instead of the commit's."""
 
@@ -93,8 +103,10 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     def prepare(target: Target) -> str:
         def check() -> str:
             target.desired = render_for(app.config, service, request.environment, target.cluster, target.image)
-            target.records = releases.read_records(target.client, target.namespace, service.name)
-            return _preflight(target, service)
+            # Only for a dry run's report: a real run reads them again under the lock.
+            target.records = releases.read_records(target.client, target.namespace, service.name,
+                                                   request.environment)
+            return _preflight(target)
 
         return timed(target.report, "preflight", check, app.clock)
 
@@ -124,6 +136,9 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
 
 def render_for(config: Config, service: Service, environment: str, cluster: Cluster, image: str
                ) -> list[dict[str, Any]]:
+    """The environment's objects for ``cluster``: checked to be in its namespace, labelled with
+    their owner, and normalised as cluster sync normalises (what an apply actually sets), so that
+    an ``annotations: {}`` in a template is no change."""
     from deployer.render.templates import render_templates
 
     env = service.environments[environment]
@@ -137,7 +152,8 @@ def render_for(config: Config, service: Service, environment: str, cluster: Clus
                     "labels": dict(cluster.labels)},
     }
     folder = config.service_files[service.name].parent / service.manifests
-    rendered = render_templates(folder, context)
+    rendered = [normalise(obj) for obj in render_templates(folder, context)]
+    owner = Owner(service.name, environment, namespace)
     for obj in rendered:
         meta = obj.setdefault("metadata", {})
         if meta.get("namespace", namespace) != namespace:
@@ -146,12 +162,11 @@ def render_for(config: Config, service: Service, environment: str, cluster: Clus
                                                   "use {{ service.namespace }} in templates.")
         if key_of(obj).namespace == "" and obj["kind"] != "Namespace":
             meta["namespace"] = namespace
-        meta.setdefault("labels", {}).update({"app.kubernetes.io/managed-by": "deployer",
-                                              "deployer.io/service": service.name})
+        meta["labels"] = {**(meta.get("labels") or {}), **owner.labels}
     return rendered
 
 
-def _preflight(target: Target, service: Service) -> str:
+def _preflight(target: Target) -> str:
     """Every planned verb is allowed, and every object passes a strict server-side dry run."""
     client, ns = target.client, target.namespace
     needed: set[tuple[str, str, str]] = {("", "configmaps", v) for v in ("get", "list", "create", "patch")}
@@ -168,21 +183,26 @@ def _preflight(target: Target, service: Service) -> str:
                              hint=f"Grant the chart's deployer role in {ns} (cluster file access), then "
                                   "`deployer cluster sync`; `deployer cluster verify` shows what it can do.")
     for obj in target.desired:
-        objects.apply(client, obj, force=True, dry_run=True, strict=True)
+        objects.apply(client, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
     return f"{len(target.desired)} objects pass a strict server-side dry run; all {len(needed)} verbs allowed"
 
 
 def _is_current(target: Target, mhash: str) -> bool:
-    """The cluster already runs exactly this release: same manifests, same digest, and live objects
-    match with every workload ready. Only then is it skipped with no writes."""
+    """The cluster already runs exactly this release: same manifests, same digest, nothing left to
+    prune, and live objects match (compared as cluster sync compares: normalised, by the owner's
+    field manager) with every workload ready. Only then is it skipped with no writes."""
     from deployer.rollout.readiness import readiness
 
     now = current(target.records)
-    if now is None or now.manifest_hash != mhash:
+    inventory = target.inventory.inventory
+    if now is None or now.manifest_hash != mhash or inventory is None:
+        return False
+    if inventory.keys() != {key_of(obj) for obj in target.desired}:
         return False
     for obj in target.desired:
         live = objects.get(target.client, key_of(obj), obj["apiVersion"])
-        if live is None or changes_to_apply(obj, live) or not readiness(live).done:
+        if live is None or changes_to_apply(stamped(obj, now.revision), live, target.owner.manager) \
+                or not readiness(live).done:
             return False
     return True
 
@@ -191,6 +211,7 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
     timeout = float(service.rollout.timeout)
 
     def one(target: Target) -> policy.Outcome:
+        read_release_state(target)
         mhash = manifest_hash(target.desired)
         now = current(target.records)
         if now is not None and _is_current(target, mhash):
@@ -206,7 +227,8 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         target.record = record
         target.report.revision = record.revision
         try:
-            message = apply_and_wait(target, target.desired, timeout, app, "deploy")
+            message = apply_release(target, target.desired, record.revision, timeout, app, "deploy",
+                                    prune=request.prune)
         except RolloutFailure as exc:
             settle(target, record, "failed", str(exc))
             target.report.outcome = "failed"
@@ -240,7 +262,7 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         previous = previous_good(target.records, failed_revision if failed_revision is not None else 10**9)
         assert previous is not None
         roll_back_to(target, previous, service, request.environment, request.actor, app,
-                     failed_revision=failed_revision)
+                     failed_revision=failed_revision, prune=request.prune)
 
     chosen = [t for t in targets if t.name in decision.roll_back]
     for target, rolled in each_target(chosen, back):
@@ -258,33 +280,53 @@ def _unmanaged_notes(app: App, service: Service, environment: str, targets: list
     """Clusters that still run this service for this environment but are no longer its targets.
 
     They are left running and named, unless ``delete`` (--delete-unmanaged) asks for their
-    objects to be deleted; that uses the cluster's admin credential, since the deployer role
-    never deletes.
+    objects to be deleted. Only what can be proven to be this environment's is deleted: listed in
+    its inventory there, in its namespace, labelled with its service and environment, and the
+    incarnation the inventory recorded; everything else is named and left (the cluster may now
+    run another environment under the same names). Deletes use the cluster's admin credential,
+    since the deployer role never deletes.
     """
     notes = []
+    namespace = service.namespace_of(environment)
+    owner = Owner(service.name, environment, namespace)
     for name, cluster in sorted(app.config.clusters.items()):
-        namespace = service.namespace_of(environment)
         if name in targets or namespace not in cluster.namespace_names:
             continue
         try:
             client = app.client(cluster)
-            found = [r for r in releases.read_records(client, namespace, service.name)
-                     if r.environment == environment]
+            now = current(releases.read_records(client, namespace, service.name, environment))
+            stored = read_inventory(client, InventoryRef(owner.inventory_name, namespace)) if now else None
         except DeployerError:
             continue  # a cluster we cannot read is not evidence of anything
-        now = current(found)
-        if now is None:
+        if now is None or stored is None:
             continue
         if not delete:
             notes.append(f"cluster {name} still runs {service.name} ({environment} r{now.revision}) but is no "
                          f"longer a target of {environment}: that copy is now unmanaged and left running; "
                          "deploy with --delete-unmanaged to delete it")
             continue
-        admin = app.admin_client(cluster)
-        deleted = [str(key_of(obj)) for obj in reversed(now.objects)
-                   if objects.delete(admin, key_of(obj), obj["apiVersion"])]
-        releases.write_record(client, namespace, now.with_outcome(
-            "removed", f"deleted by {app.now().isoformat()} deploy: no longer a target of {environment}"))
-        notes.append(f"cluster {name}: deleted the unmanaged copy of {service.name} (r{now.revision}): "
-                     f"{', '.join(deleted) or 'nothing was left'}")
+        notes.append(_delete_unmanaged(app, cluster, client, now, stored, owner))
     return notes
+
+
+def _delete_unmanaged(app: App, cluster: Cluster, client: KubeClient, now: ReleaseRecord, stored: StoredInventory,
+                      owner: Owner) -> str:
+    inventory = stored.inventory
+    if inventory is None:
+        return (f"cluster {cluster.name}: {owner.service} ({owner.environment} r{now.revision}) has no inventory "
+                "there, so nothing can be proven to be this environment's: nothing was deleted")
+    admin = app.admin_client(cluster)
+    live = objects.read_live(admin, dict(inventory.entries))
+    deleted, left = [], []
+    for removal in removals(inventory, (), live, owner):
+        if removal.delete and objects.delete(admin, removal.key, removal.api_version, uid=removal.uid):
+            deleted.append(str(removal.key))
+        elif not removal.delete and removal.left != "already gone":
+            left.append(f"{removal.key} ({removal.left})")
+    write_inventory(client, InventoryRef(owner.inventory_name, owner.namespace), Inventory(inventory.name),
+                    stored.resource_version)
+    releases.write_record(client, owner.namespace, now.with_outcome(
+        "removed", f"deleted by {app.now().isoformat()} deploy: no longer a target of {owner.environment}"))
+    note = (f"cluster {cluster.name}: deleted the unmanaged copy of {owner.service} (r{now.revision}): "
+            f"{', '.join(deleted) or 'nothing was left'}")
+    return note + (f"; left in place, not provably {owner.environment}'s: {', '.join(left)}" if left else "")

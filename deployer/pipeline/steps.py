@@ -3,9 +3,12 @@
 - ``begin``: resolve the environment's target clusters and connect to each, authenticated (the
   run stops, with nothing written, if one cannot be reached);
 - ``holding_locks``: the deploy lock on every target or none, renewed while the work runs;
-- ``apply_and_wait``: apply objects in order and wait by kubectl's rollout rules;
+- ``read_release_state``: the environment's records and inventory, read under the locks;
+- ``begin_record``: create a release record (never overwriting another run's);
+- ``apply_release``: record intent in the inventory, apply objects in order stamped with their
+  revision, wait by kubectl's rollout rules, then prune what the release no longer declares;
 - ``settle``: write a release record's final outcome;
-- ``roll_back_to``: re-apply an earlier release as a new revision;
+- ``roll_back_to``: re-apply an earlier release as a new revision (removing what it lacks);
 - ``stopped``: how a run that ends before any write is reported.
 
 Each step records what happened on the target's ``ClusterReport`` (steps and ``EndState``);
@@ -19,7 +22,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from deployer.app import App
@@ -28,10 +31,14 @@ from deployer.config.models import Cluster, Service
 from deployer.errors import DeployerError, LockedError, UsageError
 from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
+from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory, write_inventory
 from deployer.pipeline import locking
 from deployer.pipeline.fanout import ClusterRun, fan_out
 from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
 from deployer.pipeline.waiting import wait_for
+from deployer.plan.inventory import Inventory
+from deployer.plan.keys import ObjectKey, key_of
+from deployer.plan.ownership import Owner, removals, running_revision, stamped
 from deployer.polling import poll_until
 from deployer.rollout.lock import LockDecision
 from deployer.rollout.release import Outcome, ReleaseRecord, current, next_revision
@@ -53,10 +60,14 @@ class Target:
     cluster: Cluster
     client: KubeClient
     report: ClusterReport
-    namespace: str
-    """Where this release lives on the cluster: the environment's namespace (release identity)."""
+    owner: Owner
+    """The release identity: service and environment in the environment's namespace."""
     desired: list[dict[str, Any]] = field(default_factory=list)
     records: list[ReleaseRecord] = field(default_factory=list)
+    inventory: StoredInventory = field(default_factory=lambda: StoredInventory(None))
+    """The environment's inventory on this cluster, as last read or written by this run."""
+    uids: dict[ObjectKey, str] = field(default_factory=dict)
+    """The uid of every object this run applied."""
     lock: locking.HeldLock | None = None
     image: str = ""
     digest: str = ""
@@ -67,6 +78,14 @@ class Target:
     @property
     def name(self) -> str:
         return self.cluster.name
+
+    @property
+    def namespace(self) -> str:
+        return self.owner.namespace
+
+    @property
+    def inventory_ref(self) -> InventoryRef:
+        return InventoryRef(self.owner.inventory_name, self.owner.namespace)
 
 
 def each_target(targets: list[Target], work: Callable[[Target], T]) -> list[tuple[Target, ClusterRun[T]]]:
@@ -111,14 +130,15 @@ def begin(action: str, app: App, service_name: str, environment: str, only: tupl
     written) if any cluster cannot be reached."""
     service = app.config.service(service_name)
     clusters = resolve_targets(app.config, service, environment, only)
-    targets, unreachable = _connect_all(app, clusters, service.namespace_of(environment))
+    targets, unreachable = _connect_all(app, clusters, Owner(service.name, environment,
+                                                             service.namespace_of(environment)))
     run = RunReport(action, service.name, environment, [t.report for t in targets] + unreachable, dry_run=dry_run)
     if unreachable:
         stopped(run, targets, targets, unreachable[0].error, "a cluster could not be contacted")
     return service, targets, run
 
 
-def _connect_all(app: App, clusters: list[Cluster], namespace: str) -> tuple[list[Target], list[ClusterReport]]:
+def _connect_all(app: App, clusters: list[Cluster], owner: Owner) -> tuple[list[Target], list[ClusterReport]]:
     targets, failed = [], []
     for cluster in clusters:
         report = ClusterReport(cluster.name)
@@ -136,7 +156,7 @@ def _connect_all(app: App, clusters: list[Cluster], namespace: str) -> tuple[lis
             failed.append(report)
             continue
         report.step("connect", "ok", app.clock() - start, f"authenticated as {username}")
-        targets.append(Target(cluster, client, report, namespace))
+        targets.append(Target(cluster, client, report, owner))
     return targets, failed
 
 
@@ -225,15 +245,95 @@ def renewal_notes(renewer: locking.Renewer) -> list[str]:
 
 # --- applying, waiting, recording ---------------------------------------------------------------
 
+def read_release_state(target: Target) -> None:
+    """The environment's records and inventory on the target: read with the lock held, so what
+    the run numbers and prunes from is what no other deploy can change meanwhile."""
+    target.records = releases.read_records(target.client, target.namespace, target.owner.service,
+                                           target.owner.environment)
+    target.inventory = read_inventory(target.client, target.inventory_ref)
+
+
+def apply_release(target: Target, objs: list[dict[str, Any]], revision: int, timeout: float, app: App, step: str,
+                  *, prune: bool) -> str:
+    """Make the target run ``objs`` as ``revision``: the inventory first gains every object about
+    to be created (so a killed run never leaves one unrecorded), then apply and wait; once the
+    release is up, the objects the inventory holds beyond ``objs`` are pruned (unless ``prune`` is
+    off: then they stay recorded, for a later release to prune). Raises RolloutFailure."""
+    before = target.inventory.inventory or Inventory(target.owner.inventory_name)
+    wanted = [(key_of(obj), str(obj["apiVersion"])) for obj in objs]
+    during = Inventory.of(before.name, list(before.entries) + wanted, dict(before.uids))
+    if during != before or target.inventory.inventory is None:
+        _store_inventory(target, during)
+    message = apply_and_wait(target, [stamped(obj, revision) for obj in objs], timeout, app, step)
+    keep = {key for key, _ in wanted}
+    left = _prune(target, keep, app, step) if prune else list(during.entries)
+    entries = wanted + [(key, api_version) for key, api_version in left if key not in keep]
+    after = Inventory.of(before.name, entries, {**dict(before.uids), **target.uids})
+    if after != during:
+        _store_inventory(target, after)
+    return message
+
+
+def _store_inventory(target: Target, inventory: Inventory) -> None:
+    version = write_inventory(target.client, target.inventory_ref, inventory, target.inventory.resource_version)
+    target.inventory = StoredInventory(inventory, version)
+
+
+def _prune(target: Target, keep: set[ObjectKey], app: App, step: str) -> list[tuple[ObjectKey, str]]:
+    """Delete what the inventory holds beyond ``keep`` and can prove is the owner's; return the
+    entries that must stay recorded (a delete the API refused). The deployer role never deletes,
+    so deletes (and the reads that prove ownership) use the cluster's admin credential."""
+    inventory = target.inventory.inventory
+    if inventory is None or inventory.keys() <= keep:
+        return []
+    start = app.clock()
+    admin = app.admin_client(target.cluster)
+    leaving = {key: inventory.api_version(key) for key in inventory.keys() - keep}
+    stay: list[tuple[ObjectKey, str]] = []
+    deleted, named = [], []
+    try:
+        live = objects.read_live(admin, leaving)
+        for removal in removals(inventory, keep, live, target.owner):
+            if not removal.delete:
+                if removal.left != "already gone":
+                    named.append(f"{removal.key} left in place: {removal.left}")
+                continue
+            try:
+                objects.delete(admin, removal.key, removal.api_version, uid=removal.uid)
+                deleted.append(str(removal.key))
+            except DeployerError as exc:
+                stay.append((removal.key, removal.api_version))
+                named.append(exc.message)
+    except DeployerError as exc:
+        target.report.step(f"{step}:prune", "failed", app.clock() - start, exc.message)
+        return list(leaving.items())
+    message = "; ".join([f"deleted {', '.join(deleted)}" if deleted else "nothing to delete", *named])
+    target.report.step(f"{step}:prune", "failed" if stay else "ok", app.clock() - start, message)
+    return stay
+
+
+def release_running(target: Target) -> int | None:
+    """The revision the target's live objects say runs (see ``ownership.running_revision``)."""
+    inventory = target.inventory.inventory
+    wanted = dict(inventory.entries) if inventory else {}
+    newest = max(target.records, key=lambda r: r.revision, default=None)
+    for obj in newest.objects if newest else ():
+        wanted.setdefault(key_of(obj), obj["apiVersion"])
+    return running_revision(objects.read_live(target.client, wanted).values(), target.owner)
+
+
 def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, app: App, step: str) -> str:
-    """Apply ``objs`` in order and wait for them; raises RolloutFailure when the wait fails."""
+    """Apply ``objs`` in order, as the owner's field manager, and wait for them; raises
+    RolloutFailure when the wait fails."""
     applied: list[tuple[dict[str, Any], int | None]] = []
     start = app.clock()
     try:
         for obj in objs:
-            live = objects.apply(target.client, obj)
+            live = objects.apply(target.client, obj, force=True, manager=target.owner.manager)
             target.wrote = True
-            applied.append((obj, (live.get("metadata") or {}).get("generation")))
+            meta = live.get("metadata") or {}
+            target.uids[key_of(obj)] = meta.get("uid") or ""
+            applied.append((obj, meta.get("generation")))
     except DeployerError as exc:
         target.report.step(f"{step}:apply", "failed", app.clock() - start, exc.message)
         raise RolloutFailure(exc.message) from exc
@@ -252,11 +352,18 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
 
 
 def begin_record(target: Target, record: ReleaseRecord) -> ReleaseRecord:
-    """Write ``record`` (in progress) before touching the release's objects, so a killed run leaves
-    a record that says so."""
-    releases.write_record(target.client, target.namespace, record)
-    target.records = [*target.records, record]
-    return record
+    """Create ``record`` (in progress) before touching the release's objects, so a killed run leaves
+    a record that says so. Created, never overwritten: when its revision exists (a run that did not
+    hold the lock wrote it), the records are read again and the next free revision is taken."""
+    for _attempt in range(5):
+        if releases.create_record(target.client, target.namespace, record):
+            target.records = [*target.records, record]
+            return record
+        target.records = releases.read_records(target.client, target.namespace, record.service, record.environment)
+        record = replace(record, revision=next_revision(target.records))
+    raise LockedError(f"cluster {target.name}: release records of {record.service} {record.environment} keep "
+                      "changing under the deploy lock: another run is writing them",
+                      hint="Find the run that deploys without the lock (see `deployer history`), then deploy again.")
 
 
 def settle(target: Target, record: ReleaseRecord, outcome: Outcome, message: str) -> None:
@@ -267,15 +374,17 @@ def settle(target: Target, record: ReleaseRecord, outcome: Outcome, message: str
 
 
 def roll_back_to(target: Target, previous: ReleaseRecord, service: Service, environment: str, actor: str,
-                 app: App, *, failed_revision: int | None) -> None:
-    """Re-apply ``previous``'s objects as a new revision; mark ``failed_revision`` rolled back."""
+                 app: App, *, failed_revision: int | None, prune: bool = True) -> None:
+    """Re-apply ``previous``'s objects as a new revision, removing the objects only the releases
+    after it added; mark ``failed_revision`` rolled back."""
     app.progress(target.name, f"rolling back to r{previous.revision} ({previous.digest})")
     record = begin_record(target, ReleaseRecord(
         service.name, target.name, environment, next_revision(target.records), previous.image, previous.digest,
         previous.manifest_hash, actor, app.now().isoformat(), "in-progress", rollback_of=previous.revision,
         objects=previous.objects))
     try:
-        message = apply_and_wait(target, previous.objects, float(service.rollout.timeout), app, "rollback")
+        message = apply_release(target, previous.objects, record.revision, float(service.rollout.timeout), app,
+                                "rollback", prune=prune)
     except RolloutFailure as exc:
         settle(target, record, "failed", str(exc))
         target.report.outcome = "failed"

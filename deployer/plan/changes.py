@@ -15,6 +15,7 @@ from deployer.plan.compare import MANAGER, FieldChange, applied_fields, changes_
 from deployer.plan.inventory import Inventory
 from deployer.plan.keys import ObjectKey, key_of
 from deployer.plan.order import apply_rank, prune_rank
+from deployer.plan.ownership import LABEL_CLUSTER, LABEL_SERVICE, describe_owner, labels_of
 
 
 class Action(StrEnum):
@@ -25,9 +26,11 @@ class Action(StrEnum):
     UNCHANGED = "unchanged"
     PRUNE = "prune"
     KEEP = "keep"
-    """A Namespace dropped from the files: never deleted without --prune-namespaces."""
+    """A Namespace dropped from the files (never deleted without --prune-namespaces), or an entry
+    whose API version the cluster no longer serves: left in place and in the inventory."""
     FORGET = "forget"
-    """In the inventory but gone, or no longer deployer's: dropped from the inventory, not deleted."""
+    """In the inventory but gone, or no longer this set's (another field manager, or labels naming
+    a service or another cluster): dropped from the inventory, not deleted."""
 
 
 WRITES = (Action.CREATE, Action.UPDATE, Action.ADOPT, Action.PRUNE)
@@ -71,6 +74,8 @@ class Change:
 class PlanOptions:
     prune_namespaces: bool = False
     manager: str = MANAGER
+    cluster: str = ""
+    """The cluster planned for: an object labelled with another cluster is not this set's."""
 
 
 @dataclass(frozen=True)
@@ -119,14 +124,24 @@ def _count(changes: Iterable[Change]) -> dict[str, int]:
     return counts
 
 
+def _other_owner(live: dict[str, Any], cluster: str) -> str:
+    """Who else the labels of ``live`` say owns it ("" when nobody else): a service that took the
+    object over, or another cluster's chart (two cluster files once pointing at one server)."""
+    labels = labels_of(live)
+    if labels.get(LABEL_SERVICE) or (cluster and labels.get(LABEL_CLUSTER, cluster) != cluster):
+        return describe_owner(labels)
+    return ""
+
+
 def plan_changes(desired: Iterable[dict[str, Any]], live: Mapping[ObjectKey, dict[str, Any]],
                  inventory: Inventory | None, options: PlanOptions = PlanOptions(), *,
-                 inventory_name: str | None = None) -> Plan:
+                 inventory_name: str | None = None, unreadable: Mapping[ObjectKey, str] | None = None) -> Plan:
     """The changes that make a cluster hold exactly ``desired``.
 
     ``live`` maps the key of every desired object and every inventory entry that exists in the
     cluster to its live object (absent keys do not exist). ``inventory`` is what deployer recorded
-    last time (None if nothing yet).
+    last time (None if nothing yet). ``unreadable`` names inventory entries that could not be read
+    (an API version no longer served), each with why: they are kept, neither deleted nor forgotten.
     """
     manager = options.manager
     recorded = inventory.keys() if inventory else set()
@@ -159,12 +174,18 @@ def plan_changes(desired: Iterable[dict[str, Any]], live: Mapping[ObjectKey, dic
     for key in leaving:
         api_version = inventory.api_version(key) if inventory else ""
         current = live.get(key)
-        if current is None:
+        if key in (unreadable or {}):
+            kept.append((key, api_version))
+            changes.append(Change(Action.KEEP, key, api_version,
+                                  note=f"skipped: {(unreadable or {})[key]}; left in place and in the inventory"))
+        elif current is None:
             changes.append(Change(Action.FORGET, key, api_version, note="already gone"))
         elif applied_fields(current, manager) is None:
             others = ", ".join(field_managers(current)) or "no field manager"
             changes.append(Change(Action.FORGET, key, api_version,
                                   note=f"left in place: no longer applied by deployer (field managers: {others})"))
+        elif other := _other_owner(current, options.cluster):
+            changes.append(Change(Action.FORGET, key, api_version, note=f"left in place: now owned by {other}"))
         elif key.kind == "Namespace" and not options.prune_namespaces:
             kept.append((key, api_version))
             changes.append(Change(Action.KEEP, key, api_version,

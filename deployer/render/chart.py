@@ -15,6 +15,7 @@ from typing import Any
 from deployer.config.loader import read_chart_roles
 from deployer.config.models import Cluster
 from deployer.errors import ConfigError, ConfigProblem
+from deployer.plan.ownership import LABEL_CLUSTER
 from deployer.render.templates import render_templates
 
 
@@ -92,6 +93,9 @@ def chart_context(cluster: Cluster, chart: Chart) -> dict[str, Any]:
 def render_chart(cluster: Cluster, chart: Chart) -> list[dict[str, Any]]:
     """The cluster's common objects, checked; raises ConfigError naming template and line."""
     objects = render_templates(chart.templates, chart_context(cluster, chart))
+    for obj in objects:  # the owner, visible: which cluster's chart made it
+        meta = obj.setdefault("metadata", {})
+        meta["labels"] = {**(meta.get("labels") or {}), LABEL_CLUSTER: cluster.name}
     rendered_roles = {o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRole"}
     missing = [r for r in chart.roles if cluster_role_name(r) not in rendered_roles]
     if missing:

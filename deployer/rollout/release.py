@@ -1,9 +1,11 @@
 """Release records: what each cluster runs for a service, kept in that cluster.
 
 One ConfigMap per revision (as Helm keeps one Secret per revision), named
-``deployer-release.<service>.v<revision>`` in the service's namespace and labelled so history is a
-label query. It holds the record (revision, image digest, manifest hash, actor, time, outcome)
-and the applied objects, which is what a rollback re-applies. The deployer role may create and
+``deployer-release.<service>.<environment>.v<revision>`` in the environment's namespace and
+labelled so history is a label query. It holds the record (revision, image digest, manifest
+hash, actor, time, outcome) and the applied objects, which is what a rollback re-applies. Records
+are created, never overwritten: a revision number another run took is a conflict, and the writer
+re-reads and takes the next one. The deployer role may create and
 update ConfigMaps but not delete them, so records are never pruned by deploys.
 """
 
@@ -16,6 +18,7 @@ from typing import Any, Literal
 
 Outcome = Literal["in-progress", "succeeded", "failed", "rolled-back", "removed"]
 LABEL_SERVICE = "deployer.io/service"
+LABEL_ENVIRONMENT = "deployer.io/environment"
 LABEL_REVISION = "deployer.io/revision"
 LABEL_KIND = "deployer.io/record"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "deployer"}
@@ -57,8 +60,8 @@ def manifest_hash(objects: list[dict[str, Any]]) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def configmap_name(service: str, revision: int) -> str:
-    return f"deployer-release.{service}.v{revision}"
+def configmap_name(service: str, environment: str, revision: int) -> str:
+    return f"deployer-release.{service}.{environment}.v{revision}"
 
 
 def to_configmap(record: ReleaseRecord, namespace: str) -> dict[str, Any]:
@@ -66,10 +69,10 @@ def to_configmap(record: ReleaseRecord, namespace: str) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": configmap_name(record.service, record.revision),
+            "name": configmap_name(record.service, record.environment, record.revision),
             "namespace": namespace,
             "labels": {**MANAGED_BY, LABEL_KIND: "release", LABEL_SERVICE: record.service,
-                       LABEL_REVISION: str(record.revision)},
+                       LABEL_ENVIRONMENT: record.environment, LABEL_REVISION: str(record.revision)},
         },
         "data": {"record.json": json.dumps(record.summary(), sort_keys=True),
                  "objects.json": json.dumps(record.objects, sort_keys=True)},
@@ -101,4 +104,28 @@ def previous_good(records: list[ReleaseRecord], before: int) -> ReleaseRecord | 
     for record in sorted(records, key=lambda r: r.revision, reverse=True):
         if record.revision < before and record.outcome == "succeeded":
             return record
+    return None
+
+
+def rollback_target(records: list[ReleaseRecord], running: int | None) -> ReleaseRecord | None:
+    """Where a rollback returns to: the newest good release before the one the cluster runs.
+
+    ``running`` is the revision the live objects say last applied them (None when they do not
+    say: then the newest good record is taken as running). A failed release left in place (policy
+    ``leave``, or a killed run) is what runs, so its predecessor is the target, not the one before
+    the newest good record. A release identical to the running one (same digest and manifests, as
+    a rollback is) is no step back and is passed over.
+    """
+    if running is None:
+        now = current(records)
+        if now is None:
+            return None
+        running = now.revision
+    same = next((r for r in records if r.revision == running), None)
+    for record in sorted(records, key=lambda r: r.revision, reverse=True):
+        if record.revision >= running or record.outcome != "succeeded":
+            continue
+        if same is not None and (record.digest, record.manifest_hash) == (same.digest, same.manifest_hash):
+            continue
+        return record
     return None

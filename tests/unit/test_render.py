@@ -265,7 +265,8 @@ def test_chart_renders_namespaces_roles_accounts_and_grouped_bindings(chart):
     ]
     by_key = {k: o for k, o in zip(keys(objects), objects, strict=True)}
     assert by_key[("Namespace", None, "payments")]["metadata"]["labels"] == {
-        "app.kubernetes.io/managed-by": "deployer", "team": "payments"}
+        "app.kubernetes.io/managed-by": "deployer", "team": "payments", "deployer.io/cluster": "dc9"}
+    assert all(o["metadata"]["labels"]["deployer.io/cluster"] == "dc9" for o in objects)
     viewers = by_key[("RoleBinding", "payments", "deployer:viewer")]
     assert [s["name"] for s in viewers["subjects"]] == ["devs", "ann"]
     assert viewers["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
