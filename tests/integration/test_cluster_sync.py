@@ -20,6 +20,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.integration.kit import admin_api
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,13 +140,6 @@ def hand_edit_cluster_role(api: client.ApiClient, name: str, change: Callable[[l
     rbac.replace_cluster_role(name, role, field_manager=manager)
 
 
-def admin_api(cluster: Any) -> client.ApiClient:
-    """The official client as the cluster's admin: the independent witness of cluster state."""
-    config = client.Configuration()
-    config.host = cluster.server
-    config.ssl_ca_cert = str(cluster.ca_file)
-    config.api_key = {"authorization": "Bearer " + cluster.admin_token_file.read_text().strip()}
-    return client.ApiClient(config)
 
 
 @pytest.fixture(scope="module")

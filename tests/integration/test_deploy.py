@@ -20,6 +20,7 @@ import yaml
 from deployer.errors import ExitCode
 from deployer.polling import poll_until
 from tests.conftest import REPO, run_cli
+from tests.integration.kit import admin_api, or_none
 
 pytestmark = pytest.mark.integration
 
@@ -96,11 +97,7 @@ def deployment(platform, cluster: str, name: str) -> dict:
     """The live Deployment, read with the admin token through the official client."""
     from kubernetes import client
 
-    info = platform.cluster(cluster)
-    config = client.Configuration()
-    config.host, config.ssl_ca_cert = info.server, str(info.ca_file)
-    config.api_key = {"authorization": "Bearer " + info.admin_token_file.read_text().strip()}
-    with client.ApiClient(config) as api:
+    with admin_api(platform.cluster(cluster)) as api:
         return api.sanitize_for_serialization(client.AppsV1Api(api).read_namespaced_deployment(name, "apps"))
 
 
@@ -224,20 +221,10 @@ def test_second_deploy_fails_fast_naming_the_holder(deploy_dir, platform) -> Non
 def lease(platform, cluster: str, name: str) -> dict | None:
     """The service's deploy lock on ``cluster``, read with the admin token (None: there is none)."""
     from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
 
-    info = platform.cluster(cluster)
-    config = client.Configuration()
-    config.host, config.ssl_ca_cert = info.server, str(info.ca_file)
-    config.api_key = {"authorization": "Bearer " + info.admin_token_file.read_text().strip()}
-    with client.ApiClient(config) as api:
-        try:
-            found = client.CoordinationV1Api(api).read_namespaced_lease(f"deployer-lock.{name}", "apps")
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return api.sanitize_for_serialization(found)
+    with admin_api(platform.cluster(cluster)) as api:
+        found = or_none(lambda: client.CoordinationV1Api(api).read_namespaced_lease(f"deployer-lock.{name}", "apps"))
+        return None if found is None else api.sanitize_for_serialization(found)
 
 
 def lease_expired(found: dict) -> bool:

@@ -16,28 +16,9 @@ import yaml
 
 from deployer.errors import ExitCode
 from tests.conftest import REPO, run_cli
+from tests.integration.kit import WEB_DEPLOYMENT, admin_api
 
 pytestmark = pytest.mark.integration
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ service.name }}
-  namespace: {{ service.namespace }}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ service.name }}}
-  template:
-    metadata:
-      labels: {app: {{ service.name }}}
-    spec:
-      containers:
-        - name: web
-          image: {{ image }}
-"""
-
 
 def closed_port() -> int:
     """A loopback port nothing listens on (connections to it are refused)."""
@@ -54,7 +35,7 @@ def folder(tmp_path: Path, synced_config_dir: Path, platform, monkeypatch) -> Pa
     (config / "charts").symlink_to(REPO / "charts")
     for cluster_file in (synced_config_dir / "clusters").glob("*.yaml"):
         (config / "clusters" / cluster_file.name).write_text(cluster_file.read_text())
-    (config / "services" / "manifests" / "deployment.yaml.j2").write_text(DEPLOYMENT)
+    (config / "services" / "manifests" / "deployment.yaml.j2").write_text(WEB_DEPLOYMENT)
     monkeypatch.setenv("DEPLOYER_BUILDAH_ROOT", str(platform.state_dir / "buildah"))
     return config
 
@@ -75,11 +56,7 @@ def live_deployment(platform, cluster: str, name: str):
     """The service's Deployment on ``cluster``, read with the admin token."""
     from kubernetes import client
 
-    info = platform.cluster(cluster)
-    settings = client.Configuration()
-    settings.host, settings.ssl_ca_cert = info.server, str(info.ca_file)
-    settings.api_key = {"authorization": "Bearer " + info.admin_token_file.read_text().strip()}
-    with client.ApiClient(settings) as api:
+    with admin_api(platform.cluster(cluster)) as api:
         return client.AppsV1Api(api).read_namespaced_deployment(name, "apps")
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from deployer.errors import ExitCode
-from tests.integration import test_deploy
+from tests.integration import kit, test_deploy
 from tests.integration.test_deploy import (
     DEPLOYMENT,
     _service,
@@ -56,13 +56,7 @@ spec:
 
 
 def admin_api(platform, cluster: str):
-    from kubernetes import client
-
-    info = platform.cluster(cluster)
-    config = client.Configuration()
-    config.host, config.ssl_ca_cert = info.server, str(info.ca_file)
-    config.api_key = {"authorization": "Bearer " + info.admin_token_file.read_text().strip()}
-    return client.ApiClient(config)
+    return kit.admin_api(platform.cluster(cluster))
 
 
 def written_for(platform, name: str) -> dict[str, list[str]]:

@@ -15,6 +15,7 @@ import yaml
 
 from deployer.errors import ExitCode
 from tests.conftest import REPO, run_cli
+from tests.integration.kit import admin_api
 from tests.integration.test_deploy import DEPLOYMENT
 
 pytestmark = pytest.mark.integration
@@ -81,11 +82,7 @@ def live_image(platform, cluster: str, name: str, namespace: str) -> str:
     """The image of the service's Deployment, read with the admin token."""
     from kubernetes import client
 
-    info = platform.cluster(cluster)
-    settings = client.Configuration()
-    settings.host, settings.ssl_ca_cert = info.server, str(info.ca_file)
-    settings.api_key = {"authorization": "Bearer " + info.admin_token_file.read_text().strip()}
-    with client.ApiClient(settings) as api:
+    with admin_api(platform.cluster(cluster)) as api:
         dep = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
     return dep.spec.template.spec.containers[0].image
 

@@ -16,6 +16,7 @@ import pytest
 from deployer.errors import ExitCode
 from tests.conftest import REPO
 from tests.integration import test_deploy
+from tests.integration.kit import admin_api
 from tests.integration.test_deploy import DEPLOYMENT, _service, _wait_for_line, deployer, unique, write_service
 
 pytestmark = pytest.mark.integration
@@ -53,13 +54,7 @@ def write_manifests(folder: Path, spec: dict, deployment: str = DEPLOYMENT) -> N
 
 
 def api(platform, cluster: str):
-    from kubernetes import client
-
-    info = platform.cluster(cluster)
-    config = client.Configuration()
-    config.host, config.ssl_ca_cert = info.server, str(info.ca_file)
-    config.api_key = {"authorization": "Bearer " + info.admin_token_file.read_text().strip()}
-    return client.ApiClient(config)
+    return admin_api(platform.cluster(cluster))
 
 
 def read(platform, cluster: str, kind: str, namespace: str, name: str) -> dict | None:

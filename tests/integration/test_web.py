@@ -23,32 +23,9 @@ from deployer.errors import ExitCode
 from deployer.polling import poll_until
 from deployer.web.server import WebApp, make_server
 from tests.conftest import REPO
+from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT, admin_api, or_none
 
 pytestmark = pytest.mark.integration
-
-CLUSTERS = ("local-onprem", "local-gke")
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ service.name }}
-  namespace: {{ service.namespace }}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ service.name }}}
-  template:
-    metadata:
-      labels:
-        app: {{ service.name }}
-{% if cluster.name in values.neverReadyOn %}
-        deployer.test/never-ready: "true"
-{% endif %}
-    spec:
-      containers:
-        - name: web
-          image: {{ image }}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +42,7 @@ def service(tmp_path: Path, synced: Path, platform, monkeypatch) -> tuple[Path, 
     (folder / "clusters").symlink_to(synced / "clusters")
     name = f"btn-{uuid.uuid4().hex[:6]}"
     write_service(folder, name, never_ready_on=[])
-    (folder / "services" / "manifests" / "deployment.yaml.j2").write_text(DEPLOYMENT)
+    (folder / "services" / "manifests" / "deployment.yaml.j2").write_text(WEB_DEPLOYMENT)
     monkeypatch.setenv("DEPLOYER_BUILDAH_ROOT", str(platform.state_dir / "buildah"))
     return folder, name
 
@@ -136,20 +113,10 @@ def events(port: int, job_path: str) -> tuple[str, list[str], dict]:
 
 def live_deployment(platform, cluster: str, name: str) -> dict | None:
     from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
 
-    info = platform.cluster(cluster)
-    config = client.Configuration()
-    config.host, config.ssl_ca_cert = info.server, str(info.ca_file)
-    config.api_key = {"authorization": "Bearer " + info.admin_token_file.read_text().strip()}
-    with client.ApiClient(config) as api:
-        try:
-            found = client.AppsV1Api(api).read_namespaced_deployment(name, "apps")
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return api.sanitize_for_serialization(found)
+    with admin_api(platform.cluster(cluster)) as api:
+        found = or_none(lambda: client.AppsV1Api(api).read_namespaced_deployment(name, "apps"))
+        return None if found is None else api.sanitize_for_serialization(found)
 
 
 def secrets_of(platform) -> list[str]:

@@ -22,31 +22,9 @@ import yaml
 
 from deployer.errors import ExitCode
 from tests.conftest import REPO, run_cli
+from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT
 
 pytestmark = pytest.mark.integration
-
-CLUSTERS = ("local-onprem", "local-gke")
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ service.name }}
-  namespace: {{ service.namespace }}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ service.name }}}
-  template:
-    metadata:
-      labels:
-        app: {{ service.name }}
-        deployer.test/never-ready: "true"
-    spec:
-      containers:
-        - name: web
-          image: {{ image }}
-"""
-
 
 class Server:
     """`deployer web` in a child process; its stderr is collected by a thread so the test can wait
@@ -132,7 +110,7 @@ def config(tmp_path: Path, synced_config_dir: Path) -> Path:
     (folder / "services" / "manifests").mkdir(parents=True)
     (folder / "charts").symlink_to(REPO / "charts")
     (folder / "clusters").symlink_to(synced_config_dir / "clusters")
-    (folder / "services" / "manifests" / "deployment.yaml.j2").write_text(DEPLOYMENT)
+    (folder / "services" / "manifests" / "deployment.yaml.j2").write_text(WEB_DEPLOYMENT)
     return folder
 
 
@@ -146,6 +124,7 @@ def start(config: Path, tmp_path: Path, platform) -> Iterator:
         (config / "services" / f"{name}.yaml").write_text(yaml.safe_dump({
             "name": name, "namespace": "apps", "manifests": "manifests",
             "image": {"name": "web", "context": str(REPO / "apps" / "hello")},
+            "values": {"neverReadyOn": list(CLUSTERS)},
             "environments": {"staging": {"clusters": list(CLUSTERS)}},
             "rollout": {"timeout": timeout, "onFailure": "leave"},
         }))
