@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,9 @@ class App:
                  now: Callable[[], dt.datetime] = utcnow, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, poll_interval: float = 1.0) -> None:
         self.config = config
+        self.run_id = uuid.uuid4().hex[:8]
+        """Names this run in the locks it holds: two runs by one actor (one user@host, one Jenkins
+        job) are still two holders."""
         self.progress = progress or _quiet
         self.now, self.clock, self.sleep, self.poll_interval = now, clock, sleep, poll_interval
         self._clients: dict[tuple[str, str], KubeClient] = {}

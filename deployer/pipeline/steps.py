@@ -40,7 +40,7 @@ from deployer.plan.inventory import Inventory
 from deployer.plan.keys import ObjectKey, key_of
 from deployer.plan.ownership import Owner, removals, running_revision, stamped
 from deployer.polling import poll_until
-from deployer.rollout.lock import LockDecision
+from deployer.rollout.lock import LockDecision, holder_of
 from deployer.rollout.release import Outcome, ReleaseRecord, current, next_revision
 
 T = TypeVar("T")
@@ -195,13 +195,14 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
     """Take the lock on every target, or none: a held lock fails the whole run, naming its holder."""
     announced: set[str] = set()
     held_by: list[tuple[Target, LockDecision]] = []
+    holder = holder_of(actor, app.run_id)
 
     def all_held() -> bool | None:
         held_by.clear()
         for target in targets:
             if target.lock is not None:
                 continue
-            got = locking.try_acquire(target.client, target.namespace, service.name, actor, app.now(),
+            got = locking.try_acquire(target.client, target.namespace, service.name, holder, app.now(),
                                       lease_seconds)
             if isinstance(got, locking.HeldLock):
                 target.lock = got
@@ -215,9 +216,14 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
                 app.progress(target.name, f"waiting for the deploy lock held by {decision.holder}")
         return None
 
-    if poll_until(all_held, wait_seconds, interval=app.poll_interval, clock=app.clock, sleep=app.sleep):
+    try:
+        got_all = poll_until(all_held, wait_seconds, interval=app.poll_interval, clock=app.clock, sleep=app.sleep)
+    except BaseException:
+        _release_all(targets)  # a cluster failing part-way must not keep the others' locks taken so far
+        raise
+    if got_all:
         for target in targets:
-            target.report.step("lock", "ok", 0.0, f"lease {locking.lease_name(service.name)} held by {actor}")
+            target.report.step("lock", "ok", 0.0, f"lease {locking.lease_name(service.name)} held by {holder}")
         return
     _release_all(targets)
     target, decision = held_by[0]

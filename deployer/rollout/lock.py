@@ -22,6 +22,12 @@ class LockDecision:
     expires_in: float = 0.0
 
 
+def holder_of(actor: str, run_id: str) -> str:
+    """The Lease holder for one run: the actor, who a refused deploy is told about, and the run, so
+    two runs by one actor (the same user@host, a Jenkins job's two builds) never both hold it."""
+    return f"{actor} (run {run_id})"
+
+
 def parse_time(value: str | None) -> dt.datetime | None:
     if not value:
         return None

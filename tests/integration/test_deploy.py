@@ -252,8 +252,10 @@ def test_killed_deploy_is_taken_over_after_its_lease_expires(deploy_dir, platfor
     # the take-over rule lets the next deploy in.
     clusters = ("local-onprem", "local-gke")
     left = {c: lease(platform, c, name) for c in clusters}
-    assert all(found is not None and found["spec"]["holderIdentity"] == "killed-run"
+    # The holder is the actor and the run: one actor's two runs are two holders.
+    assert all(found is not None and found["spec"]["holderIdentity"].startswith("killed-run (run ")
                and found["spec"]["leaseDurationSeconds"] == 3 for found in left.values()), left
+    assert len({found["spec"]["holderIdentity"] for found in left.values()}) == 1  # one run held both
 
     def all_expired() -> dict | None:
         now = {c: lease(platform, c, name) for c in clusters}
@@ -261,7 +263,8 @@ def test_killed_deploy_is_taken_over_after_its_lease_expires(deploy_dir, platfor
 
     expired = poll_until(all_expired, 30, interval=0.2)
     assert expired is not None, f"the killed run's leases did not expire within 30s: {left}"
-    assert {c: found["spec"]["holderIdentity"] for c, found in expired.items()} == dict.fromkeys(clusters, "killed-run")
+    assert {c: found["spec"]["holderIdentity"] for c, found in expired.items()} == \
+        {c: found["spec"]["holderIdentity"] for c, found in left.items()}  # nobody renewed or took them
 
     spec["values"]["neverReadyOn"] = []
     write_service(deploy_dir, spec)
@@ -396,3 +399,28 @@ def test_a_cluster_dropped_from_the_environment_is_named_then_deleted_on_request
     assert gone.value.status == 404
     again = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
     assert not again.json()["notes"]
+
+
+def test_a_second_run_by_the_same_actor_is_refused_while_the_first_holds_the_lock(deploy_dir, platform) -> None:
+    """Two runs by one user@host (or one Jenkins job) are two holders: the second is refused and
+    told who holds the lock; before, the same actor counted as the holder and went ahead."""
+    from deployer.app import App, utcnow
+    from deployer.config.loader import load_config
+    from deployer.pipeline import locking
+
+    name = unique("web")
+    write_service(deploy_dir, _service(name))
+    config = load_config(deploy_dir)
+    with App(config) as first_run:
+        held = locking.try_acquire(first_run.client(config.cluster("local-gke")), "apps", name, "ana@build-host",
+                                   utcnow(), 3600)
+        assert isinstance(held, locking.HeldLock)
+        try:
+            second = deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("c"),
+                              "--actor", "ana@build-host")
+            assert second.exit_code == ExitCode.LOCKED, second.stdout + second.stderr
+            assert "being deployed by ana@build-host" in second.stderr
+            assert lease(platform, "local-onprem", name) is None or \
+                lease(platform, "local-onprem", name)["spec"].get("holderIdentity") is None  # released: all or none
+        finally:
+            held.release()

@@ -5,6 +5,7 @@ the platform starts, stops and restarts cleanly."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -294,3 +295,59 @@ def test_failed_start_names_the_component_and_shows_its_log(tmp_path: Path, monk
     assert "platform component etcd exited during start-up" in failed.value.message
     assert "no-such-flag" in failed.value.message  # etcd's own complaint, from the log tail
     assert not _platform_pids(tmp_path / "state")
+
+
+def test_a_start_deadline_stops_everything_started_and_names_the_component(tmp_path: Path, monkeypatch) -> None:
+    real_etcd = components.etcd
+
+    def silent_etcd(*args, **kwargs):
+        # Alive but never listening: only the start deadline can end the wait.
+        spec = real_etcd(*args, **kwargs)
+        return processes.ProcessSpec(spec.name, ["sleep", "600"], spec.log, spec.pidfile)
+
+    monkeypatch.setattr(components, "etcd", silent_etcd)
+    local = Platform(tmp_path / "state", timeout=1.0)
+
+    with pytest.raises(ToolError) as late:
+        local.up()
+
+    assert "platform component etcd was not ready within 1s" in late.value.message
+    assert "DEPLOYER_PLATFORM_TIMEOUT" in (late.value.hint or "")
+    assert not _platform_pids(tmp_path / "state")  # the sleeping "etcd" was stopped too
+
+
+def test_everything_listens_on_loopback_and_tokens_are_private(platform: PlatformInfo) -> None:
+    import stat
+    from urllib.parse import urlsplit
+
+    assert urlsplit(platform.gcp_url).hostname == "127.0.0.1"
+    assert platform.registry.split(":")[0] == "127.0.0.1"
+    for cluster in platform.clusters.values():
+        assert urlsplit(cluster.server).hostname == "127.0.0.1"
+        for token_file in [cluster.admin_token_file, *cluster.user_token_files.values()]:
+            assert stat.S_IMODE(token_file.stat().st_mode) == 0o600, token_file
+    # And no component accepts connections on another address: every listening socket of the
+    # platform's processes is bound to 127.0.0.1 (read from the kernel, not from our own records).
+    inodes = set()
+    for leader in _platform_pids(platform.state_dir):
+        for member in processes.group_members(leader) or [leader]:
+            for fd in _fds(member):
+                try:
+                    target = os.readlink(f"/proc/{member}/fd/{fd}")
+                except OSError:  # closed since it was listed
+                    continue
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:["):-1])
+    listening = [line.split() for name in ("tcp", "tcp6")
+                 for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]]
+    ours = [row for row in listening if row[3] == "0A" and row[9] in inodes]  # state 0A: LISTEN
+    assert ours, "found no listening socket of the platform's processes"
+    loopback = {"0100007F", "00000000000000000000000001000000"}
+    assert all(row[1].split(":")[0] in loopback for row in ours), [row[1] for row in ours]
+
+
+def _fds(pid: int) -> list[str]:
+    try:
+        return [fd.name for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:
+        return []

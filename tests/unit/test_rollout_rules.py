@@ -92,3 +92,11 @@ def test_lock_decisions() -> None:
     assert (held.action, held.holder, round(held.expires_in)) == ("held", "https://jenkins/job/1", 25)
     assert lock.decide(lease("killed-run", 31), "me", NOW).action == "take"
     assert lock.decide(lease(None, 1), "me", NOW).action == "take"
+
+
+def test_two_runs_of_one_actor_are_two_holders() -> None:
+    first, second = lock.holder_of("ana@build-host", "1a2b3c4d"), lock.holder_of("ana@build-host", "9f8e7d6c")
+    assert first != second and first.startswith("ana@build-host")
+    held = lock.decide(lease(first, 5), second, NOW)
+    assert (held.action, held.holder) == ("held", first)  # the second run is refused, naming the first
+    assert lock.decide(lease(first, 5), first, NOW).action == "renew"
