@@ -57,20 +57,26 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None) -> int
         server.server_close()
     running = app.jobs.running()
     if running:
+        # From here on a second Ctrl-C or SIGTERM abandons the jobs, wherever the main thread is:
+        # a handler rather than a KeyboardInterrupt, which could land outside the wait (while the
+        # message below is written) and end in a normal exit that joins the jobs' worker threads.
+        signal.signal(signal.SIGINT, _abandon)
+        signal.signal(signal.SIGTERM, _abandon)
         click.echo(f"deployer web: waiting for {len(running)} running job(s) to finish "
                    f"({', '.join(j.id for j in running)}); Ctrl-C again abandons them, and their "
                    "deploy locks then expire by themselves", err=True)
-        try:
-            app.jobs.join()
-        except KeyboardInterrupt:
-            # Abandon them: a normal exit would join their worker threads (concurrent.futures does
-            # at interpreter exit) and so wait for the very rollouts we were asked to leave. Their
-            # records stay "in progress" and their deploy locks expire by themselves.
-            click.echo("deployer web: abandoned the running job(s)", err=True)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(130)
+        app.jobs.join()
     return 0
+
+
+def _abandon(signum: int, frame: object) -> None:
+    # A normal exit would join the jobs' worker threads (concurrent.futures does at interpreter
+    # exit) and so wait for the very rollouts we were asked to leave. Their records stay "in
+    # progress" and their deploy locks expire by themselves.
+    sys.stderr.write("deployer web: abandoned the running job(s)\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _interrupt(signum: int, frame: object) -> None:
