@@ -103,9 +103,9 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     def prepare(target: Target) -> str:
         def check() -> str:
             target.desired = render_for(app.config, service, request.environment, target.cluster, target.image)
-            # Only for a dry run's report: a real run reads them again under the lock.
-            target.records = releases.read_records(target.client, target.namespace, service.name,
-                                                   request.environment)
+            if request.dry_run:  # for its report; a real run reads the records under the lock
+                target.records = releases.read_records(target.client, target.namespace, service.name,
+                                                       request.environment)
             return _preflight(target)
 
         return timed(target.report, "preflight", check, app.clock)
@@ -263,6 +263,12 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         assert previous is not None
         roll_back_to(target, previous, service, request.environment, request.actor, app,
                      failed_revision=failed_revision, prune=request.prune)
+        end = target.report.end
+        if outcomes.get(target.name) != "failed" and end is not None and end.kind is End.PREVIOUS:
+            # Its own rollout went well: it was rolled back for another cluster's failure.
+            target.report.end = replace(end, reason=f"r{failed_revision} succeeded here and was rolled back "
+                                                    f"because another cluster failed "
+                                                    f"(onFailure: {service.rollout.on_failure})")
 
     chosen = [t for t in targets if t.name in decision.roll_back]
     for target, rolled in each_target(chosen, back):

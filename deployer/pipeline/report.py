@@ -78,8 +78,8 @@ def describe_end(state: EndState | None) -> str:
     if end is End.NEW_FAILED:
         return f"on the new release r{revision}, which failed" + (f"; {state.reason}" if state.reason else "")
     if end is End.PREVIOUS:
-        failed = f" (r{state.failed_revision} failed)" if state.failed_revision is not None else ""
-        return f"back on r{state.rollback_target}'s release as r{revision}{failed}"
+        why = state.reason or (f"r{state.failed_revision} failed" if state.failed_revision is not None else "")
+        return f"back on r{state.rollback_target}'s release as r{revision}" + (f" ({why})" if why else "")
     if end is End.ROLLBACK_FAILED:
         return f"rollback to r{state.rollback_target} failed: {state.reason}"
     return f"rollback failed: {state.reason}; cluster state unknown"

@@ -76,6 +76,9 @@ def test_rollback_all_returns_the_healthy_cluster_to_the_previous_release_too(de
     # local-onprem's new release was ready (its wait passed) before it was rolled back.
     assert next(s for s in clusters["local-onprem"]["steps"] if s["name"] == "deploy:wait")["status"] == "ok"
     assert next(s for s in clusters["local-gke"]["steps"] if s["name"] == "deploy:wait")["status"] == "failed"
+    # Each report says why it is back: its own failure, or another cluster's.
+    assert "(r2 failed)" in clusters["local-gke"]["release"]
+    assert "r2 succeeded here and was rolled back because another cluster failed" in clusters["local-onprem"]["release"]
 
     assert live(platform, name) == before
     assert before["local-onprem"][1] == "hi"

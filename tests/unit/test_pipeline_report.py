@@ -48,3 +48,11 @@ def test_a_cluster_that_broke_off_before_its_end_was_known_says_nothing_about_it
     report = ClusterReport("dc1", "failed")
     assert report.release == "" and RunReport("deploy", "hello", "staging", [report]).to_dict()[
         "clusters"][0]["end"] is None
+
+
+def test_a_cluster_rolled_back_for_another_clusters_failure_says_so():
+    state = EndState(End.PREVIOUS, 3, rollback_target=1, failed_revision=2,
+                     reason="r2 succeeded here and was rolled back because another cluster failed "
+                            "(onFailure: rollback-all)")
+    assert describe_end(state) == ("back on r1's release as r3 (r2 succeeded here and was rolled back because "
+                                   "another cluster failed (onFailure: rollback-all))")
