@@ -101,9 +101,9 @@ def lookup_error(ref: ClusterRef, status: int, body: bytes, identity: str) -> De
     if status in (401, 403):
         return CredentialsError(
             f"cluster {ref.name}: {identity} may not read the {ref.named()} "
-            f"(HTTP {status}, needs {PERMISSION}){said}",
+            f"(HTTP {status}; it needs {PERMISSION}, which roles/container.clusterViewer grants){said}",
             hint="Grant the account roles/container.clusterViewer on the project (`deployer cluster "
-                 "provision` does), or set server and ca in the cluster file.")
+                 "provision` does), or set server and ca in the cluster file to skip the lookup.")
     return ApiError(f"cluster {ref.name}: the GKE API failed to look up the {ref.named()}: HTTP {status}{said}",
                     hint="Run again later; if it persists, set server and ca in the cluster file.", status=status)
 

@@ -48,9 +48,11 @@ class Refreshable(Protocol):
 class GoogleToken:
     def __init__(self, cluster: str, load: Callable[[], Refreshable], description: str,
                  now: Callable[[], dt.datetime] = _utcnow, margin: dt.timedelta = REFRESH_MARGIN,
-                 refused_hint: str = KEY_REFUSED) -> None:
+                 refused_hint: str = KEY_REFUSED, refused_note: str = "") -> None:
         self._cluster = cluster
         self._refused_hint = refused_hint
+        # said in the message itself: a per-cluster report line carries no hint
+        self._refused_note = refused_note
         self._load = load
         self._description = description
         self._now = now
@@ -87,7 +89,8 @@ class GoogleToken:
             creds.refresh(Request())
         except google.auth.exceptions.RefreshError as exc:
             raise CredentialsError(
-                f"cluster {self._cluster}: Google refused the {self._description}: {_reason(exc)}",
+                f"cluster {self._cluster}: Google refused the {self._description}: {_reason(exc)}"
+                + self._refused_note,
                 hint=self._refused_hint) from None
         except google.auth.exceptions.TransportError as exc:
             raise CredentialsError(
@@ -144,7 +147,8 @@ def key_file_token(cluster: str, path: Path, via: str, impersonate: str | None =
 
     what = f"service-account key file {via}" + (f" impersonating {impersonate}" if impersonate else "")
     return GoogleToken(cluster, load, what, now=now, margin=margin,
-                       refused_hint=IMPERSONATION_REFUSED if impersonate else KEY_REFUSED)
+                       refused_hint=IMPERSONATION_REFUSED if impersonate else KEY_REFUSED,
+                       refused_note=_impersonation_note(impersonate))
 
 
 def application_default_token(cluster: str, impersonate: str | None = None, *,
@@ -162,7 +166,13 @@ def application_default_token(cluster: str, impersonate: str | None = None, *,
         return _impersonated(creds, impersonate, google_api) if impersonate else creds
 
     what = "application default credentials" + (f" impersonating {impersonate}" if impersonate else "")
-    return GoogleToken(cluster, load, what, refused_hint=IMPERSONATION_REFUSED if impersonate else KEY_REFUSED)
+    return GoogleToken(cluster, load, what, refused_hint=IMPERSONATION_REFUSED if impersonate else KEY_REFUSED,
+                       refused_note=_impersonation_note(impersonate))
+
+
+def _impersonation_note(target: str | None) -> str:
+    return (f"; impersonating needs roles/iam.serviceAccountTokenCreator on {target} for the source identity"
+            if target else "")
 
 
 def _impersonated(source: Refreshable, target: str, google_api: str | None) -> Refreshable:
