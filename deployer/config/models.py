@@ -124,8 +124,10 @@ class GkeLocation(Strict):
     cluster: Name
     deployer_account: DeployerAccount = Field(default_factory=lambda: DeployerAccount())
     google_api_endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+/?$")] | None = None
-    """Where Google's IAM and Resource Manager APIs are, when not Google's own: a private
-    endpoint, or the local platform's GCP stand-in. Provision points Terraform's provider at it."""
+    """Where Google's APIs are, when not Google's own: a private endpoint, or the local platform's
+    GCP stand-in. Provision points Terraform's provider (IAM, Resource Manager) at it; the cluster
+    lookup (GKE's ``BASE/v1/projects/.../clusters/...``) and impersonation (IAM Credentials'
+    ``BASE/v1/...:generateAccessToken``) go there too."""
 
 
 class DeployerAccount(Strict):
@@ -228,7 +230,8 @@ class Cluster(Strict):
     environment: Name
     labels: Labels = Field(default_factory=dict)
     server: Annotated[str, Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$")] | None = None
-    """The API server URL: required on-prem; on GKE an optional endpoint override."""
+    """The API server URL: required on-prem; on GKE an optional override of the endpoint deployer
+    otherwise looks up by name through the GKE API (as is ``ca``)."""
     ca: CertificateSource | None = None
     gke: GkeLocation | None = None
     credential: Credential

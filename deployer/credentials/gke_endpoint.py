@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from deployer import redact
 from deployer.config.models import GkeLocation
+from deployer.credentials.google import google_error_message
 from deployer.errors import ApiError, ConfigError, ConfigProblem, CredentialsError, DeployerError, UnreachableError
 
 GOOGLE_API = "https://container.googleapis.com"
@@ -91,7 +92,7 @@ def control_plane(ref: ClusterRef, answer: Any) -> ControlPlane:
 def lookup_error(ref: ClusterRef, status: int, body: bytes, identity: str) -> DeployerError:
     """What a refused ``clusters.get`` means for the user, by HTTP status (Google's error JSON:
     ``{"error": {"code", "message", "status"}}``)."""
-    message = _google_message(body)
+    message = redact.scrub(google_error_message(body))
     said = f" (Google: {message})" if message else ""
     if status == 404:
         return ConfigError([ConfigProblem(ref.file, ref.line, ref.column, "gke.cluster",
@@ -106,15 +107,6 @@ def lookup_error(ref: ClusterRef, status: int, body: bytes, identity: str) -> De
                  "provision` does), or set server and ca in the cluster file to skip the lookup.")
     return ApiError(f"cluster {ref.name}: the GKE API failed to look up the {ref.named()}: HTTP {status}{said}",
                     hint="Run again later; if it persists, set server and ca in the cluster file.", status=status)
-
-
-def _google_message(body: bytes) -> str:
-    try:
-        error = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        return ""
-    message = error.get("message") if isinstance(error, dict) else None
-    return redact.scrub(message)[:300] if isinstance(message, str) else ""
 
 
 def look_up(ref: ClusterRef, token: Callable[[], str], identity: str, *,

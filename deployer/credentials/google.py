@@ -108,11 +108,13 @@ def _reason(exc: Exception) -> str:
     # the short message is kept, and scrubbed, plus the message of a Google API error body
     # (iamcredentials' "Permission 'iam.serviceAccounts.getAccessToken' denied ...").
     first = exc.args[0] if exc.args else type(exc).__name__
-    said = _api_error_message(exc.args[1]) if len(exc.args) > 1 else ""
+    said = google_error_message(exc.args[1]) if len(exc.args) > 1 else ""
     return redact.scrub(str(first) + (f" (Google: {said})" if said else ""))[:400]
 
 
-def _api_error_message(body: object) -> str:
+def google_error_message(body: object) -> str:
+    """The ``message`` of a Google API error body (``{"error": {"code", "message", "status"}}``),
+    or "" for any other body; unscrubbed."""
     try:
         error = json.loads(body).get("error") if isinstance(body, str | bytes) else None
     except (ValueError, AttributeError):
