@@ -132,6 +132,7 @@ def test_a_cluster_that_does_not_exist_is_a_config_error_naming_it_and_nothing_i
     document = gke_file(gke_dir)
     document["gke"]["cluster"] = "no-such-cluster"
     write_cluster(gke_dir, document)
+    before = AdminClient(platform.gcp_url).requests().get(lookup_path("no-such-cluster"), 0)
 
     result = deploy(gke_dir)
 
@@ -142,7 +143,7 @@ def test_a_cluster_that_does_not_exist_is_a_config_error_naming_it_and_nothing_i
     line = next(i for i, text in enumerate((gke_dir / "clusters" / "local-gke.yaml").read_text().splitlines(), 1)
                 if "no-such-cluster" in text)
     assert f"local-gke.yaml:{line}:" in said and "gke.cluster" in said
-    assert AdminClient(platform.gcp_url).requests().get(lookup_path("no-such-cluster"), 0) >= 1
+    assert AdminClient(platform.gcp_url).requests().get(lookup_path("no-such-cluster"), 0) == before + 1
     assert live_deployment(platform, service_name(gke_dir)) is None
 
 
