@@ -179,6 +179,7 @@ def test_an_unreachable_gke_api_is_a_clear_error(gke_dir: Path, platform) -> Non
 
     assert result.exit_code == ExitCode.API_REJECTED, result.stdout + result.stderr
     assert f"cannot reach the GKE API at http://127.0.0.1:{port}" in result.stdout + result.stderr
+    assert live_deployment(platform, service_name(gke_dir)) is None
 
 
 def test_impersonation_mints_the_deployer_token_through_generate_access_token_and_deploys(

@@ -12,6 +12,7 @@ from google.auth import impersonated_credentials
 from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import Request
 
+from deployer_localplatform.gcp_standin import AdminClient, GcpStandIn
 from tests.unit.test_gcp_standin import PROJECT, SCOPES, admin, bearer, clock, google_error, refreshed, review, standin
 
 __all__ = ["admin", "clock", "standin"]  # fixtures, shared with test_gcp_standin
@@ -129,3 +130,16 @@ def test_generate_access_token_refuses_long_lifetimes_missing_scope_and_delegate
         assert google_error(requests.post(url, json=body, headers=bearer(token))) == (400, "INVALID_ARGUMENT")
     minted = requests.post(url, json={"scope": SCOPES}, headers=bearer(token))
     assert minted.status_code == 200 and set(minted.json()) == {"accessToken", "expireTime"}
+
+
+def test_registered_clusters_and_grants_survive_a_restart(tmp_path):
+    with GcpStandIn(tmp_path / "state", projects=[PROJECT]) as first:
+        admin = AdminClient(first.base_url)
+        admin.add_gke_cluster(PROJECT, "europe-west1", "gke-1", "127.0.0.1:6443", CA)
+        admin.grant(PROJECT, "roles/container.clusterViewer", member("viewer"))
+        key = admin.create_service_account_with_key(PROJECT, "viewer")
+        port = first.port  # the key file's token_uri names it
+    with GcpStandIn(tmp_path / "state", port=port) as again:
+        token = refreshed(key).token
+        answer = requests.get(cluster_url(again), headers=bearer(token))
+        assert answer.status_code == 200 and answer.json()["endpoint"] == "127.0.0.1:6443"
