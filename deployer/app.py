@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from deployer.config.loader import Config
 from deployer.config.models import Cluster, Credential, Service, TokenCredential
+from deployer.errors import DeployerError
 
 if TYPE_CHECKING:  # imported for real only when a client or a publisher is built
     from deployer.credentials import BearerSource, TokenExchange
@@ -135,7 +136,7 @@ class App:
         self.progress = progress or _quiet
         self.now, self.clock, self.sleep, self.poll_interval = now, clock, sleep, poll_interval
         self._clients: dict[tuple[str, str], KubeClient] = {}
-        self._control_planes: dict[str, ControlPlane] = {}
+        self._control_planes: dict[str, ControlPlane | DeployerError] = {}
         """GKE clusters found by name: one GKE API call per cluster per run, whichever client asks."""
         self._lock = threading.Lock()
 
@@ -158,10 +159,18 @@ class App:
             return self._clients[key]
 
     def _control_plane(self, cluster: Cluster, config: Config, bearer: BearerSource) -> ControlPlane:
-        # Called by connect() under self._lock, so two clients never look one cluster up twice.
+        # Called by connect() under self._lock, so two clients never look one cluster up twice. A
+        # refusal is kept too: a later client of the same cluster in this run gets the same error
+        # without asking Google again.
         if cluster.name not in self._control_planes:
-            self._control_planes[cluster.name] = look_up_control_plane(cluster, config, bearer)
-        return self._control_planes[cluster.name]
+            try:
+                self._control_planes[cluster.name] = look_up_control_plane(cluster, config, bearer)
+            except DeployerError as exc:
+                self._control_planes[cluster.name] = exc
+        found = self._control_planes[cluster.name]
+        if isinstance(found, DeployerError):
+            raise found
+        return found
 
     def close(self) -> None:
         with self._lock:
