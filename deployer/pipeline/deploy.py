@@ -10,7 +10,8 @@ Read top to bottom, ``deploy`` is what `deployer deploy SERVICE --env ENV` does:
    missing permission or an immutable-field change stops the deploy with nothing written;
 5. take the deploy lock on every cluster (a Lease naming the holder), then read the environment's
    release records and inventory there (never before: a run that waited for the lock numbers
-   its release after the one that held it);
+   its release after the one that held it); a redeploy of what every cluster already runs, read
+   without the lock, stops before it with nothing written (not even the Lease);
 6. skip clusters already on this exact release; create the new release record on the others,
    apply in parallel (each object labelled with its owner and stamped with its revision), wait
    by kubectl's rollout rules within the service's timeout, and prune what the release dropped;
@@ -125,7 +126,13 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
             target.report.end = EndState(End.DRY_RUN, now.revision if now else None)
         return run
 
-    # 5. lock every cluster, then apply, wait and record under the locks
+    # 5. a redeploy of what every cluster already runs writes nothing, not even the lock
+    if _every_target_current(targets):
+        for target in targets:
+            _report_current(target)
+        return run
+
+    # 6. lock every cluster, then apply, wait and record under the locks
     with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease, app) as renewer:
         _rollout(targets, service, request, app)
     run.notes += renewal_notes(renewer)
@@ -207,6 +214,29 @@ def _is_current(target: Target, mhash: str) -> bool:
     return True
 
 
+def _every_target_current(targets: list[Target]) -> bool:
+    """Read without the lock: every cluster's newest record is a succeeded one of exactly this
+    release and its live objects match. A run in progress anywhere (a newer record not yet settled)
+    sends the deploy the locked way, which waits for it or reports it; reading without the lock
+    can only see a state that was true when read, and nothing is written on it."""
+    def check(target: Target) -> bool:
+        read_release_state(target)
+        newest = max(target.records, key=lambda r: r.revision, default=None)
+        return newest is not None and newest is current(target.records) and \
+            _is_current(target, manifest_hash(target.desired))
+
+    return all(r.result is True for _, r in each_target(targets, check))
+
+
+def _report_current(target: Target) -> None:
+    now = current(target.records)
+    assert now is not None
+    target.report.outcome = "unchanged"
+    target.report.revision = now.revision
+    target.report.end = EndState(End.CURRENT, now.revision)
+    target.report.step("apply", "unchanged", 0.0, "cluster already runs this release")
+
+
 def _rollout(targets: list[Target], service: Service, request: DeployRequest, app: App) -> None:
     timeout = float(service.rollout.timeout)
 
@@ -215,10 +245,7 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         mhash = manifest_hash(target.desired)
         now = current(target.records)
         if now is not None and _is_current(target, mhash):
-            target.report.outcome = "unchanged"
-            target.report.revision = now.revision
-            target.report.end = EndState(End.CURRENT, now.revision)
-            target.report.step("apply", "unchanged", 0.0, "cluster already runs this release")
+            _report_current(target)
             return "unchanged"
         record = begin_record(target, ReleaseRecord(
             service.name, target.name, request.environment, next_revision(target.records), target.image,

@@ -226,6 +226,7 @@ class Platform:
             files = self.layout.cluster(spec.name)
             if spec.google_webhook:
                 write_webhook_kubeconfig(files.webhook_kubeconfig, gcp_url)
+            components.write_audit_policy(files)
             port = ports.cluster[spec.name]["apiserver"]
             run.launch(components.apiserver(self.layout, bins, spec, files, port=port, etcd_url=ports.etcd_url),
                        port, ports.server(spec))
@@ -278,7 +279,7 @@ class Platform:
         return ClusterInfo(
             name=spec.name, provider=spec.provider, server=ports.server(spec), ca_file=files.ca_cert,
             admin_token_file=files.token(ADMIN_USER), admin_kubeconfig=files.admin_kubeconfig,
-            registry=f"{ports.registry_host}/{spec.registry_path}",
+            audit_log=files.audit_log, registry=f"{ports.registry_host}/{spec.registry_path}",
             user_token_files={u.name: files.token(u.name) for u in spec.token_users if u.name != ADMIN_USER},
             service_account_email=email, service_account_key_file=key_file, admin_key_file=admin_key_file)
 
