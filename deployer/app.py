@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from deployer.config.loader import Config
 from deployer.config.models import Cluster, Service
+from deployer.stopping import Stop
 
 if TYPE_CHECKING:  # imported for real only when a client or a publisher is built
     from deployer.credentials import TokenExchange
@@ -94,6 +95,8 @@ class App:
         job) are still two holders."""
         self.progress = progress or _quiet
         self.now, self.clock, self.sleep, self.poll_interval = now, clock, sleep, poll_interval
+        self.stop = Stop(clock=clock)
+        """Set by a signal (the CLI's handlers, the page's shutdown): every write and wait checks it."""
         self._clients: dict[tuple[str, str], KubeClient] = {}
         self._lock = threading.Lock()
 

@@ -29,6 +29,8 @@ class ExitCode(IntEnum):
     CHANGED = 10
     VERIFY_FAILED = 11
     DRIFT = 12
+    INTERRUPTED = 130
+    TERMINATED = 143
 
 
 EXIT_CODE_MEANING = {
@@ -45,6 +47,9 @@ EXIT_CODE_MEANING = {
     ExitCode.CHANGED: "with --detailed-exitcode only: done, and something was changed",
     ExitCode.VERIFY_FAILED: "an identity has more or less access than the chart grants",
     ExitCode.DRIFT: "status: a cluster runs something other than its newest release record says (drift)",
+    ExitCode.INTERRUPTED: "stopped by SIGINT (Ctrl-C): onFailure applied within --grace-period, records settled, "
+                          "locks released",
+    ExitCode.TERMINATED: "stopped by SIGTERM (a Jenkins abort): as for 130",
 }
 
 EXIT_CODE_TABLE = "\n".join(f"{code.value:>3}  {code.name.lower():<14} {EXIT_CODE_MEANING[code]}"

@@ -25,6 +25,7 @@ from deployer.pipeline.steps import (
     read_release_state,
     release_running,
     roll_back_to,
+    settle_run,
 )
 from deployer.rollout.release import ReleaseRecord, rollback_target
 
@@ -52,7 +53,8 @@ def rollback(request: RollbackRequest, app: App) -> RunReport:
         roll_back_to(target, chosen[target.name], service, request.environment, request.actor, app,
                      failed_revision=None, prune=request.prune)
 
-    with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease, app):
+    with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease,
+                       app) as renewer:
         for target in targets:
             read_release_state(target)
             chosen[target.name] = _release_to_return_to(target, service.name, request.to_revision)
@@ -60,6 +62,7 @@ def rollback(request: RollbackRequest, app: App) -> RunReport:
             if r.failed:
                 target.report.outcome = "failed"
                 target.report.step("rollback", "failed", r.seconds, r.error.message if r.error else "")
+    settle_run(run, targets, renewer, app)
     return run
 
 
