@@ -48,6 +48,8 @@ class HeldLock:
     lease_seconds: int = rules.LEASE_SECONDS
     renewed_at: float | None = None
     """Monotonic time just before the last write that made the lease ours (taken or renewed)."""
+    taken_from: str | None = None
+    """The holder this run took the lease over from (it had stopped renewing), if any."""
 
     def _read(self) -> dict[str, Any]:
         lease = read_lease(self.client, self.namespace, self.name)
@@ -143,7 +145,8 @@ def _write_acquire(client: KubeClient, namespace: str, service: str, holder: str
         if (again.get("spec") or {}).get("holderIdentity") != holder:
             return rules.decide(again, holder, None, 0.0)
         return HeldLock(client, namespace, name, holder, lease_seconds)
-    return HeldLock(client, namespace, name, holder, lease_seconds)
+    return HeldLock(client, namespace, name, holder, lease_seconds,
+                    taken_from=decision.holder if decision.action == "take" else None)
 
 
 class Renewer:

@@ -213,6 +213,9 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
             got = candidates[target.name].try_acquire(app.now())
             if isinstance(got, locking.HeldLock):
                 target.lock = got
+                if got.taken_from:
+                    app.progress(target.name, f"took over the deploy lock from {got.taken_from}: this run "
+                                              "watched it go unrenewed for its whole lease duration")
             else:
                 held_by.append((target, got))
         if not held_by:
