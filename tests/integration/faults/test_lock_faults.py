@@ -37,7 +37,8 @@ from tests.integration.kit import CLUSTERS
 
 pytestmark = pytest.mark.integration
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+# The thread-safe build of libfaketime: deployer runs threads (fan-out, the lease renewer).
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 
 
 @pytest.fixture
