@@ -164,7 +164,8 @@ def test_a_stop_signal_stops_listening_and_lets_the_running_job_finish(start, co
     # The job ran to its end after the signal: onFailure (leave) applied, the end is in the audit
     # log and in each cluster's release record (an abandoned job would leave them in progress).
     [end] = [e for e in audit(tmp_path) if e["event"] == "end" and e["job"] == job_id]
-    assert (end["outcome"], end["exitCode"], end["actor"]) == ("failed", ExitCode.FAILED, "web:alice")
+    stopped_by = ExitCode.INTERRUPTED if stop_signal == signal.SIGINT else ExitCode.TERMINATED
+    assert (end["outcome"], end["exitCode"], end["actor"]) == ("failed", stopped_by, "web:alice")
     assert outcomes(config, name) == {cluster: ["failed"] for cluster in CLUSTERS}
 
 

@@ -147,8 +147,10 @@ def test_a_host_whose_clock_runs_31s_ahead_cannot_take_a_live_lease(folder, plat
     holder = hanging(folder, platform, name, commit, "--actor", "https://ci/job/live")  # 30 s lease, renewed
     try:
         held = {c: lease(platform, c, name)["spec"]["holderIdentity"] for c in CLUSTERS}
-        # By the skewed clock every renewTime is over 30 s old: a wall-clock rule would take it.
-        second = Running(folder, "--debug", "deploy", name, "--env", "staging", "--commit", commit, "--actor", "skewed",
+        # By the skewed clock every renewTime is over 30 s old: a wall-clock rule would take it. The
+        # skewed run is a rollback: it takes the same locks the same way, and runs no child process
+        # (buildah, skopeo) that the preloaded fake clock could upset.
+        second = Running(folder, "--debug", "rollback", name, "--env", "staging", "--actor", "skewed",
                          env={**child_env(platform), **skewed})
         try:
             assert second.wait(120) == ExitCode.LOCKED, second.stderr
