@@ -59,13 +59,15 @@ def _finish(ctx: click.Context, story: Callable[[Any], RunReport], report: Path 
                 raise
             # A child (buildah, terraform) got the same signal and failed: the signal is the cause.
             raise Interrupted(f"{exc.message} ({app.stop.describe()})", exit_code=reason.exit_code) from exc
-    if report:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(run.to_dict(), indent=2) + "\n")
-    if junit:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(run.to_junit() + "\n")
-    emit(settings, run.to_dict(), run.to_text)
+        # Still under the handlers: a signal now (Jenkins' abort as the run ends) must not cut the
+        # report short; the run has already settled everything.
+        if report:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(json.dumps(run.to_dict(), indent=2) + "\n")
+        if junit:
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            junit.write_text(run.to_junit() + "\n")
+        emit(settings, run.to_dict(), run.to_text)
     return int(run.exit_code(settings.detailed_exitcode))
 
 

@@ -87,3 +87,16 @@ def test_a_stopped_wait_returns_at_once():
     assert poll_until(condition, 1000, interval=0, sleep=lambda s: None,
                       cancelled=lambda: stop.cancelled("new")) is None
     assert len(looks) == 2
+
+
+def test_an_interrupted_run_exits_130_or_143_and_says_so_in_json_and_junit():
+    from deployer.pipeline.report import ClusterReport, RunReport
+
+    run = RunReport("deploy", "hello", "staging", [ClusterReport("a", outcome="rolled-back")],
+                    notes=["interrupted by SIGTERM: no new-release write after it"])
+    assert run.exit_code() == ExitCode.FAILED
+    run.interrupted, run.interrupt_code = "SIGTERM", ExitCode.TERMINATED
+    assert run.exit_code() == 143 and run.to_dict()["interrupted"] == "SIGTERM"
+    assert 'name="run / interrupted"' in run.to_junit() and "interrupted by SIGTERM" in run.to_junit()
+    run.interrupted, run.interrupt_code = "SIGINT", ExitCode.INTERRUPTED
+    assert run.exit_code(detailed=True) == 130
