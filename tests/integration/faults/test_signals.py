@@ -143,3 +143,33 @@ def test_web_shutdown_stops_a_running_job_with_the_same_grace(folder, platform, 
     for cluster in CLUSTERS:
         assert not never_ready(deployment(platform, cluster, name))
         assert lease(platform, cluster, name)["spec"].get("holderIdentity") is None
+
+
+def test_a_signal_while_waiting_for_a_lock_ends_the_wait_at_once_with_nothing_written(
+        folder, platform, tmp_path) -> None:
+    from deployer.app import App, utcnow
+    from deployer.config.loader import load_config
+    from deployer.pipeline import locking
+
+    name = unique("sig")
+    write_service(folder, name)
+    config = load_config(folder)
+    with App(config) as other:
+        held = locking.try_acquire(other.client(config.cluster("local-gke")), "apps", name, "https://ci/job/first",
+                                   utcnow(), 3600)
+        assert isinstance(held, locking.HeldLock)
+        running = Running(folder, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"),
+                          "--wait-for-lock", "10m", "--report", str(tmp_path / "report.json"), env=child_env(platform))
+        try:
+            running.wait_for_line("waiting for the deploy lock held by https://ci/job/first", 120)
+            running.proc.send_signal(signal.SIGTERM)
+            assert running.wait(SLACK) == ExitCode.TERMINATED, running.stderr
+        finally:
+            running.kill()
+            held.release()
+    written = report(tmp_path / "report.json")
+    assert written["interrupted"] == "SIGTERM"
+    assert "interrupted while taking the deploy locks" in " ".join(written["notes"])
+    # Nothing written: no record, and the lock it got on the free cluster was given back.
+    assert outcomes(folder, name) == {c: [] for c in CLUSTERS}
+    assert lease(platform, "local-onprem", name)["spec"].get("holderIdentity") is None
