@@ -161,3 +161,38 @@ def test_a_host_whose_clock_runs_31s_ahead_cannot_take_a_live_lease(folder, plat
         assert {c: lease(platform, c, name)["spec"]["holderIdentity"] for c in CLUSTERS} == held
     finally:
         holder.kill()
+
+
+def test_a_lease_that_cannot_be_renewed_for_its_duration_counts_as_lost(folder, platform, tmp_path,
+                                                                       synced_config_dir) -> None:
+    from kubernetes import client
+
+    from tests.integration.kit import admin_api
+
+    name, commit = unique("norenew"), unique("c")
+    write_service(folder, name)
+    assert deployer(folder, "deploy", name, "--env", "staging", "--commit", commit).exit_code == 0
+    running = hanging(folder, platform, name, commit, "--lock-lease", "6s", "--report", str(tmp_path / "r.json"),
+                      never_ready_on=("local-onprem",))
+    try:
+        # From now on local-onprem refuses the deployer's lease updates (403): renewals keep failing.
+        with admin_api(platform.cluster("local-onprem")) as api:
+            rbac = client.RbacAuthorizationV1Api(api)
+            role = rbac.read_cluster_role("deployer:deployer")
+            for rule in role.rules:
+                if "leases" in (rule.resources or []):
+                    rule.verbs = ["get", "list", "watch", "create"]
+            rbac.replace_cluster_role("deployer:deployer", role)
+        refused = time.monotonic()
+        assert running.wait(30) == ExitCode.PARTIAL, running.stderr
+        print(f"renewals refused: the deploy stopped {time.monotonic() - refused:.1f}s later (6s lease)")
+    finally:
+        running.kill()
+        # The chart's role back (taking .rules back from the admin's client, which wrote them last).
+        assert deployer(synced_config_dir, "cluster", "sync", "--all", "--force-conflicts").exit_code == 0
+
+    onprem = report(tmp_path / "r.json")["clusters"][0]
+    assert (onprem["cluster"], onprem["outcome"]) == ("local-onprem", "failed")
+    lock_step = [s for s in onprem["steps"] if s["name"] == "lock" and s["status"] == "failed"]
+    assert lock_step and "could not be renewed for its whole 6s duration" in lock_step[0]["message"], onprem["steps"]
+    assert outcomes(folder, name)["local-onprem"] == ["succeeded", "failed"]  # no rollback written after the loss
