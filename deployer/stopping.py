@@ -129,10 +129,10 @@ class Stop:
 
     def describe(self) -> str:
         """"interrupted by SIGTERM", or the lost lock's words, and whether the grace period ended."""
-        reason = self.reason
-        if reason is None:
-            return "not stopped"
-        words = f"interrupted by {reason.cause}" if reason.cause.startswith("SIG") else reason.cause
         with self._lock:
+            reason = self._reason
             timed_out = not self._abandoned and self._deadline is not None and self._clock() >= self._deadline
+        if reason is None:  # a cluster's token stopped by its run's
+            return self._parent.describe() if self._parent else "not stopped"
+        words = f"interrupted by {reason.cause}" if reason.cause.startswith("SIG") else reason.cause
         return words + (" (grace period over)" if timed_out else "")

@@ -70,11 +70,6 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, grace_
         # once their workers return); a third leaves at once, and the locks then expire by themselves.
         from deployer.stopping import SIGNAL_EXIT_CODES
 
-        for job in running:
-            job.stop.request(first, grace, SIGNAL_EXIT_CODES[first])
-        click.echo(f"deployer web: {first}: stopping {len(running)} running job(s) "
-                   f"({', '.join(j.id for j in running)}): no new writes, onFailure within the {grace:g}s "
-                   f"grace period; {first} again abandons the grace period", err=True)
         signals = [0]
 
         def again(signum: int, frame: object) -> None:
@@ -89,6 +84,11 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, grace_
 
         signal.signal(signal.SIGINT, again)
         signal.signal(signal.SIGTERM, again)
+        for job in running:
+            job.stop.request(first, grace, SIGNAL_EXIT_CODES[first])
+        click.echo(f"deployer web: {first}: stopping {len(running)} running job(s) "
+                   f"({', '.join(j.id for j in running)}): no new writes, onFailure within the {grace:g}s "
+                   f"grace period; {first} again abandons the grace period", err=True)
         app.jobs.join()
         click.echo("deployer web: every job stopped", err=True)
     return 0

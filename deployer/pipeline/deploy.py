@@ -89,6 +89,8 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     if run.stopped_by is not None:
         return run
 
+    if app.stop.stopping():
+        return _stopped_unwritten(run, targets, app, "interrupted before the image step")
     # 2. image: built once per commit (or, promoteFrom / promote, the source's digest copied), pushed
     #    to every target registry, pinned by digest
     commit, promotion = build_for(app, service, request.environment, request.commit, request.promotion)
