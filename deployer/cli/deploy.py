@@ -83,7 +83,7 @@ common = [
                                                "(default: $BUILD_URL, else user@host)."),
     click.option("--grace-period", default="4s", callback=_duration, metavar="DURATION", show_default=True,
                  help="After SIGINT/SIGTERM, how long onFailure's rollback may run before it is abandoned "
-                      "(under Jenkins' 5s between SIGTERM and SIGKILL)."),
+                      "(keep it under the time Jenkins allows between SIGTERM and SIGKILL)."),
     click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
                  help="Also write the JSON report to this file."),
     click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
