@@ -182,3 +182,13 @@ class RolloutError(DeployerError):
 
 class VerifyError(DeployerError):
     exit_code = ExitCode.VERIFY_FAILED
+
+
+class Interrupted(DeployerError):
+    """A write or a wait refused because the run (or one cluster's part of it) is stopping: a signal
+    (exit 130/143) or a lost deploy lock (``deployer.stopping``)."""
+
+    def __init__(self, message: str, *, exit_code: ExitCode = ExitCode.TERMINATED, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "The run was stopped; see the report for the release each cluster "
+                                                "ends on, then run it again.")
+        self.exit_code = exit_code

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from deployer.errors import DeployerError, ExitCode
+from deployer.errors import ExitCode, Interrupted
 
 Phase = Literal["running", "stopping", "abandoned"]
 WriteKind = Literal["new", "rollback"]
@@ -34,14 +34,7 @@ WriteKind = Literal["new", "rollback"]
 
 SIGNAL_EXIT_CODES = {"SIGINT": ExitCode.INTERRUPTED, "SIGTERM": ExitCode.TERMINATED}
 
-
-class Interrupted(DeployerError):
-    """A write or a wait refused because the run (or this cluster's part of it) is stopping."""
-
-    def __init__(self, message: str, *, exit_code: ExitCode = ExitCode.TERMINATED, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint or "The run was stopped; see the report for the release each cluster "
-                                                "ends on, then run it again.")
-        self.exit_code = exit_code
+__all__ = ["Interrupted", "Phase", "Reason", "SIGNAL_EXIT_CODES", "Stop", "WriteKind", "may_write", "phase_of"]
 
 
 @dataclass(frozen=True)
