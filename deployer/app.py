@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from deployer.config.loader import Config
 from deployer.config.models import Cluster, Credential, Service, TokenCredential
 from deployer.errors import DeployerError
+from deployer.stopping import Stop
 
 if TYPE_CHECKING:  # imported for real only when a client or a publisher is built
     from deployer.credentials import BearerSource, TokenExchange
@@ -128,13 +129,16 @@ class App:
 
     def __init__(self, config: Config, *, progress: Progress | None = None,
                  now: Callable[[], dt.datetime] = utcnow, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, poll_interval: float = 1.0) -> None:
+                 sleep: Callable[[float], None] = time.sleep, poll_interval: float = 1.0,
+                 stop: Stop | None = None) -> None:
         self.config = config
         self.run_id = uuid.uuid4().hex[:8]
         """Names this run in the locks it holds: two runs by one actor (one user@host, one Jenkins
         job) are still two holders."""
         self.progress = progress or _quiet
         self.now, self.clock, self.sleep, self.poll_interval = now, clock, sleep, poll_interval
+        self.stop = stop or Stop(clock=clock)
+        """Set by a signal (the CLI's handlers, the page's shutdown): every write and wait checks it."""
         self._clients: dict[tuple[str, str], KubeClient] = {}
         self._control_planes: dict[str, ControlPlane | DeployerError] = {}
         """GKE clusters found by name: one GKE API call per cluster per run, whichever client asks."""

@@ -45,10 +45,11 @@ from deployer.pipeline.steps import (
     default_actor,
     each_target,
     holding_locks,
+    interrupted,
     read_release_state,
-    renewal_notes,
     roll_back_to,
     settle,
+    settle_run,
     stopped,
     timed,
 )
@@ -59,6 +60,7 @@ from deployer.plan.ownership import Owner, removals, stamped
 from deployer.rollout import policy
 from deployer.rollout.promotion import Promotion
 from deployer.rollout.release import ReleaseRecord, current, manifest_hash, next_revision, previous_good
+from deployer.stopping import Interrupted
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,16 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     if run.stopped_by is not None:
         return run
 
+    if app.stop.stopping():
+        return _stopped_unwritten(run, targets, app, "interrupted before the image step")
     # 2. image: built once per commit (or, promoteFrom / promote, the source's digest copied), pushed
     #    to every target registry, pinned by digest
     commit, promotion = build_for(app, service, request.environment, request.commit, request.promotion)
     request = replace(request, commit=commit, promotion=promotion)
     published = app.publish(service, [t.cluster for t in targets], commit=commit, promotion=promotion,
                             builder=request.builder, dry_run=request.dry_run)
+    if app.stop.stopping():
+        return _stopped_unwritten(run, targets, app, "interrupted after the image step")
     for target in targets:
         item = published[target.name]
         target.image, target.digest = item.pinned, item.digest
@@ -119,6 +125,8 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
         for target in targets:
             target.report.outcome = "skipped"
         return stopped(run, targets, [target for target, _ in failed], failed[0][1].error, "preflight failed")
+    if app.stop.stopping():
+        return _stopped_unwritten(run, targets, app, "interrupted after preflight")
     if request.dry_run:
         for target in targets:
             now = current(target.records)
@@ -133,11 +141,23 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
         return run
 
     # 6. lock every cluster, then apply, wait and record under the locks
-    with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease, app) as renewer:
-        _rollout(targets, service, request, app)
-    run.notes += renewal_notes(renewer)
+    try:
+        with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease,
+                           app) as renewer:
+            _rollout(targets, service, request, app)
+    except Interrupted:  # while waiting for the locks: none is held, nothing written
+        return _stopped_unwritten(run, targets, app, "interrupted while taking the deploy locks")
+    settle_run(run, targets, renewer, app)
     run.notes += _unmanaged_notes(app, service, request.environment, [t.name for t in targets],
                                   request.delete_unmanaged)
+    return run
+
+
+def _stopped_unwritten(run: RunReport, targets: list[Target], app: App, why: str) -> RunReport:
+    for target in targets:
+        target.report.outcome = "skipped"
+    stopped(run, targets, [], None, why)
+    interrupted(run, app)
     return run
 
 
@@ -247,10 +267,16 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         if now is not None and _is_current(target, mhash):
             _report_current(target)
             return "unchanged"
-        record = begin_record(target, ReleaseRecord(
-            service.name, target.name, request.environment, next_revision(target.records), target.image,
-            target.digest, mhash, request.actor, app.now().isoformat(), "in-progress", objects=target.desired,
-            commit=request.commit or "", promoted_from=request.promotion.note() if request.promotion else None))
+        try:
+            record = begin_record(target, ReleaseRecord(
+                service.name, target.name, request.environment, next_revision(target.records), target.image,
+                target.digest, mhash, request.actor, app.now().isoformat(), "in-progress", objects=target.desired,
+                commit=request.commit or "", promoted_from=request.promotion.note() if request.promotion else None))
+        except Interrupted as exc:  # stopped before this cluster's first write: it stays where it was
+            target.report.outcome = "failed"
+            target.report.step("deploy", "failed", 0.0, exc.message)
+            target.report.end = EndState(End.UNCHANGED, now.revision if now else None)
+            return "failed"
         target.record = record
         target.report.revision = record.revision
         try:
@@ -298,6 +324,11 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
                                                     f"(onFailure: {service.rollout.on_failure})")
 
     chosen = [t for t in targets if t.name in decision.roll_back]
+    for target in [t for t in chosen if t.stop.phase == "abandoned"]:
+        # Its lock is lost (another run may be writing there) or the grace period is over: no rollback.
+        end = target.report.end
+        target.report.end = replace(end or EndState(End.UNKNOWN), reason=f"not rolled back: {target.stop.describe()}")
+    chosen = [t for t in chosen if t.stop.phase != "abandoned"]
     for target, rolled in each_target(chosen, back):
         if rolled.failed:
             target.report.outcome = "failed"

@@ -131,8 +131,13 @@ class RunReport:
     stopped_by: ExitCode | None = None
     """Set when the run stopped before writing anything (a credential, a refused preflight): the
     exit code then names that cause rather than a rollout failure."""
+    interrupted: str | None = None
+    """The signal that stopped the run ("SIGTERM"), when one did: it decides the exit code."""
+    interrupt_code: ExitCode | None = None
 
     def exit_code(self, detailed: bool = False) -> ExitCode:
+        if self.interrupt_code is not None:
+            return self.interrupt_code
         if self.stopped_by is not None:
             return self.stopped_by
         failed = [c for c in self.clusters if c.failed]
@@ -149,6 +154,7 @@ class RunReport:
         return {
             "action": self.action, "service": self.service, "environment": self.environment,
             "dryRun": self.dry_run, "exitCode": int(self.exit_code()), "notes": self.notes,
+            "interrupted": self.interrupted,
             "clusters": [{"cluster": c.cluster, "outcome": c.outcome, "revision": c.revision, "image": c.image,
                           "release": c.release, "end": c.end.to_dict() if c.end else None,
                           "steps": [{"name": s.name, "status": s.status, "seconds": s.seconds, "message": s.message}
@@ -169,6 +175,11 @@ class RunReport:
     def to_junit(self) -> str:
         suite = ET.Element("testsuite", name=f"deployer {self.action} {self.service} {self.environment}")
         tests = failures = skipped = 0
+        if self.interrupted is not None:
+            tests, failures = 1, 1
+            case = ET.SubElement(suite, "testcase", classname="run", name="run / interrupted", time="0.000")
+            ET.SubElement(case, "failure", message=f"interrupted by {self.interrupted}").text = \
+                scrub("; ".join(self.notes))
         for c in self.clusters:
             for s in c.steps:
                 tests += 1

@@ -42,6 +42,7 @@ from deployer.plan.ownership import Owner, removals, running_revision, stamped
 from deployer.polling import poll_until
 from deployer.rollout.lock import LockDecision, holder_of
 from deployer.rollout.release import Outcome, ReleaseRecord, current, next_revision
+from deployer.stopping import Stop, WriteKind
 
 T = TypeVar("T")
 
@@ -74,6 +75,8 @@ class Target:
     wrote: bool = False
     record: ReleaseRecord | None = None
     """The release record this run wrote for the new release."""
+    stop: Stop = field(default_factory=Stop)
+    """This cluster's part of the run's ``App.stop``: also abandoned on its own when its lock is lost."""
 
     @property
     def name(self) -> str:
@@ -156,7 +159,7 @@ def _connect_all(app: App, clusters: list[Cluster], owner: Owner) -> tuple[list[
             failed.append(report)
             continue
         report.step("connect", "ok", app.clock() - start, f"authenticated as {username}")
-        targets.append(Target(cluster, client, report, owner))
+        targets.append(Target(cluster, client, report, owner, stop=Stop(parent=app.stop, clock=app.clock)))
     return targets, failed
 
 
@@ -184,9 +187,12 @@ def holding_locks(targets: list[Target], service: Service, actor: str, wait_seco
     afterwards whatever happens (a killed run's lease expires by itself)."""
     _lock_all(targets, service, actor, wait_seconds, lease_seconds, app)
     try:
-        with locking.Renewer([t.lock for t in targets if t.lock], app.now, lease_seconds / 3) as renewer:
+        with locking.Renewer([(t.lock, t.stop) for t in targets if t.lock], app.now, lease_seconds / 3,
+                             app.clock) as renewer:
             yield renewer
     finally:
+        # Reached only once the block has returned, and with it every worker thread it started
+        # (fan_out joins them): a lock is never released while one of this run's workers can write.
         _release_all(targets)
 
 
@@ -196,16 +202,20 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
     announced: set[str] = set()
     held_by: list[tuple[Target, LockDecision]] = []
     holder = holder_of(actor, app.run_id)
+    candidates = {t.name: locking.Candidate(t.client, t.namespace, service.name, holder, lease_seconds, app.clock)
+                  for t in targets}
 
     def all_held() -> bool | None:
         held_by.clear()
         for target in targets:
             if target.lock is not None:
                 continue
-            got = locking.try_acquire(target.client, target.namespace, service.name, holder, app.now(),
-                                      lease_seconds)
+            got = candidates[target.name].try_acquire(app.now())
             if isinstance(got, locking.HeldLock):
                 target.lock = got
+                if got.taken_from:
+                    app.progress(target.name, f"took over the deploy lock from {got.taken_from}: this run "
+                                              "watched it go unrenewed for its whole lease duration")
             else:
                 held_by.append((target, got))
         if not held_by:
@@ -217,7 +227,10 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
         return None
 
     try:
-        got_all = poll_until(all_held, wait_seconds, interval=app.poll_interval, clock=app.clock, sleep=app.sleep)
+        got_all = poll_until(all_held, wait_seconds, interval=app.poll_interval, clock=app.clock, sleep=app.sleep,
+                             cancelled=lambda: app.stop.stopping())
+        if not got_all:
+            app.stop.check("new", f"{service.name}: taking the deploy locks")
     except BaseException:
         _release_all(targets)  # a cluster failing part-way must not keep the others' locks taken so far
         raise
@@ -229,7 +242,7 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
     target, decision = held_by[0]
     raise LockedError(
         f"cluster {target.name}: {service.name} is being deployed by {decision.holder} "
-        f"(its lease expires in {decision.expires_in:.0f}s unless renewed)",
+        f"(taken over only after it stays unrenewed for {decision.expires_in:.0f}s more)",
         hint="Wait for that run to finish, or pass --wait-for-lock DURATION to wait for it.")
 
 
@@ -249,6 +262,31 @@ def renewal_notes(renewer: locking.Renewer) -> list[str]:
     return [f"lease renewal failed {len(renewer.errors)} time(s): {renewer.errors[0]}"]
 
 
+def settle_run(run: RunReport, targets: list[Target], renewer: locking.Renewer, app: App) -> None:
+    """After the locks are released: a cluster whose lock was lost is failed, whatever it reached
+    (someone else may have written there since); a stopped run says by what, for its exit code."""
+    run.notes += renewal_notes(renewer)
+    for target in targets:
+        why = renewer.lost.get(target.name)
+        if why is None:
+            continue
+        target.report.outcome = "failed"
+        target.report.step("lock", "failed", 0.0, f"{why}; writes there stopped")
+        if target.report.end is not None and target.report.end.kind in (End.NEW, End.CURRENT):
+            target.report.end = EndState(End.UNKNOWN, reason=f"{why}; another run may have written since")
+    interrupted(run, app)
+
+
+def interrupted(run: RunReport, app: App) -> None:
+    """Mark ``run`` stopped by a signal, when it was: its exit code becomes 130 or 143."""
+    reason = app.stop.reason
+    if reason is not None and run.interrupted is None:
+        run.interrupted = reason.cause
+        run.interrupt_code = reason.exit_code
+        run.notes.append(f"{app.stop.describe()}: no new-release write after it; onFailure applied within the "
+                         "grace period; records settled; locks released after every worker stopped")
+
+
 # --- applying, waiting, recording ---------------------------------------------------------------
 
 def read_release_state(target: Target) -> None:
@@ -257,6 +295,19 @@ def read_release_state(target: Target) -> None:
     target.records = releases.read_records(target.client, target.namespace, target.owner.service,
                                            target.owner.environment)
     target.inventory = read_inventory(target.client, target.inventory_ref)
+    _mark_abandoned(target)
+
+
+def _mark_abandoned(target: Target) -> None:
+    """A record still in progress under our lock was left by a run that no longer holds it (killed,
+    or its lock lost): nothing else will ever settle it, so history says "abandoned" instead of
+    "in progress" forever."""
+    for record in [r for r in target.records if r.outcome == "in-progress"]:
+        if target.stop.stopping():
+            return
+        settle(target, record, "abandoned", (record.message + "; " if record.message else "") +
+               "left in progress by a run that stopped without settling it; marked abandoned by the next run "
+               "to hold the deploy lock")
 
 
 def apply_release(target: Target, objs: list[dict[str, Any]], revision: int, timeout: float, app: App, step: str,
@@ -268,19 +319,30 @@ def apply_release(target: Target, objs: list[dict[str, Any]], revision: int, tim
     before = target.inventory.inventory or Inventory(target.owner.inventory_name)
     wanted = [(key_of(obj), str(obj["apiVersion"])) for obj in objs]
     during = Inventory.of(before.name, list(before.entries) + wanted, dict(before.uids))
-    if during != before or target.inventory.inventory is None:
-        _store_inventory(target, during)
+    kind = write_kind(step)
+    try:
+        if during != before or target.inventory.inventory is None:
+            _store_inventory(target, during, kind)
+    except DeployerError as exc:
+        target.report.step(f"{step}:apply", "failed", 0.0, exc.message)
+        raise RolloutFailure(exc.message) from exc
     message = apply_and_wait(target, [stamped(obj, revision) for obj in objs], timeout, app, step)
     keep = {key for key, _ in wanted}
-    left = _prune(target, keep, app, step) if prune else list(during.entries)
+    left = _prune(target, keep, app, step) if prune and not target.stop.cancelled(kind) else list(during.entries)
     entries = wanted + [(key, api_version) for key, api_version in left if key not in keep]
     after = Inventory.of(before.name, entries, {**dict(before.uids), **target.uids})
-    if after != during:
-        _store_inventory(target, after)
+    if after != during and not target.stop.cancelled(kind):
+        _store_inventory(target, after, kind)
     return message
 
 
-def _store_inventory(target: Target, inventory: Inventory) -> None:
+def write_kind(step: str) -> WriteKind:
+    """A rollback's writes return a cluster to a known release: allowed during a grace period."""
+    return "rollback" if step == "rollback" else "new"
+
+
+def _store_inventory(target: Target, inventory: Inventory, kind: WriteKind) -> None:
+    target.stop.check(kind, f"cluster {target.name}: inventory {target.inventory_ref.name}")
     version = write_inventory(target.client, target.inventory_ref, inventory, target.inventory.resource_version)
     target.inventory = StoredInventory(inventory, version)
 
@@ -305,6 +367,7 @@ def _prune(target: Target, keep: set[ObjectKey], app: App, step: str) -> list[tu
                     named.append(f"{removal.key} left in place: {removal.left}")
                 continue
             try:
+                target.stop.check(write_kind(step), f"cluster {target.name}: deleting {removal.key}")
                 objects.delete(admin, removal.key, removal.api_version, uid=removal.uid)
                 deleted.append(str(removal.key))
             except DeployerError as exc:
@@ -335,6 +398,7 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
     start = app.clock()
     try:
         for obj in objs:
+            target.stop.check(write_kind(step), f"cluster {target.name}: {key_of(obj)}")
             live = objects.apply(target.client, obj, force=True, manager=target.owner.manager)
             target.wrote = True
             meta = live.get("metadata") or {}
@@ -347,7 +411,8 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
     start = app.clock()
     try:
         result = wait_for(target.client, applied, timeout, progress=lambda m: app.progress(target.name, m),
-                          clock=app.clock, sleep=app.sleep, interval=app.poll_interval)
+                          clock=app.clock, sleep=app.sleep, interval=app.poll_interval, stop=target.stop,
+                          kind=write_kind(step))
     except DeployerError as exc:
         target.report.step(f"{step}:wait", "failed", app.clock() - start, exc.message)
         raise RolloutFailure(exc.message) from exc
@@ -357,11 +422,12 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
     return result.message
 
 
-def begin_record(target: Target, record: ReleaseRecord) -> ReleaseRecord:
+def begin_record(target: Target, record: ReleaseRecord, kind: WriteKind = "new") -> ReleaseRecord:
     """Create ``record`` (in progress) before touching the release's objects, so a killed run leaves
     a record that says so. Created, never overwritten: when its revision exists (a run that did not
     hold the lock wrote it), the records are read again and the next free revision is taken."""
     for _attempt in range(5):
+        target.stop.check(kind, f"cluster {target.name}: release record r{record.revision}")
         if releases.create_record(target.client, target.namespace, record):
             target.records = [*target.records, record]
             return record
@@ -387,7 +453,7 @@ def roll_back_to(target: Target, previous: ReleaseRecord, service: Service, envi
     record = begin_record(target, ReleaseRecord(
         service.name, target.name, environment, next_revision(target.records), previous.image, previous.digest,
         previous.manifest_hash, actor, app.now().isoformat(), "in-progress", rollback_of=previous.revision,
-        objects=previous.objects))
+        objects=previous.objects), kind="rollback")
     try:
         message = apply_release(target, previous.objects, record.revision, float(service.rollout.timeout), app,
                                 "rollback", prune=prune)
