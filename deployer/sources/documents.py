@@ -30,7 +30,7 @@ class Collected:
             shown = f"{where} ({describe(placed)})" if isinstance(placed, dict) else where
             found = check_object(placed, shown)
             if not found:
-                found = placement.problems(placed, shown, line)
+                found = placement.problems(placed, where, line)
             if found:
                 self.problems += [p if p.line is not None else ConfigProblem(p.file, line, None, p.field, p.message)
                                   for p in found]

@@ -26,7 +26,7 @@ def render(ctx: SourceContext, folder: Path) -> Collected:
     objects = render_templates(folder, context, prepare=ctx.placement.place)
     collected = Collected(objects=objects)
     for obj in objects:
-        collected.problems += ctx.placement.problems(obj, f"{folder} ({obj['kind']} {obj['metadata']['name']})")
+        collected.problems += ctx.placement.problems(obj, ctx.shown(folder))
     if collected.problems:
         raise ConfigError(collected.problems, hint="Fix the templates named above; nothing was built or sent.")
     return collected
