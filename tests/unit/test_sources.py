@@ -186,3 +186,13 @@ def test_helm_errors_are_located_at_the_chart_file_and_line(stderr: str, file: s
     problem = error_problem(stderr, Path("charts/shop"), "charts/shop")
     assert (problem.file, problem.line) == (file, line)
     assert stderr.splitlines()[0][:40] in problem.message
+
+
+def test_the_schema_describes_every_source_and_the_allow_lists() -> None:
+    from deployer.config.models import Service as Model
+
+    schema = Model.model_json_schema(by_alias=True)
+    assert {"source", "allowNamespaces", "allowClusterScoped"} <= set(schema["properties"])
+    assert set(schema["$defs"]["Source"]["properties"]) == {"jinja", "yaml", "kustomize", "helm"}
+    assert set(schema["$defs"]["HelmSource"]["properties"]) == {"chart", "values", "set"}
+    assert {"source", "allowNamespaces", "allowClusterScoped"} <= set(schema["$defs"]["Environment"]["properties"])
