@@ -71,9 +71,13 @@ def chart_file(chart: Path, shown_chart: str, source: str) -> str:
 def error_problem(stderr: str, chart: Path, shown_chart: str) -> ConfigProblem:
     """Helm's error, located at the chart file and line it names (when it names one)."""
     text = stderr.strip()
-    found = _ERROR_FILE.search(text)
+    files = [m for m in _ERROR_FILE.finditer(text) if "/" in m["file"]]
+    # An error inside an `include` names the including template first and the one that failed
+    # last: the innermost file and line is where to look.
+    with_line = [m for m in files if m["line"]]
+    found = with_line[-1] if with_line else (files[0] if files else None)
     where, line = shown_chart, None
-    if found and "/" in found["file"]:
+    if found:
         where = chart_file(chart, shown_chart, found["file"])
         number = found["line"] or (m[1] if (m := _ERROR_LINE.search(text, found.end())) else None)
         line = int(number) if number else None

@@ -226,18 +226,24 @@ def _registry_tags(registry: str, repository: str) -> list[str]:
         raise
 
 
-@pytest.mark.parametrize("broken", ["helm", "kustomize", "yaml"])
+@pytest.mark.parametrize("broken", ["jinja", "helm", "kustomize", "yaml"])
 def test_a_broken_source_stops_the_deploy_before_anything_is_built_or_pushed(
         config_dir, platform, tmp_path, broken) -> None:
     name, image = f"broken-{uuid.uuid4().hex[:6]}", f"never-{uuid.uuid4().hex[:6]}"
-    if broken == "helm":
+    if broken == "jinja":
+        templates = tmp_path / "templates"
+        templates.mkdir()
+        (templates / "config.yaml.j2").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n"
+                                                  "data:\n  greeting: {{ values.greting }}\n")
+        source, where = {"jinja": str(templates)}, "templates/config.yaml.j2:6"
+    elif broken == "helm":
         chart = tmp_path / "shop"
         shutil.copytree(DATA / "helm" / "shop", chart)
         template = chart / "templates" / "configmap.yaml"
         lines = template.read_text().splitlines()
         lines[8] = "  GREETING: {{ .Values.config.greeting.missing.field | quote }}"
         template.write_text("\n".join(lines) + "\n")
-        source, where = {"helm": {"chart": str(chart)}}, "shop/templates/configmap.yaml:9"
+        source, where = {"helm": {"chart": str(chart)}}, "shop/templates/configmap.yaml:9: helm template"
     elif broken == "kustomize":
         overlay = tmp_path / "overlay"
         overlay.mkdir()

@@ -181,6 +181,12 @@ def test_helm_values_merge_service_environment_and_set_paths_then_deployers() ->
     ("Error: YAML parse error on shop/templates/cm.yaml: error converting YAML to JSON: yaml: line 4: did not "
      "find expected key", "charts/shop/templates/cm.yaml", 4),
     ("Error: Chart.yaml file is missing", "charts/shop", None),
+    # Helm 4: an error inside an include names the including template first, the failing one last
+    ("Error: shop/templates/deployment.yaml:16:28\n  executing \"shop/templates/deployment.yaml\" at <include "
+     "(print $.Template.BasePath \"/configmap.yaml\") .>:\n    error calling include:\n"
+     "shop/templates/configmap.yaml:8:22\n  executing \"shop/templates/configmap.yaml\" at "
+     "<.Values.config.greeting.x.y>:\n    can't evaluate field x in type interface {}",
+     "charts/shop/templates/configmap.yaml", 8),
 ])
 def test_helm_errors_are_located_at_the_chart_file_and_line(stderr: str, file: str, line: int | None) -> None:
     problem = error_problem(stderr, Path("charts/shop"), "charts/shop")
