@@ -265,3 +265,57 @@ def test_a_broken_source_stops_the_deploy_before_anything_is_built_or_pushed(
     for cluster in CLUSTERS:  # each cluster's repository path under the registry
         prefix = platform.cluster(cluster).registry.partition("/")[2]
         assert _registry_tags(platform.registry, "/".join(filter(None, [prefix, image]))) == []
+
+
+WIDGET_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {plural}.sources.deployer.test
+spec:
+  group: sources.deployer.test
+  scope: Cluster
+  names: {{plural: {plural}, singular: {singular}, kind: {kind}}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"""
+
+
+def test_a_custom_kind_the_cluster_serves_cluster_scoped_is_refused_at_preflight(
+        config_dir, platform, tools, tmp_path) -> None:
+    """The render cannot know a custom kind's scope (it treats it as namespaced); each cluster's
+    discovery can: a kind it serves cluster-wide is refused at preflight, naming the kind and
+    allowClusterScoped, with nothing written."""
+    suffix = uuid.uuid4().hex[:6]
+    kind, singular = f"Gauge{suffix}", f"gauge{suffix}"
+    crd = tmp_path / "crd.yaml"
+    crd.write_text(WIDGET_CRD.format(plural=f"{singular}s", singular=singular, kind=kind))
+    for cluster in CLUSTERS:
+        kubeconfig = str(platform.cluster(cluster).admin_kubeconfig)
+        subprocess.run([str(tools["kubectl"]), "--kubeconfig", kubeconfig, "apply", "-f", str(crd)],
+                       check=True, capture_output=True, timeout=60)
+        subprocess.run([str(tools["kubectl"]), "--kubeconfig", kubeconfig, "wait", "--for=condition=Established",
+                        f"crd/{singular}s.sources.deployer.test", "--timeout=60s"],
+                       check=True, capture_output=True, timeout=90)
+    try:
+        plain = tmp_path / "plain"
+        plain.mkdir()
+        (plain / "gauge.yaml").write_text(f"apiVersion: sources.deployer.test/v1\nkind: {kind}\n"
+                                          "metadata: {name: main}\nspec: {size: 3}\n")
+        name = f"gauge-{suffix}"
+        write_service(config_dir, name, {"yaml": str(plain)})
+        result = run_cli("--config-dir", str(config_dir), "deploy", name, "--env", "staging",
+                         "--commit", f"c-{suffix}")
+        assert result.exit_code == ExitCode.CONFIG, result.stdout + result.stderr
+        out = result.stdout + result.stderr
+        for cluster in CLUSTERS:
+            assert f"cluster {cluster} serves {kind} as a cluster-scoped kind" in out
+        assert "allowClusterScoped" in out and "stopped before writing to any cluster" in out
+    finally:
+        for cluster in CLUSTERS:
+            subprocess.run([str(tools["kubectl"]), "--kubeconfig", str(platform.cluster(cluster).admin_kubeconfig),
+                            "delete", "-f", str(crd), "--wait=false"], check=True, capture_output=True, timeout=60)
