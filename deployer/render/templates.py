@@ -162,7 +162,8 @@ def _as_is(doc: Any) -> Any:
 
 
 def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict[str, Any],
-                prepare: Callable[[Any], Any] = _as_is) -> tuple[list[dict[str, Any]], list[ConfigProblem]]:
+                prepare: Callable[[Any], Any] = _as_is, cluster_scoped: frozenset[str] = frozenset()
+                ) -> tuple[list[dict[str, Any]], list[ConfigProblem]]:
     shown = _display(path)
     try:
         source = path.read_text(encoding="utf-8")
@@ -200,7 +201,8 @@ def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict
         if doc is None:  # an empty document, e.g. a {% for %} over nothing
             continue
         doc = prepare(doc)
-        found = check_object(doc, f"{shown} (document {index}{': ' + describe(doc) if isinstance(doc, dict) else ''})")
+        found = check_object(doc, f"{shown} (document {index}{': ' + describe(doc) if isinstance(doc, dict) else ''})",
+                             cluster_scoped)
         if found:
             problems += found
         else:
@@ -241,10 +243,11 @@ def template_files(folder: Path) -> list[Path]:
                   and not p.name.startswith("_"))
 
 
-def render_templates(folder: Path, context: dict[str, Any], prepare: Callable[[Any], Any] = _as_is
-                     ) -> list[dict[str, Any]]:
+def render_templates(folder: Path, context: dict[str, Any], prepare: Callable[[Any], Any] = _as_is,
+                     cluster_scoped: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """Render every template in ``folder`` with ``context``; return the checked objects in order.
-    ``prepare`` sees each document before it is checked (a service's namespace defaulting).
+    ``prepare`` sees each document before it is checked (a service's namespace defaulting);
+    ``cluster_scoped`` names custom kinds to check as cluster-scoped (its allowClusterScoped).
 
     Raises ``ConfigError`` listing every problem of every template (file, line, what is wrong),
     including two templates rendering the same object.
@@ -257,7 +260,7 @@ def render_templates(folder: Path, context: dict[str, Any], prepare: Callable[[A
     problems: list[ConfigProblem] = []
     first_seen: dict[tuple[str, str, str, str], str] = {}
     for path in template_files(folder):
-        rendered, found = _render_one(env, folder, path, context, prepare)
+        rendered, found = _render_one(env, folder, path, context, prepare, cluster_scoped)
         problems += found
         shown = _display(path)
         for obj in rendered:

@@ -28,7 +28,7 @@ class Collected:
         for item in flattened(doc):
             placed = placement.place(item)
             shown = f"{where} ({describe(placed)})" if isinstance(placed, dict) else where
-            found = check_object(placed, shown)
+            found = check_object(placed, shown, placement.allowed_cluster_scoped)
             if not found:
                 found = placement.problems(placed, where, line)
             if found:

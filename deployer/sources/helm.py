@@ -97,8 +97,7 @@ def render(ctx: SourceContext, helm: HelmSource) -> Collected:
         for values_file in helm.values:
             command += ["--values", str(ctx.base / values_file)]
         command += ["--values", str(generated)]
-        result = procs.run(command, what=f"helm template {shown_chart}", timeout=TIMEOUT, check=False,
-                           env={"HELM_NAMESPACE": ctx.placement.namespace})
+        result = procs.run(command, what=f"helm template {shown_chart}", timeout=TIMEOUT, check=False)
     if result.returncode != 0:
         raise ConfigError([error_problem(result.stderr, chart, shown_chart)],
                           hint="Fix the chart or values named above (`helm template` shows the same); nothing "

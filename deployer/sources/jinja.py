@@ -23,10 +23,12 @@ def render(ctx: SourceContext, folder: Path) -> Collected:
         "cluster": {"name": ctx.cluster.name, "provider": ctx.cluster.provider,
                     "environment": ctx.cluster.environment, "labels": dict(ctx.cluster.labels)},
     }
-    objects = render_templates(folder, context, prepare=ctx.placement.place)
+    placement = ctx.placement
+    objects = render_templates(folder, context, prepare=placement.place,
+                               cluster_scoped=placement.allowed_cluster_scoped)
     collected = Collected(objects=objects)
     for obj in objects:
-        collected.problems += ctx.placement.problems(obj, ctx.shown(folder))
+        collected.problems += placement.problems(obj, ctx.shown(folder))
     if collected.problems:
         raise ConfigError(collected.problems, hint="Fix the templates named above; nothing was built or sent.")
     return collected

@@ -202,3 +202,15 @@ def test_the_schema_describes_every_source_and_the_allow_lists() -> None:
     assert set(schema["$defs"]["Source"]["properties"]) == {"jinja", "yaml", "kustomize", "helm"}
     assert set(schema["$defs"]["HelmSource"]["properties"]) == {"chart", "values", "set"}
     assert {"source", "allowNamespaces", "allowClusterScoped"} <= set(schema["$defs"]["Environment"]["properties"])
+
+
+@pytest.mark.parametrize("kind", ["yaml", "jinja"])
+def test_an_allowed_custom_cluster_scoped_kind_renders_without_a_namespace(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "m").mkdir()
+    widget = "apiVersion: x.io/v1\nkind: Widget\nmetadata: {name: w}\n"
+    (tmp_path / "m" / ("w.yaml" if kind == "yaml" else "w.yaml.j2")).write_text(widget)
+    rendered = render(service(source={kind: "m"}, allowClusterScoped=["Widget"]), "staging", CLUSTER, "img", tmp_path)
+    assert rendered.objects[0]["metadata"] == {"name": "w"}
+    # Not allowed, an unknown kind is taken as namespaced and placed; preflight's discovery has the last word.
+    placed = render(service(source={kind: "m"}), "staging", CLUSTER, "img", tmp_path)
+    assert placed.objects[0]["metadata"] == {"name": "w", "namespace": "apps"}
