@@ -194,17 +194,23 @@ def _preflight(target: Target, placement: Placement) -> str:
     misplaced = scope_problems(target.desired, placement, target.name, namespaced)
     if misplaced:
         raise ConfigError(misplaced, hint="Fix the service file's allowClusterScoped; nothing was written.")
-    needed: set[tuple[str, str, str]] = {("", "configmaps", v) for v in ("get", "list", "create", "patch")}
-    needed |= {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
+    # (namespace, group, plural, verb): an object in an allowed other namespace is reviewed there, a
+    # cluster-scoped one cluster-wide (a RoleBinding in ns could never grant it).
+    needed: set[tuple[str, str, str, str]] = {(ns, "", "configmaps", v) for v in ("get", "list", "create", "patch")}
+    needed |= {(ns, "coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
     for obj in target.desired:
         res = resource(client, obj["apiVersion"], obj["kind"])
+        where = (obj["metadata"].get("namespace") or ns) if res.namespaced else ""
         for verb in ("get", "create", "patch"):
-            needed.add((group_of(res.api_version), res.plural, verb))
-    missing = [f"{verb} {plural}{'.' + group if group else ''}" for group, plural, verb in sorted(needed)
-               if not access.can(client, ns, group, plural, verb)]
+            needed.add((where, group_of(res.api_version), res.plural, verb))
+    missing: dict[str, list[str]] = {}
+    for where, group, plural, verb in sorted(needed, key=lambda n: (n[0] != ns, n)):
+        if not access.can(client, where, group, plural, verb):
+            missing.setdefault(where, []).append(f"{verb} {plural}{'.' + group if group else ''}")
     if missing:
-        raise ForbiddenError(f"cluster {target.name}: {client.identity} may not "
-                             f"{', '.join(missing)} in namespace {ns}",
+        places = "; ".join(f"{', '.join(verbs)} {f'in namespace {where}' if where else 'cluster-wide'}"
+                           for where, verbs in missing.items())
+        raise ForbiddenError(f"cluster {target.name}: {client.identity} may not {places}",
                              hint=f"Grant the chart's deployer role in {ns} (cluster file access), then "
                                   "`deployer cluster sync`; `deployer cluster verify` shows what it can do.")
     for obj in target.desired:

@@ -319,3 +319,44 @@ def test_a_custom_kind_the_cluster_serves_cluster_scoped_is_refused_at_preflight
         for cluster in CLUSTERS:
             subprocess.run([str(tools["kubectl"]), "--kubeconfig", str(platform.cluster(cluster).admin_kubeconfig),
                             "delete", "-f", str(crd), "--wait=false"], check=True, capture_output=True, timeout=60)
+
+
+def test_an_allowed_other_namespace_is_owned_and_pruned_and_a_cluster_scoped_kind_needs_cluster_access(
+        config_dir, platform, tmp_path) -> None:
+    from kubernetes import client
+
+    suffix = uuid.uuid4().hex[:6]
+    name, shared = f"multi-{suffix}", f"shared-{suffix}"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "here.yaml").write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: here-{suffix}}}\n"
+                                     "data: {a: '1'}\n")
+    (plain / "there.yaml").write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {shared}, "
+                                      "namespace: apps-production}\ndata: {b: '2'}\n")
+    write_service(config_dir, name, {"yaml": str(plain)}, allowNamespaces=["apps-production"])
+    first = deploy(config_dir, name, f"c-{suffix}")
+    assert first.exit_code == 0, first.stdout + first.stderr
+
+    def read_shared(cluster: str) -> dict | None:
+        from tests.integration.kit import or_none
+
+        with admin_api(platform.cluster(cluster)) as api:
+            found = or_none(lambda: client.CoreV1Api(api).read_namespaced_config_map(shared, "apps-production"))
+            return api.sanitize_for_serialization(found) if found is not None else None
+
+    for cluster in CLUSTERS:
+        there = read_shared(cluster)
+        assert there is not None and there["metadata"]["labels"]["deployer.io/service"] == name
+
+    (plain / "there.yaml").unlink()
+    second = deploy(config_dir, name, f"c-{suffix}")
+    assert second.exit_code == 0, second.stdout + second.stderr
+    for cluster in CLUSTERS:  # the release dropped it: pruned from the other namespace too
+        assert read_shared(cluster) is None or read_shared(cluster)["metadata"].get("deletionTimestamp")
+
+    (plain / "role.yaml").write_text(f"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+                                     f"metadata: {{name: reader-{suffix}}}\nrules: []\n")
+    write_service(config_dir, name, {"yaml": str(plain)}, allowClusterScoped=["ClusterRole"])
+    refused = run_cli("--config-dir", str(config_dir), "deploy", name, "--env", "staging", "--commit", f"c-{suffix}")
+    assert refused.exit_code == ExitCode.API_REJECTED, refused.stdout + refused.stderr
+    assert "clusterroles.rbac.authorization.k8s.io cluster-wide" in refused.stdout + refused.stderr

@@ -214,3 +214,26 @@ def test_an_allowed_custom_cluster_scoped_kind_renders_without_a_namespace(tmp_p
     # Not allowed, an unknown kind is taken as namespaced and placed; preflight's discovery has the last word.
     placed = render(service(source={kind: "m"}), "staging", CLUSTER, "img", tmp_path)
     assert placed.objects[0]["metadata"] == {"name": "w", "namespace": "apps"}
+
+
+def test_a_release_prunes_in_allowed_namespaces_and_allowed_cluster_scoped_kinds_only() -> None:
+    from deployer.plan.inventory import Inventory
+    from deployer.plan.keys import ObjectKey
+    from deployer.plan.ownership import Owner, removals
+
+    owner = Owner("shop", "staging", "apps", frozenset({"shared"}), frozenset({"ClusterRole"}))
+    keys = {"there": ObjectKey("", "ConfigMap", "shared", "there"), "far": ObjectKey("", "ConfigMap", "other", "far"),
+            "role": ObjectKey("rbac.authorization.k8s.io", "ClusterRole", "", "role"),
+            "crd": ObjectKey("apiextensions.k8s.io", "CustomResourceDefinition", "", "crd")}
+
+    def live(key: ObjectKey) -> dict:
+        meta = {"name": key.name, "uid": f"u-{key.name}", "labels": owner.labels,
+                **({"namespace": key.namespace} if key.namespace else {})}
+        return {"apiVersion": "v1", "kind": key.kind, "metadata": meta}
+
+    inventory = Inventory.of("shop.staging", [(k, "v1") for k in keys.values()],
+                             {k: f"u-{k.name}" for k in keys.values()})
+    decided = {r.key.name: r for r in removals(inventory, (), {k: live(k) for k in keys.values()}, owner)}
+    assert sorted(name for name, r in decided.items() if r.delete) == ["role", "there"]
+    assert "outside the release's namespace apps" in decided["far"].left
+    assert "outside the release's namespace apps" in decided["crd"].left
