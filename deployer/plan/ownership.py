@@ -118,8 +118,9 @@ def removals(inventory: Inventory | None, keep: Collection[ObjectKey], live: Map
     """What to do with every entry of ``inventory`` not in ``keep``, in prune order.
 
     ``live`` holds the live object of each such entry that exists. Deleted only when it is in the
-    owner's namespace (or one its service file allows), is not a Namespace, carries the owner's labels and is the incarnation the
-    inventory recorded (when it recorded one).
+    owner's namespace (or a namespace or cluster-scoped kind its service file allows), is not a
+    Namespace, carries the owner's labels and is the incarnation the inventory recorded (when it
+    recorded one).
     """
     if inventory is None:
         return []
