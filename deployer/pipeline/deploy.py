@@ -163,17 +163,18 @@ def _sources_render(targets: list[Target], service: Service, environment: str, a
     the run (exit 3, every problem named) before anything is built. The notes (what a source left
     out on purpose) go to the run's report once."""
     base = app.config.service_files[service.name].parent
-    notes: list[str] = []
+    notes: dict[str, list[str]] = {}  # per cluster: the clusters render in parallel
 
     def check(target: Target) -> str:
         placeholder = f"{target.cluster.registry}/{service.image.name}:deployer-render-check"
         rendered = sources.render(service, environment, target.cluster, placeholder, base)
-        notes.extend(n for n in rendered.notes if n not in notes)
+        notes[target.name] = rendered.notes
         return f"{len(rendered.objects)} objects from its {service.source_of(environment).kind} source pass the checks"
 
     failed = [(target, r) for target, r in
               each_target(targets, lambda t: timed(t.report, "render", lambda: check(t), app.clock)) if r.failed]
-    run.notes += notes
+    for target in targets:
+        run.notes += [note for note in notes.get(target.name, []) if note not in run.notes]
     if not failed:
         return True
     for target in targets:
