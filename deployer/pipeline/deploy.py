@@ -3,9 +3,12 @@
 Read top to bottom, ``deploy`` is what `deployer deploy SERVICE --env ENV` does:
 
 1. resolve the target clusters of the environment and connect to each with its own credential;
-2. build the image once per commit and push it to every target cluster's registry; pin it by digest
-   (an environment with ``promoteFrom`` takes the digest its source ran instead: ``promote_from``);
-3. render the manifests per cluster;
+2. render every cluster's manifests from the environment's source (``deployer.sources``) with a
+   placeholder image and check them (objects, namespaces, ownership), so a broken template, chart
+   or kustomization stops the deploy before anything is built or pushed;
+3. build the image once per commit and push it to every target cluster's registry; pin it by digest
+   (an environment with ``promoteFrom`` takes the digest its source ran instead: ``promote_from``),
+   and render the manifests per cluster again with it;
 4. preflight on every cluster before any write (access reviews, strict server-side dry run), so a
    missing permission or an immutable-field change stops the deploy with nothing written;
 5. take the deploy lock on every cluster (a Lease naming the holder), then read the environment's
@@ -26,14 +29,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from deployer import sources
 from deployer.app import App
 from deployer.config.loader import Config
 from deployer.config.models import Cluster, Service
-from deployer.errors import DeployerError, ForbiddenError, UsageError
+from deployer.errors import ConfigError, DeployerError, ForbiddenError
 from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory, write_inventory
-from deployer.kube.resources import resource
+from deployer.kube.resources import resource, served
 from deployer.pipeline.promote_from import build_for
 from deployer.pipeline.report import End, EndState, RunReport
 from deployer.pipeline.steps import (
@@ -60,6 +64,7 @@ from deployer.plan.ownership import Owner, removals, stamped
 from deployer.rollout import policy
 from deployer.rollout.promotion import Promotion
 from deployer.rollout.release import ReleaseRecord, current, manifest_hash, next_revision, previous_good
+from deployer.sources import Placement, scope_problems
 from deployer.stopping import Interrupted
 
 
@@ -91,8 +96,14 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
         return run
 
     if app.stop.stopping():
+        return _stopped_unwritten(run, targets, app, "interrupted before rendering")
+    # 2. cheap checks first: render and check everywhere before any image is built or pushed
+    if not _sources_render(targets, service, request.environment, app, run):
+        return run
+
+    if app.stop.stopping():
         return _stopped_unwritten(run, targets, app, "interrupted before the image step")
-    # 2. image: built once per commit (or, promoteFrom / promote, the source's digest copied), pushed
+    # 3. image: built once per commit (or, promoteFrom / promote, the source's digest copied), pushed
     #    to every target registry, pinned by digest
     commit, promotion = build_for(app, service, request.environment, request.commit, request.promotion)
     request = replace(request, commit=commit, promotion=promotion)
@@ -106,14 +117,14 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
         target.report.image = item.pinned
         target.report.step("image", "ok", 0.0, f"{item.tagged} {item.how} ({item.digest})")
 
-    # 3-4. render and preflight everywhere before any write
+    # 4. render with the pinned image and preflight everywhere before any write
     def prepare(target: Target) -> str:
         def check() -> str:
             target.desired = render_for(app.config, service, request.environment, target.cluster, target.image)
             if request.dry_run:  # for its report; a real run reads the records under the lock
                 target.records = releases.read_records(target.client, target.namespace, service.name,
                                                        request.environment)
-            return _preflight(target)
+            return _preflight(target, Placement.of(service, request.environment))
 
         return timed(target.report, "preflight", check, app.clock)
 
@@ -140,7 +151,7 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
             _report_current(target)
         return run
 
-    # 6. lock every cluster, then apply, wait and record under the locks
+    # 5-8. lock every cluster, then apply, wait, roll back by policy and record under the locks
     try:
         with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease,
                            app) as renewer:
@@ -163,50 +174,73 @@ def _stopped_unwritten(run: RunReport, targets: list[Target], app: App, why: str
 
 def render_for(config: Config, service: Service, environment: str, cluster: Cluster, image: str
                ) -> list[dict[str, Any]]:
-    """The environment's objects for ``cluster``: checked to be in its namespace, labelled with
-    their owner, and normalised as cluster sync normalises (what an apply actually sets), so that
-    an ``annotations: {}`` in a template is no change."""
-    from deployer.render.templates import render_templates
-
-    env = service.environments[environment]
-    namespace = service.namespace_of(environment)
-    context = {
-        "service": {"name": service.name, "namespace": namespace},
-        "values": {**service.values, **env.values},
-        "image": image,
-        "environment": environment,
-        "cluster": {"name": cluster.name, "provider": cluster.provider, "environment": cluster.environment,
-                    "labels": dict(cluster.labels)},
-    }
-    folder = config.service_files[service.name].parent / service.manifests
-    rendered = [normalise(obj) for obj in render_templates(folder, context)]
-    owner = Owner(service.name, environment, namespace)
+    """The environment's objects for ``cluster`` from its manifest source (``deployer.sources``):
+    placed and checked in its namespace, labelled with their owner, and normalised as cluster sync
+    normalises (what an apply actually sets), so that an ``annotations: {}`` in a template is no
+    change."""
+    base = config.service_files[service.name].parent
+    owner = Owner(service.name, environment, service.namespace_of(environment))
+    rendered = [normalise(obj) for obj in sources.render(service, environment, cluster, image, base).objects]
     for obj in rendered:
         meta = obj.setdefault("metadata", {})
-        if meta.get("namespace", namespace) != namespace:
-            raise UsageError(f"service {service.name}: {key_of(obj)} is outside the {environment} namespace "
-                             f"{namespace}", hint="A service's manifests live in its environment's namespace: "
-                                                  "use {{ service.namespace }} in templates.")
-        if key_of(obj).namespace == "" and obj["kind"] != "Namespace":
-            meta["namespace"] = namespace
         meta["labels"] = {**(meta.get("labels") or {}), **owner.labels}
     return rendered
 
 
-def _preflight(target: Target) -> str:
-    """Every planned verb is allowed, and every object passes a strict server-side dry run."""
+def _sources_render(targets: list[Target], service: Service, environment: str, app: App, run: RunReport) -> bool:
+    """Render each cluster's manifests with a placeholder image and check them; on a problem stop
+    the run (exit 3, every problem named) before anything is built. The notes (what a source left
+    out on purpose) go to the run's report once."""
+    base = app.config.service_files[service.name].parent
+    notes: dict[str, list[str]] = {}  # per cluster: the clusters render in parallel
+
+    def check(target: Target) -> str:
+        placeholder = f"{target.cluster.registry}/{service.image.name}:deployer-render-check"
+        rendered = sources.render(service, environment, target.cluster, placeholder, base)
+        notes[target.name] = rendered.notes
+        return f"{len(rendered.objects)} objects from its {service.source_of(environment).kind} source pass the checks"
+
+    failed = [(target, r) for target, r in
+              each_target(targets, lambda t: timed(t.report, "render", lambda: check(t), app.clock)) if r.failed]
+    for target in targets:
+        run.notes += [note for note in notes.get(target.name, []) if note not in run.notes]
+    if not failed:
+        return True
+    for target in targets:
+        target.report.outcome = "skipped"
+    stopped(run, targets, [target for target, _ in failed], failed[0][1].error,
+            "the manifests did not render; nothing was built or pushed")
+    return False
+
+
+def _preflight(target: Target, placement: Placement) -> str:
+    """Every kind is scoped as the manifests assumed, every planned verb is allowed, and every
+    object passes a strict server-side dry run."""
     client, ns = target.client, target.namespace
-    needed: set[tuple[str, str, str]] = {("", "configmaps", v) for v in ("get", "list", "create", "patch")}
-    needed |= {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
+
+    def namespaced(api_version: str, kind: str) -> bool | None:
+        return resource(client, api_version, kind).namespaced if served(client, api_version, kind) else None
+
+    misplaced = scope_problems(target.desired, placement, target.name, namespaced)
+    if misplaced:
+        raise ConfigError(misplaced, hint="Fix the service file's allowClusterScoped; nothing was written.")
+    # (namespace, group, plural, verb): an object in an allowed other namespace is reviewed there, a
+    # cluster-scoped one cluster-wide (a RoleBinding in ns could never grant it).
+    needed: set[tuple[str, str, str, str]] = {(ns, "", "configmaps", v) for v in ("get", "list", "create", "patch")}
+    needed |= {(ns, "coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
     for obj in target.desired:
         res = resource(client, obj["apiVersion"], obj["kind"])
+        where = (obj["metadata"].get("namespace") or ns) if res.namespaced else ""
         for verb in ("get", "create", "patch"):
-            needed.add((group_of(res.api_version), res.plural, verb))
-    missing = [f"{verb} {plural}{'.' + group if group else ''}" for group, plural, verb in sorted(needed)
-               if not access.can(client, ns, group, plural, verb)]
+            needed.add((where, group_of(res.api_version), res.plural, verb))
+    missing: dict[str, list[str]] = {}
+    for where, group, plural, verb in sorted(needed, key=lambda n: (n[0] != ns, n)):
+        if not access.can(client, where, group, plural, verb):
+            missing.setdefault(where, []).append(f"{verb} {plural}{'.' + group if group else ''}")
     if missing:
-        raise ForbiddenError(f"cluster {target.name}: {client.identity} may not "
-                             f"{', '.join(missing)} in namespace {ns}",
+        places = "; ".join(f"{', '.join(verbs)} {f'in namespace {where}' if where else 'cluster-wide'}"
+                           for where, verbs in missing.items())
+        raise ForbiddenError(f"cluster {target.name}: {client.identity} may not {places}",
                              hint=f"Grant the chart's deployer role in {ns} (cluster file access), then "
                                   "`deployer cluster sync`; `deployer cluster verify` shows what it can do.")
     for obj in target.desired:

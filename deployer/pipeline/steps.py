@@ -134,7 +134,9 @@ def begin(action: str, app: App, service_name: str, environment: str, only: tupl
     service = app.config.service(service_name)
     clusters = resolve_targets(app.config, service, environment, only)
     targets, unreachable = _connect_all(app, clusters, Owner(service.name, environment,
-                                                             service.namespace_of(environment)))
+                                                             service.namespace_of(environment),
+                                                             service.allowed_namespaces(environment),
+                                                             service.allowed_cluster_scoped(environment)))
     run = RunReport(action, service.name, environment, [t.report for t in targets] + unreachable, dry_run=dry_run)
     if unreachable:
         stopped(run, targets, targets, unreachable[0].error, "a cluster could not be contacted")
