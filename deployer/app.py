@@ -43,10 +43,12 @@ def utcnow() -> dt.datetime:
 
 
 def connect(cluster: Cluster, config: Config, *, admin: bool = False,
-            options: ClientOptions | None = None) -> KubeClient:
+            options: ClientOptions | None = None, sleep: Callable[[float], None] = time.sleep,
+            on_retry: Callable[[str], None] | None = None) -> KubeClient:
     """A client for ``cluster`` authenticating with its own credential: the deploy ``credential``,
     or with ``admin`` its ``adminCredential`` (falling back to ``credential``). Built from that
-    one cluster's file, so no token ever travels to another cluster's API server."""
+    one cluster's file, so no token ever travels to another cluster's API server. ``on_retry``
+    hears each retry the client makes (as progress), ``sleep`` waits before it."""
     from deployer.credentials import bearer_source
     from deployer.kube.client import ClientOptions, KubeClient
     from deployer.kube.endpoint import endpoint_of
@@ -54,7 +56,8 @@ def connect(cluster: Cluster, config: Config, *, admin: bool = False,
     endpoint = endpoint_of(cluster, config)
     bearer = bearer_source(cluster, config, admin=admin, exchange=_token_exchange(endpoint))
     return KubeClient(endpoint, bearer, options or ClientOptions(),
-                      identity=f"the cluster's {credential_of(cluster, admin)} ({bearer.describe()})")
+                      identity=f"the cluster's {credential_of(cluster, admin)} ({bearer.describe()})",
+                      sleep=sleep, on_retry=on_retry)
 
 
 def credential_of(cluster: Cluster, admin: bool) -> str:
@@ -112,8 +115,15 @@ class App:
         key = (cluster.name, credential_of(cluster, admin))
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = connect(cluster, self.config, admin=admin)
+                self._clients[key] = connect(cluster, self.config, admin=admin, sleep=self.sleep,
+                                             on_retry=self._progress_of(cluster.name))
             return self._clients[key]
+
+    def _progress_of(self, cluster: str) -> Callable[[str], None]:
+        def say(message: str) -> None:
+            self.progress(cluster, message)
+
+        return say
 
     def close(self) -> None:
         with self._lock:
