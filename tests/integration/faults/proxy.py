@@ -20,6 +20,8 @@ and every bearer token seen is kept so a test can search its captured output for
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import http.client
 import json
 import re
@@ -79,6 +81,8 @@ class Seen:
     """``forwarded``, or the fault's action."""
     status: int | None
     """What the client was answered; None when it got no answer."""
+    credential: str = ""
+    """A short hash of the bearer token sent (never the token): tells a refreshed token apart."""
 
 
 @dataclass
@@ -211,12 +215,13 @@ class FaultProxy:
                 path, _, query = target.partition("?")
                 token = headers.get("authorization", "").removeprefix("Bearer ").strip()
                 fault = self._fault_for(method, path, query, token)
+                seen = functools.partial(self._record, method, path, query, credential=_fingerprint(token))
                 if fault is not None and fault.action == "status":
                     conn.sendall(_status_answer(fault))
-                    self._record(method, path, query, "status", fault.status)
+                    seen("status", fault.status)
                     continue
                 if fault is not None and fault.action in ("reset", "sever"):
-                    self._record(method, path, query, fault.action, None)
+                    seen(fault.action, None)
                     if fault.action == "sever":
                         self.sever(fault.seconds)
                     _reset(conn)
@@ -230,11 +235,11 @@ class FaultProxy:
                 answer = upstream.getresponse()
                 data = answer.read()
                 if fault is not None and fault.action == "reset-after":
-                    self._record(method, path, query, "reset-after", None)
+                    seen("reset-after", None)
                     _reset(conn)
                     return
                 conn.sendall(_answer(answer, data))
-                self._record(method, path, query, fault.action if fault else "forwarded", answer.status)
+                seen(fault.action if fault else "forwarded", answer.status)
         except (OSError, ssl.SSLError, http.client.HTTPException):
             return
         finally:
@@ -257,9 +262,14 @@ class FaultProxy:
                     return fault
         return None
 
-    def _record(self, method: str, path: str, query: str, action: str, status: int | None) -> None:
+    def _record(self, method: str, path: str, query: str, action: str, status: int | None, *,
+                credential: str) -> None:
         with self._lock:
-            self._state.log.append(Seen(time.monotonic(), method, path, query, action, status))
+            self._state.log.append(Seen(time.monotonic(), method, path, query, action, status, credential))
+
+
+def _fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12] if token else ""
 
 
 def _reset(sock: socket.socket) -> None:

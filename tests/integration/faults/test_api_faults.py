@@ -6,9 +6,11 @@ records name, no lock held, nothing deleted that deployer does not own, no token
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
+import yaml
 
 from deployer.errors import ExitCode
 from tests.integration.faults.proxy import Fault, FaultProxy, Seen
@@ -153,10 +155,40 @@ def test_a_401_once_reads_the_credential_again_and_succeeds(released, proxied, j
 
     assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
     assert {verdict.ends[c].current for c in (ONPREM, GKE)} == {2}
-    for proxy in proxied.values():
+    again = {}
+    for cluster, proxy in proxied.items():
         log = proxy.log()
         rejected = next(s for s in log if s.status == 401)
-        assert answered_after(log, rejected).status == 200
+        retried = answered_after(log, rejected)
+        assert retried.status == 200
+        again[cluster] = retried.credential != rejected.credential
+    # local-onprem's token file was read again (the same token: it did not rotate); local-gke's
+    # key was exchanged with Google again for a new access token.
+    assert again == {ONPREM: False, GKE: True}
+    assert len(retry_lines(result.stderr, ONPREM)) == 0  # a fresh credential is not a retry of the server
+
+
+def test_the_registry_down_during_push_fails_before_any_cluster_is_written(released, proxied, judge,
+                                                                           fault_dir) -> None:
+    release = released()
+    with socket.socket() as probe:  # a port nothing listens on: the registry is down
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    path = fault_dir / "clusters" / f"{ONPREM}.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["registry"] = f"127.0.0.1:{dead}/onprem"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    result = release.deploy(greeting="two")
+    verdict = judge(result, release.name)
+
+    assert result.exit_code == ExitCode.TOOL, result.stdout + result.stderr
+    assert f"127.0.0.1:{dead}" in result.stdout
+    # No cluster was written: no lock taken, no record, no apply; both still run r1.
+    for cluster, proxy in proxied.items():
+        assert not [s for s in proxy.log() if s.method in ("POST", "PUT", "PATCH", "DELETE")
+                    and "dryRun" not in s.query and not s.path.endswith("reviews")]  # reviews store nothing
+        assert verdict.ends[cluster].records == [(1, "succeeded")] and verdict.ends[cluster].greeting == "one"
 
 
 def test_a_401_always_is_a_credential_error_and_nothing_is_written(released, proxied, judge) -> None:
