@@ -14,6 +14,7 @@ import yaml
 
 from deployer.errors import ExitCode
 from tests.integration.faults.proxy import Fault, FaultProxy, Seen
+from tests.integration.kit import admin_api
 
 pytestmark = pytest.mark.integration
 
@@ -218,3 +219,21 @@ def test_an_api_server_that_goes_away_mid_deploy_and_comes_back_ends_on_a_known_
     assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
     assert {verdict.ends[c].current for c in (ONPREM, GKE)} == {2}
     assert any("could not connect" in line for line in retry_lines(result.stderr, GKE)), result.stderr
+
+
+def test_a_lock_create_whose_answer_is_lost_is_read_back_and_held(released, proxied, judge, platform) -> None:
+    from kubernetes import client
+
+    release = released()
+    with admin_api(platform.cluster(GKE)) as api:  # as before a service's first deploy: no Lease yet
+        client.CoordinationV1Api(api).delete_namespaced_lease(f"deployer-lock.{release.name}", "apps")
+    # The API server creates the Lease; deployer's connection is reset before the answer.
+    proxied[GKE].inject(Fault("reset-after", ("POST",), r"/namespaces/apps/leases$", times=1))
+
+    result = release.deploy(greeting="two")
+    verdict = judge(result, release.name)
+
+    assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+    assert [s.action for s in proxied[GKE].log() if s.method == "POST" and s.path.endswith("/leases")] == [
+        "reset-after"]
+    assert {verdict.ends[c].current for c in (ONPREM, GKE)} == {2}
