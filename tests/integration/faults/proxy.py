@@ -74,6 +74,7 @@ class Fault:
 @dataclass(frozen=True)
 class Seen:
     at: float
+    """When the request arrived (time.monotonic)."""
     method: str
     path: str
     query: str
@@ -215,10 +216,12 @@ class FaultProxy:
                 path, _, query = target.partition("?")
                 token = headers.get("authorization", "").removeprefix("Bearer ").strip()
                 fault = self._fault_for(method, path, query, token)
-                seen = functools.partial(self._record, method, path, query, credential=_fingerprint(token))
+                seen = functools.partial(self._record, time.monotonic(), method, path, query,
+                                         credential=_fingerprint(token))
                 if fault is not None and fault.action == "status":
-                    conn.sendall(_status_answer(fault))
+                    # Logged before the answer leaves: a client that has its answer finds it in the log.
                     seen("status", fault.status)
+                    conn.sendall(_status_answer(fault))
                     continue
                 if fault is not None and fault.action in ("reset", "sever"):
                     seen(fault.action, None)
@@ -238,8 +241,8 @@ class FaultProxy:
                     seen("reset-after", None)
                     _reset(conn)
                     return
-                conn.sendall(_answer(answer, data))
                 seen(fault.action if fault else "forwarded", answer.status)
+                conn.sendall(_answer(answer, data))
         except (OSError, ssl.SSLError, http.client.HTTPException):
             return
         finally:
@@ -262,10 +265,10 @@ class FaultProxy:
                     return fault
         return None
 
-    def _record(self, method: str, path: str, query: str, action: str, status: int | None, *,
+    def _record(self, arrived: float, method: str, path: str, query: str, action: str, status: int | None, *,
                 credential: str) -> None:
         with self._lock:
-            self._state.log.append(Seen(time.monotonic(), method, path, query, action, status, credential))
+            self._state.log.append(Seen(arrived, method, path, query, action, status, credential))
 
 
 def _fingerprint(token: str) -> str:
