@@ -245,6 +245,13 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
             target.report.outcome = "failed"
             target.report.step("deploy", "failed", r.seconds, r.error.message if r.error else "")
             outcomes[target.name] = "failed"
+            if target.record is not None and target.report.end is None:
+                # Broke off after its record was written (the API server stopped answering past
+                # every retry): say what it runs as far as can be known, never nothing.
+                last = previous_good(target.records, target.record.revision)
+                target.report.end = EndState(End.LOST, last.revision if last else None,
+                                             failed_revision=target.record.revision,
+                                             reason=r.error.message if r.error else "")
         elif r.result is not None:
             outcomes[target.name] = r.result
 

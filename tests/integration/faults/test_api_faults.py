@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from deployer.errors import ExitCode
+from tests.integration.faults.conftest import end_state
 from tests.integration.faults.proxy import Fault, FaultProxy, Seen
 from tests.integration.kit import admin_api
 
@@ -197,7 +198,7 @@ def test_a_401_always_is_a_credential_error_and_nothing_is_written(released, pro
     proxied[ONPREM].inject(Fault("status", (), "", times=None, status=401, reason="Unauthorized"))
 
     result = release.deploy(greeting="two")
-    verdict = judge(result, release.name, wrote=True)
+    verdict = judge(result, release.name)
 
     assert result.exit_code == ExitCode.CREDENTIALS, result.stdout + result.stderr
     assert "401 Unauthorized" in result.stdout
@@ -237,3 +238,35 @@ def test_a_lock_create_whose_answer_is_lost_is_read_back_and_held(released, prox
     assert [s.action for s in proxied[GKE].log() if s.method == "POST" and s.path.endswith("/leases")] == [
         "reset-after"]
     assert {verdict.ends[c].current for c in (ONPREM, GKE)} == {2}
+
+
+def test_an_api_server_gone_past_every_retry_is_reported_lost_then_settled_by_the_next_deploy(
+        released, proxied, judge, platform) -> None:
+    release = released()
+    # local-gke's API server goes away at the first real apply of the Deployment for longer than
+    # a request's retries last (20 s of waiting): its apply, record update and lock release fail.
+    proxied[GKE].inject(Fault("sever", APPLY, deployment_path(release.name), query_lacks="dryRun", times=1,
+                              seconds=45.0))
+
+    result = release.deploy(greeting="two")
+    proxied[GKE].restore()  # it comes back: judge reads the state it was left in
+    verdict = judge(result, release.name, lost=frozenset({GKE}))
+
+    assert result.exit_code == ExitCode.PARTIAL, result.stdout + result.stderr
+    assert verdict.outcome(ONPREM) == "succeeded" and verdict.ends[ONPREM].current == 2
+    gke = next(c for c in verdict.report["clusters"] if c["cluster"] == GKE)
+    assert (gke["end"]["kind"], gke["end"]["revision"], gke["end"]["failedRevision"]) == ("lost", 1, 2)
+    assert gke["release"].startswith("lost while r2 was being deployed: it runs r2 or r1")
+    assert "deployer status" in gke["release"]
+    # What the report says holds: local-gke runs r1 (its apply never landed), r2's record is left in
+    # progress, and its lock is this run's until its lease runs out (30 s, not renewed any more).
+    assert verdict.ends[GKE].greeting == "one" and verdict.ends[GKE].records == [(1, "succeeded"), (2, "in-progress")]
+    assert verdict.ends[GKE].lock_holder is not None and 0 <= verdict.ends[GKE].lock_expires_in <= 30
+
+    # The next deploy waits for that lease and leaves every cluster on a known release: local-gke
+    # takes the new release as r3 (r2 stays as the record of the run that lost it).
+    again = release.deploy("--wait-for-lock", "2m", greeting="two")
+    assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
+    settled = end_state(platform, release.name)
+    assert all(end.known and end.lock_holder is None for end in settled.values()), settled
+    assert settled[GKE].current == 3 and settled[GKE].greeting == "two"
