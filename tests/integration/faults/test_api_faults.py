@@ -108,8 +108,7 @@ def test_resets_on_gets_and_applies_are_retried(released, proxied, judge) -> Non
     assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
     assert {verdict.ends[c].current for c in (ONPREM, GKE)} == {2}
     for cluster, proxy in proxied.items():
-        assert [s.action for s in proxy.log() if s.action.startswith("reset")] == ["reset-after", "reset"] or \
-               sorted(s.action for s in proxy.log() if s.action.startswith("reset")) == ["reset", "reset-after"]
+        assert sorted(s.action for s in proxy.log() if s.action.startswith("reset")) == ["reset", "reset-after"]
         assert sum("connection reset" in line for line in retry_lines(result.stderr, cluster)) == 2
 
 
@@ -261,7 +260,8 @@ def test_an_api_server_gone_past_every_retry_is_reported_lost_then_settled_by_th
     # What the report says holds: local-gke runs r1 (its apply never landed), r2's record is left in
     # progress, and its lock is this run's until its lease runs out (30 s, not renewed any more).
     assert verdict.ends[GKE].greeting == "one" and verdict.ends[GKE].records == [(1, "succeeded"), (2, "in-progress")]
-    assert verdict.ends[GKE].lock_holder is not None and 0 <= verdict.ends[GKE].lock_expires_in <= 30
+    # (Read after the run: the lease may have run out already; it never reaches further than one lease.)
+    assert verdict.ends[GKE].lock_holder is not None and verdict.ends[GKE].lock_expires_in <= 30
 
     # The next deploy waits for that lease and leaves every cluster on a known release: local-gke
     # takes the new release as r3 (r2 stays as the record of the run that lost it).
