@@ -71,7 +71,7 @@ def describe_end(state: EndState | None) -> str:
     if end is End.NOT_CONTACTED:
         return "not contacted"
     if end is End.UNCHANGED:
-        return f"unchanged, on {_label(revision)}"
+        return f"unchanged, on {_label(revision)}" + (f" ({state.reason})" if state.reason else "")
     if end is End.DRY_RUN:
         return f"on {_label(revision)}; dry run, nothing written"
     if end is End.CURRENT:

@@ -12,6 +12,8 @@ from deployer.pipeline.report import ClusterReport, End, EndState, RunReport, de
     (EndState(End.NOT_CONTACTED), "not contacted"),
     (EndState(End.UNCHANGED, 3), "unchanged, on r3"),
     (EndState(End.UNCHANGED), "unchanged, on no release"),
+    (EndState(End.UNCHANGED, 1, failed_revision=2, reason="r2 failed before any object was written"),
+     "unchanged, on r1 (r2 failed before any object was written)"),
     (EndState(End.DRY_RUN, 3), "on r3; dry run, nothing written"),
     (EndState(End.DRY_RUN), "on no release; dry run, nothing written"),
     (EndState(End.CURRENT, 3), "already on r3; nothing to change"),

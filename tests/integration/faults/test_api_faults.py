@@ -92,7 +92,10 @@ def test_a_permanent_503_fails_that_cluster_cleanly_and_the_other_follows_the_po
     # local-onprem keeps the new release; local-gke never took it and its records say it runs r1.
     assert verdict.ends[ONPREM].current == 2 and verdict.ends[ONPREM].greeting == "two"
     assert verdict.ends[GKE].current == 1 and verdict.ends[GKE].greeting == "one"
-    assert (2, "failed") in verdict.ends[GKE].records or (2, "rolled-back") in verdict.ends[GKE].records
+    assert verdict.ends[GKE].records == [(1, "succeeded"), (2, "failed")]
+    gke = next(c for c in verdict.report["clusters"] if c["cluster"] == GKE)
+    assert (gke["end"]["kind"], gke["end"]["revision"], gke["end"]["failedRevision"]) == ("unchanged", 1, 2)
+    assert gke["release"] == "unchanged, on r1 (r2 failed before any object was written)"
     assert "HTTP 503" in result.stdout
 
 
