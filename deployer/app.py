@@ -48,12 +48,15 @@ def utcnow() -> dt.datetime:
 
 
 def connect(cluster: Cluster, config: Config, *, admin: bool = False,
-            options: ClientOptions | None = None, locate: Locate | None = None) -> KubeClient:
+            options: ClientOptions | None = None, locate: Locate | None = None,
+            sleep: Callable[[float], None] = time.sleep, on_retry: Callable[[str], None] | None = None
+            ) -> KubeClient:
     """A client for ``cluster`` authenticating with its own credential: the deploy ``credential``,
     or with ``admin`` its ``adminCredential`` (falling back to ``credential``). Built from that
     one cluster's file, so no token ever travels to another cluster's API server. A GKE cluster
     whose file gives no server (or no ca) is first found by name through the GKE API, with
-    ``locate`` (``App`` passes one that asks once per cluster per run)."""
+    ``locate`` (``App`` passes one that asks once per cluster per run). ``on_retry`` hears each
+    retry the client makes (as progress), ``sleep`` waits before it."""
     from deployer.credentials import bearer_source
     from deployer.kube.client import ClientOptions, KubeClient
     from deployer.kube.endpoint import endpoint_of, needs_lookup
@@ -67,7 +70,8 @@ def connect(cluster: Cluster, config: Config, *, admin: bool = False,
     bearer = (google if google is not None and not isinstance(declared, TokenCredential)
               else bearer_source(cluster, config, admin=admin, exchange=_token_exchange(endpoint)))
     return KubeClient(endpoint, bearer, options or ClientOptions(),
-                      identity=f"the cluster's {credential_of(cluster, admin)} ({bearer.describe()})")
+                      identity=f"the cluster's {credential_of(cluster, admin)} ({bearer.describe()})",
+                      sleep=sleep, on_retry=on_retry)
 
 
 def look_up_control_plane(cluster: Cluster, config: Config, bearer: BearerSource) -> ControlPlane:
@@ -159,7 +163,8 @@ class App:
         key = (cluster.name, credential_of(cluster, admin))
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = connect(cluster, self.config, admin=admin, locate=self._control_plane)
+                self._clients[key] = connect(cluster, self.config, admin=admin, locate=self._control_plane,
+                                             sleep=self.sleep, on_retry=self._progress_of(cluster.name))
             return self._clients[key]
 
     def _control_plane(self, cluster: Cluster, config: Config, bearer: BearerSource) -> ControlPlane:
@@ -175,6 +180,12 @@ class App:
         if isinstance(found, DeployerError):
             raise found
         return found
+
+    def _progress_of(self, cluster: str) -> Callable[[str], None]:
+        def say(message: str) -> None:
+            self.progress(cluster, message)
+
+        return say
 
     def close(self) -> None:
         with self._lock:

@@ -332,11 +332,20 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
             target.report.outcome = "failed"
             target.report.step("deploy", "failed", r.seconds, r.error.message if r.error else "")
             outcomes[target.name] = "failed"
+            if target.record is not None and target.report.end is None:
+                # Broke off after its record was written (the API server stopped answering past
+                # every retry): say what it runs as far as can be known, never nothing.
+                last = previous_good(target.records, target.record.revision)
+                target.report.end = EndState(End.LOST, last.revision if last else None,
+                                             failed_revision=target.record.revision,
+                                             reason=r.error.message if r.error else "")
         elif r.result is not None:
             outcomes[target.name] = r.result
 
     decision = policy.decide(service.rollout.on_failure, outcomes, {t.name: t.wrote for t in targets},
                              {t.name: _has_release_to_return_to(t) for t in targets})
+    for target in targets:
+        _still_on_the_last_release(target)
     if not decision.roll_back:
         for target in targets:
             end = target.report.end
@@ -367,6 +376,18 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         if rolled.failed:
             target.report.outcome = "failed"
             target.report.end = EndState(End.UNKNOWN, reason=rolled.error.message if rolled.error else "")
+
+
+def _still_on_the_last_release(target: Target) -> None:
+    """A failed cluster whose new release never reached its objects (its first apply failed, as
+    when its API server kept answering 503) is still on the release before it: say so, never "on
+    the new release"."""
+    end = target.report.end
+    if end is None or end.kind is not End.NEW_FAILED or target.wrote or end.revision is None:
+        return
+    last = previous_good(target.records, end.revision)
+    target.report.end = EndState(End.UNCHANGED, last.revision if last else None, failed_revision=end.revision,
+                                 reason=f"r{end.revision} failed before any object was written")
 
 
 def _has_release_to_return_to(target: Target) -> bool:

@@ -40,6 +40,9 @@ class End(StrEnum):
     """Rolling back to ``rollback_target`` failed (``reason``)."""
     UNKNOWN = "unknown"
     """The rollback broke off (``reason``): what the cluster runs is unknown."""
+    LOST = "lost"
+    """The cluster stopped answering (``reason``) while ``failed_revision`` was being deployed, past
+    every retry: it runs that release or ``revision``, the last it ran for sure (None: none)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def describe_end(state: EndState | None) -> str:
     if end is End.NOT_CONTACTED:
         return "not contacted"
     if end is End.UNCHANGED:
-        return f"unchanged, on {_label(revision)}"
+        return f"unchanged, on {_label(revision)}" + (f" ({state.reason})" if state.reason else "")
     if end is End.DRY_RUN:
         return f"on {_label(revision)}; dry run, nothing written"
     if end is End.CURRENT:
@@ -82,6 +85,10 @@ def describe_end(state: EndState | None) -> str:
         return f"back on r{state.rollback_target}'s release as r{revision}" + (f" ({why})" if why else "")
     if end is End.ROLLBACK_FAILED:
         return f"rollback to r{state.rollback_target} failed: {state.reason}"
+    if end is End.LOST:
+        return (f"lost while r{state.failed_revision} was being deployed: it runs r{state.failed_revision} or "
+                f"{_label(revision)} (record r{state.failed_revision} left in progress); run `deployer status` "
+                f"once the API server answers ({state.reason})")
     return f"rollback failed: {state.reason}; cluster state unknown"
 
 
