@@ -211,6 +211,10 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
         held_by.clear()
         for target in targets:
             if target.lock is not None:
+                # Held while another cluster's lock is waited for: renewed as the Renewer would,
+                # or it would lapse (and count as lost) before the run even starts.
+                if target.lock.renewed_at is None or app.clock() - target.lock.renewed_at >= lease_seconds / 3:
+                    target.lock.renew(app.now(), app.clock())
                 continue
             got = candidates[target.name].try_acquire(app.now())
             if isinstance(got, locking.HeldLock):
