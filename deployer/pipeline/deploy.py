@@ -23,6 +23,7 @@ The steps it shares with ``deployer.pipeline.rollback`` are in ``deployer.pipeli
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from deployer.app import App
@@ -51,7 +52,9 @@ from deployer.pipeline.steps import (
     stopped,
     timed,
 )
+from deployer.plan.access import Rule
 from deployer.plan.compare import changes_to_apply, normalise
+from deployer.plan.deploy_role import deployer_role_rules, kinds_outside_role
 from deployer.plan.inventory import Inventory
 from deployer.plan.keys import group_of, key_of
 from deployer.plan.ownership import Owner, removals, stamped
@@ -106,7 +109,8 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
             if request.dry_run:  # for its report; a real run reads the records under the lock
                 target.records = releases.read_records(target.client, target.namespace, service.name,
                                                        request.environment)
-            return _preflight(target)
+            return _preflight(target, _deployer_role(app.config, target.cluster), app.config.cluster_files.get(
+                target.name))
 
         return timed(target.report, "preflight", check, app.clock)
 
@@ -166,22 +170,38 @@ def render_for(config: Config, service: Service, environment: str, cluster: Clus
     return rendered
 
 
-def _preflight(target: Target) -> str:
+def _deployer_role(config: Config, cluster: Cluster) -> list[Rule]:
+    from deployer.render.chart import load_chart, render_chart
+
+    return deployer_role_rules(render_chart(cluster, load_chart(config.chart_dir)))
+
+
+def _preflight(target: Target, role: list[Rule], cluster_file: Path | None = None) -> str:
     """Every planned verb is allowed, and every object passes a strict server-side dry run."""
     client, ns = target.client, target.namespace
     needed: set[tuple[str, str, str]] = {("", "configmaps", v) for v in ("get", "list", "create", "patch")}
     needed |= {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
+    kinds: list[tuple[str, str, str]] = []
     for obj in target.desired:
         res = resource(client, obj["apiVersion"], obj["kind"])
+        kinds.append((res.kind, group_of(res.api_version), res.plural))
         for verb in ("get", "create", "patch"):
             needed.add((group_of(res.api_version), res.plural, verb))
     missing = [f"{verb} {plural}{'.' + group if group else ''}" for group, plural, verb in sorted(needed)
                if not access.can(client, ns, group, plural, verb)]
     if missing:
+        where = cluster_file.name if cluster_file else f"{target.name}.yaml"
+        denied = {(group, plural) for group, plural, verb in needed
+                  if f"{verb} {plural}{'.' + group if group else ''}" in missing}
+        outside = kinds_outside_role([k for k in kinds if (k[1], k[2]) in denied], role)
+        because = "".join(f"; {kind} is outside the chart's deployer role in namespace {ns}: set {kind.value} "
+                          f"in clusters/{where}" for kind in outside)
         raise ForbiddenError(f"cluster {target.name}: {client.identity} may not "
-                             f"{', '.join(missing)} in namespace {ns}",
-                             hint=f"Grant the chart's deployer role in {ns} (cluster file access), then "
-                                  "`deployer cluster sync`; `deployer cluster verify` shows what it can do.")
+                             f"{', '.join(missing)} in namespace {ns}{because}",
+                             hint=(f"Add the value named above to clusters/{where}, then `deployer cluster sync "
+                                   f"{target.name}`; the deployer role never deletes." if outside else
+                                   f"Grant the chart's deployer role in {ns} (cluster file access), then "
+                                   "`deployer cluster sync`; `deployer cluster verify` shows what it can do."))
     for obj in target.desired:
         objects.apply(client, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
     return f"{len(target.desired)} objects pass a strict server-side dry run; all {len(needed)} verbs allowed"

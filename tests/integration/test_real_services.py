@@ -1,0 +1,116 @@
+"""Services shaped like the ones teams already run, deployed to both local clusters by the chart's
+default deployer role: StatefulSets, CronJobs, autoscalers, disruption budgets, ingresses; a kind
+outside the role refused at preflight naming the cluster-file value that adds it.
+
+Fixtures are jinja templates under tests/data/ (copied per test, under a unique service name)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deployer.errors import ExitCode
+from tests.conftest import REPO
+from tests.integration import kit, test_deploy
+from tests.integration.test_deploy import _service, deployer, unique
+from tests.integration.test_preflight_refusals import preflight_steps
+
+pytestmark = pytest.mark.integration
+
+synced = test_deploy.synced
+deploy_dir = test_deploy.deploy_dir
+
+CLUSTERS = kit.CLUSTERS
+DATA = REPO / "tests" / "data"
+
+
+def write_fixture_service(folder: Path, fixture: str, spec: dict, extra: dict[str, str] | None = None) -> None:
+    """The service ``spec`` whose manifests are ``tests/data/<fixture>/manifests`` (plus ``extra``
+    templates by file name)."""
+    (folder / "services" / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec))
+    manifests = folder / "services" / spec["manifests"]
+    shutil.copytree(DATA / fixture / "manifests", manifests)
+    for file_name, text in (extra or {}).items():
+        (manifests / file_name).write_text(text)
+
+
+def kubectl(platform, cluster: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The platform's own kubectl as the cluster's admin: an independent judge of deployer's work."""
+    from deployer_localplatform.binaries import ensure_binaries
+
+    return subprocess.run([str(ensure_binaries()["kubectl"]), "--kubeconfig",
+                           str(platform.cluster(cluster).admin_kubeconfig), *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def resource_versions(platform, cluster: str, name: str) -> dict[str, str]:
+    listing = kubectl(platform, cluster, "get", "-n", "apps", "-o", "json", "statefulsets,cronjobs,"
+                      "horizontalpodautoscalers,poddisruptionbudgets,ingresses", "-l", f"deployer.io/service={name}")
+    assert listing.returncode == 0, listing.stderr
+    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"]
+            for i in yaml.safe_load(listing.stdout)["items"]}
+
+
+def test_a_statefulset_cronjob_hpa_pdb_and_ingress_deploy_with_the_default_role_then_change_nothing(
+        deploy_dir, platform) -> None:
+    name = unique("real")
+    write_fixture_service(deploy_dir, "real-services", _service(name))
+    commit = unique("c")
+
+    first = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", commit)
+
+    assert first.exit_code == 0, first.stdout + first.stderr
+    assert [c["outcome"] for c in first.json()["clusters"]] == ["succeeded", "succeeded"]
+    for cluster in CLUSTERS:
+        rollout = kubectl(platform, cluster, "rollout", "status", f"statefulset/{name}-db", "-n", "apps",
+                          "--timeout=5s")
+        assert rollout.returncode == 0 and "roll out complete" in rollout.stdout, rollout.stdout + rollout.stderr
+        assert set(resource_versions(platform, cluster, name)) == {
+            f"StatefulSet/{name}-db", f"CronJob/{name}-nightly", f"HorizontalPodAutoscaler/{name}-db",
+            f"PodDisruptionBudget/{name}-db", f"Ingress/{name}"}
+    before = {c: resource_versions(platform, c, name) for c in CLUSTERS}
+
+    again = deployer(deploy_dir, "--detailed-exitcode", "-o", "json", "deploy", name, "--env", "staging",
+                     "--commit", commit)
+
+    assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
+    assert [c["outcome"] for c in again.json()["clusters"]] == ["unchanged", "unchanged"]
+    assert {c: resource_versions(platform, c, name) for c in CLUSTERS} == before
+
+
+RESOURCE_QUOTA = """\
+apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: {{ service.name }}
+  namespace: {{ service.namespace }}
+spec:
+  hard: {pods: "10"}
+"""
+
+
+def test_a_kind_outside_the_role_is_refused_at_preflight_naming_the_value_to_change(deploy_dir, platform) -> None:
+    name = unique("quota")
+    write_fixture_service(deploy_dir, "real-services", _service(name), {"quota.yaml.j2": RESOURCE_QUOTA})
+
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
+
+    assert result.exit_code == ExitCode.API_REJECTED, result.stdout + result.stderr
+    steps = preflight_steps(result.json())
+    for cluster in CLUSTERS:
+        message = steps[cluster]["message"]
+        assert steps[cluster]["status"] == "failed", steps
+        assert ("kind ResourceQuota (resourcequotas) is outside the chart's deployer role in namespace apps: set "
+                'values.deployerRole.extraRules: [{apiGroups: [""], resources: [resourcequotas]}] in '
+                f"clusters/{cluster}.yaml") in message, message
+        # Only the kind the role lacks is named: the others are granted by default.
+        assert "StatefulSet" not in message and "statefulsets" not in message, message
+        listing = kubectl(platform, cluster, "get", "-n", "apps", "-o", "name", "all,configmaps,leases,"
+                          "resourcequotas,ingresses,poddisruptionbudgets", "-l", f"deployer.io/service={name}")
+        assert listing.returncode == 0 and listing.stdout == "", listing.stdout + listing.stderr
+        lease = kubectl(platform, cluster, "get", "-n", "apps", "lease", f"deployer-lock.{name}")
+        assert lease.returncode != 0 and "NotFound" in lease.stderr, lease.stdout + lease.stderr
