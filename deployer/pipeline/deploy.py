@@ -22,13 +22,14 @@ The steps it shares with ``deployer.pipeline.rollback`` are in ``deployer.pipeli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from deployer.app import App
 from deployer.config.loader import Config
-from deployer.config.models import Cluster, Service
+from deployer.config.models import BuiltImage, Cluster, PrebuiltImage, Service
 from deployer.errors import DeployerError, ForbiddenError, UsageError
 from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
@@ -58,6 +59,7 @@ from deployer.plan.deploy_role import deployer_role_rules, kinds_outside_role
 from deployer.plan.inventory import Inventory
 from deployer.plan.keys import group_of, key_of
 from deployer.plan.ownership import Owner, removals, stamped
+from deployer.render.pin import pin_images
 from deployer.rollout import policy
 from deployer.rollout.promotion import Promotion
 from deployer.rollout.release import ReleaseRecord, current, manifest_hash, next_revision, previous_good
@@ -96,16 +98,28 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     request = replace(request, commit=commit, promotion=promotion)
     published = app.publish(service, [t.cluster for t in targets], commit=commit, promotion=promotion,
                             builder=request.builder, dry_run=request.dry_run)
-    for target in targets:
-        item = published[target.name]
-        target.image, target.digest = item.pinned, item.digest
-        target.report.image = item.pinned
-        target.report.step("image", "ok", 0.0, f"{item.tagged} {item.how} ({item.digest})")
+    primary = _primary_image_name(service)
+    images: dict[str, dict[str, str]] = {t.name: {} for t in targets}
+    """Per cluster, each image's pinned reference by name, for templates (``{{ images.NAME }}``)."""
+    for name, per_cluster in published.items():
+        for target in targets:
+            item = per_cluster[target.name]
+            images[target.name][name] = item.pinned
+            if name == primary:
+                target.image, target.digest = item.pinned, item.digest
+                target.report.image = item.pinned
+            label = f"image {name}" if name else "image"
+            target.report.step(label, "ok", 0.0, f"{item.tagged} {item.how} ({item.digest})")
+    if not published:
+        for target in targets:
+            target.report.step("image", "ok", 0.0, "the service builds no image of its own")
 
     # 3-4. render and preflight everywhere before any write
     def prepare(target: Target) -> str:
         def check() -> str:
-            target.desired = render_for(app.config, service, request.environment, target.cluster, target.image)
+            rendered = render_for(app.config, service, request.environment, target.cluster, target.image,
+                                  images[target.name])
+            target.desired = _pinned(target, service, rendered, images[target.name])
             if request.dry_run:  # for its report; a real run reads the records under the lock
                 target.records = releases.read_records(target.client, target.namespace, service.name,
                                                        request.environment)
@@ -138,8 +152,8 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     return run
 
 
-def render_for(config: Config, service: Service, environment: str, cluster: Cluster, image: str
-               ) -> list[dict[str, Any]]:
+def render_for(config: Config, service: Service, environment: str, cluster: Cluster, image: str,
+               images: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The environment's objects for ``cluster``: checked to be in its namespace, labelled with
     their owner, and normalised as cluster sync normalises (what an apply actually sets), so that
     an ``annotations: {}`` in a template is no change."""
@@ -151,6 +165,7 @@ def render_for(config: Config, service: Service, environment: str, cluster: Clus
         "service": {"name": service.name, "namespace": namespace},
         "values": {**service.values, **env.values},
         "image": image,
+        "images": {name: ref for name, ref in (images or {}).items() if name},
         "environment": environment,
         "cluster": {"name": cluster.name, "provider": cluster.provider, "environment": cluster.environment,
                     "labels": dict(cluster.labels)},
@@ -168,6 +183,27 @@ def render_for(config: Config, service: Service, environment: str, cluster: Clus
             meta["namespace"] = namespace
         meta["labels"] = {**(meta.get("labels") or {}), **owner.labels}
     return rendered
+
+
+def _primary_image_name(service: Service) -> str | None:
+    """The key ``App.publish`` gives the image release records name ("" for ``image``)."""
+    if service.image is not None:
+        return ""
+    return next((name for name, s in service.images.items() if isinstance(s, BuiltImage)), None)
+
+
+def _pinned(target: Target, service: Service, rendered: list[dict[str, Any]], images: Mapping[str, str]
+            ) -> list[dict[str, Any]]:
+    """``rendered`` with every literal reference to a prebuilt image's repository pinned to its
+    digest in the cluster's registry; the report's pin step names each rewrite."""
+    pins = {source.prebuilt: images[name] for name, source in service.images.items()
+            if isinstance(source, PrebuiltImage) and name in images}
+    if not pins:
+        return rendered
+    pinned, rewrites = pin_images(rendered, pins)
+    target.report.step("pin", "ok", 0.0, "; ".join(str(r) for r in rewrites) if rewrites
+                       else "no manifest names a prebuilt image literally")
+    return pinned
 
 
 def _deployer_role(config: Config, cluster: Cluster) -> list[Rule]:

@@ -114,3 +114,68 @@ def test_a_kind_outside_the_role_is_refused_at_preflight_naming_the_value_to_cha
         assert listing.returncode == 0 and listing.stdout == "", listing.stdout + listing.stderr
         lease = kubectl(platform, cluster, "get", "-n", "apps", "lease", f"deployer-lock.{name}")
         assert lease.returncode != 0 and "NotFound" in lease.stderr, lease.stdout + lease.stderr
+
+
+TWO_CONTAINERS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ service.name }}
+  namespace: {{ service.namespace }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: {{ service.name }}}
+  template:
+    metadata:
+      labels: {app: {{ service.name }}}
+    spec:
+      initContainers:
+        - name: warm
+          image: {{ images.cache }}
+      containers:
+        - name: web
+          image: {{ image }}
+        - name: cache
+          image: {{ values.upstream ~ ':1.0' }}
+"""
+
+
+def push_upstream_image(platform, tmp_path: Path, repository: str) -> str:
+    """A tiny image pushed by tag into the platform registry, as an upstream vendor's would be;
+    returns its digest."""
+    from deployer.images.backends import Buildah
+
+    context = tmp_path / "upstream"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY version.txt /version.txt\n")
+    (context / "version.txt").write_text(repository)
+    builder = Buildah()
+    builder.build(context, context / "Dockerfile", f"localhost/{repository}:1.0", {})
+    return builder.push(f"localhost/{repository}:1.0", f"{platform.registry}/{repository}:1.0")
+
+
+def test_a_built_and_a_prebuilt_image_are_pinned_by_digest_on_both_clusters(deploy_dir, platform, tmp_path) -> None:
+    name = unique("two")
+    upstream = f"upstream/cache-{name}"
+    digest = push_upstream_image(platform, tmp_path, upstream)
+    spec = _service(name, values={"upstream": f"{platform.registry}/{upstream}"})
+    spec["images"] = {"cache": {"prebuilt": f"{platform.registry}/{upstream}:1.0"}}
+    write_fixture_service(deploy_dir, "empty", spec, {"deployment.yaml.j2": TWO_CONTAINERS})
+
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    built = set()
+    for report in result.json()["clusters"]:
+        cluster = platform.cluster(report["cluster"])
+        pod = test_deploy.deployment(platform, report["cluster"], name)["spec"]["template"]["spec"]
+        images = {c["name"]: c["image"] for c in pod["initContainers"] + pod["containers"]}
+        prebuilt = f"{cluster.registry}/cache-{name}@{digest}"
+        assert images["warm"] == images["cache"] == prebuilt, images
+        assert images["web"].startswith(f"{cluster.registry}/web@sha256:"), images
+        built.add(images["web"].split("@")[1])
+        pin = next(s for s in report["steps"] if s["name"] == "pin")
+        assert pin["message"] == (f"Deployment apps/{name} container cache: {platform.registry}/{upstream}:1.0 -> "
+                                  f"{prebuilt}"), pin
+    assert len(built) == 1  # one build, the same digest on both clusters
