@@ -59,6 +59,8 @@ from deployer.plan.deploy_role import deployer_role_rules, kinds_outside_role
 from deployer.plan.inventory import Inventory
 from deployer.plan.keys import group_of, key_of
 from deployer.plan.ownership import Owner, removals, stamped
+from deployer.plan.phases import content_named_jobs
+from deployer.render.config_hash import with_config_hashes
 from deployer.render.pin import pin_images
 from deployer.rollout import policy
 from deployer.rollout.promotion import Promotion
@@ -119,7 +121,8 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
         def check() -> str:
             rendered = render_for(app.config, service, request.environment, target.cluster, target.image,
                                   images[target.name])
-            target.desired = _pinned(target, service, rendered, images[target.name])
+            target.desired = content_named_jobs(with_config_hashes(_pinned(target, service, rendered,
+                                                                          images[target.name])))
             if request.dry_run:  # for its report; a real run reads the records under the lock
                 target.records = releases.read_records(target.client, target.namespace, service.name,
                                                        request.environment)

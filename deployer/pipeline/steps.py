@@ -32,6 +32,7 @@ from deployer.errors import DeployerError, LockedError, UsageError
 from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory, write_inventory
+from deployer.kube.resources import forget_discovery
 from deployer.pipeline import locking
 from deployer.pipeline.fanout import ClusterRun, fan_out
 from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
@@ -39,6 +40,7 @@ from deployer.pipeline.waiting import wait_for
 from deployer.plan.inventory import Inventory
 from deployer.plan.keys import ObjectKey, key_of
 from deployer.plan.ownership import Owner, removals, running_revision, stamped
+from deployer.plan.phases import DEFINITIONS, PRE_DEPLOY, RELEASE, phases
 from deployer.polling import poll_until
 from deployer.rollout.lock import LockDecision, holder_of
 from deployer.rollout.release import Outcome, ReleaseRecord, current, next_revision
@@ -329,32 +331,49 @@ def release_running(target: Target) -> int | None:
 
 
 def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, app: App, step: str) -> str:
-    """Apply ``objs`` in order, as the owner's field manager, and wait for them; raises
-    RolloutFailure when the wait fails."""
-    applied: list[tuple[dict[str, Any], int | None]] = []
+    """Apply ``objs`` phase by phase (``deployer.plan.phases``: CustomResourceDefinitions until
+    Established, pre-deploy objects until their Jobs complete, then the release in dependency
+    order), as the owner's field manager, and wait for each phase; raises RolloutFailure when a
+    wait fails. A failed pre-deploy phase leaves the release's other objects unwritten, so the
+    run counts as having written nothing to roll back (its Job stays, recorded, for its logs)."""
     start = app.clock()
-    try:
-        for obj in objs:
-            live = objects.apply(target.client, obj, force=True, manager=target.owner.manager)
-            target.wrote = True
-            meta = live.get("metadata") or {}
-            target.uids[key_of(obj)] = meta.get("uid") or ""
-            applied.append((obj, meta.get("generation")))
-    except DeployerError as exc:
-        target.report.step(f"{step}:apply", "failed", app.clock() - start, exc.message)
-        raise RolloutFailure(exc.message) from exc
-    target.report.step(f"{step}:apply", "ok", app.clock() - start, f"{len(objs)} objects applied")
-    start = app.clock()
-    try:
-        result = wait_for(target.client, applied, timeout, progress=lambda m: app.progress(target.name, m),
-                          clock=app.clock, sleep=app.sleep, interval=app.poll_interval)
-    except DeployerError as exc:
-        target.report.step(f"{step}:wait", "failed", app.clock() - start, exc.message)
-        raise RolloutFailure(exc.message) from exc
-    target.report.step(f"{step}:wait", "ok" if result.done else "failed", app.clock() - start, result.message)
-    if not result.done:
-        raise RolloutFailure(result.message)
-    return result.message
+    deadline = start + timeout
+    messages = []
+    for phase, group in phases(objs):
+        label = step if phase == RELEASE else f"{step}:{phase}"
+        applied: list[tuple[dict[str, Any], int | None]] = []
+        began = app.clock()
+        try:
+            for obj in group:
+                # A CRD is cluster-wide, outside every namespace's deployer role: the admin credential
+                # writes it, as it deletes what a release drops.
+                client = app.admin_client(target.cluster) if phase == DEFINITIONS else target.client
+                live = objects.apply(client, obj, force=True, manager=target.owner.manager)
+                target.wrote = target.wrote or phase != PRE_DEPLOY
+                meta = live.get("metadata") or {}
+                target.uids[key_of(obj)] = meta.get("uid") or ""
+                applied.append((obj, meta.get("generation")))
+        except DeployerError as exc:
+            target.report.step(f"{label}:apply", "failed", app.clock() - began, exc.message)
+            raise RolloutFailure(exc.message) from exc
+        target.report.step(f"{label}:apply", "ok", app.clock() - began, f"{len(group)} objects applied")
+        began = app.clock()
+        try:
+            result = wait_for(target.client if phase != DEFINITIONS else app.admin_client(target.cluster), applied,
+                              max(deadline - app.clock(), 0.0), progress=lambda m: app.progress(target.name, m),
+                              clock=app.clock, sleep=app.sleep, interval=app.poll_interval)
+        except DeployerError as exc:
+            target.report.step(f"{label}:wait", "failed", app.clock() - began, exc.message)
+            raise RolloutFailure(exc.message) from exc
+        if not result.done and phase == PRE_DEPLOY:
+            result = replace(result, message=f"pre-deploy {result.message}; nothing else of the release was applied")
+        target.report.step(f"{label}:wait", "ok" if result.done else "failed", app.clock() - began, result.message)
+        if not result.done:
+            raise RolloutFailure(result.message)
+        if phase == DEFINITIONS:  # the custom kinds they define are served now: ask discovery again
+            forget_discovery(target.client)
+        messages.append(result.message if phase == RELEASE else f"{phase}: {result.message}")
+    return "; ".join(messages)
 
 
 def begin_record(target: Target, record: ReleaseRecord) -> ReleaseRecord:

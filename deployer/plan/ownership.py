@@ -139,5 +139,7 @@ def running_revision(live: Iterable[Mapping[str, Any]], owner: Owner) -> int | N
     """The release the cluster runs, as its live objects say: the newest revision stamped on an
     object that carries the owner's labels (None when none says). A release that failed and was
     left in place runs, whatever the newest good record says."""
-    revisions = [revision_of(obj) for obj in live if not owner.disowns(obj)]
+    # A pre-deploy Job runs before its release does: a failed one says nothing about what runs.
+    revisions = [revision_of(obj) for obj in live if not owner.disowns(obj)
+                 and ((obj.get("metadata") or {}).get("annotations") or {}).get("deployer.io/phase") != "pre-deploy"]
     return max((r for r in revisions if r is not None), default=None)

@@ -132,8 +132,23 @@ def job(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
     return Readiness("waiting", f"{succeeded} of {completions} completions")
 
 
+def custom_resource_definition(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
+    """Done when Established (`kubectl wait --for=condition=Established`): only then are its
+    custom objects served; NamesAccepted False is a failure (the names clash with another CRD)."""
+    status = obj.get("status") or {}
+    names = _condition(status, "NamesAccepted")
+    if names and names.get("status") == "False":
+        detail = names.get("message") or names.get("reason") or ""
+        return Readiness("failed", f"names not accepted: {detail}" if detail else "names not accepted")
+    established = _condition(status, "Established")
+    if established and established.get("status") == "True":
+        return Readiness("done", "established")
+    return Readiness("waiting", "not established yet")
+
+
 RULES = {("apps", "Deployment"): deployment, ("apps", "StatefulSet"): statefulset,
-         ("apps", "DaemonSet"): daemonset, ("batch", "Job"): job}
+         ("apps", "DaemonSet"): daemonset, ("batch", "Job"): job,
+         ("apiextensions.k8s.io", "CustomResourceDefinition"): custom_resource_definition}
 
 
 def readiness(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
