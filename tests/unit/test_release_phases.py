@@ -78,9 +78,11 @@ def hash_of(objects: list[dict], name: str) -> str | None:
 
 @pytest.mark.parametrize("pod", [
     {"containers": [{"name": "c"}], "volumes": [{"name": "v", "configMap": {"name": "cfg"}}]},
-    {"containers": [{"name": "c"}], "volumes": [{"name": "v", "projected": {"sources": [{"configMap": {"name": "cfg"}}]}}]},
+    {"containers": [{"name": "c"}],
+     "volumes": [{"name": "v", "projected": {"sources": [{"configMap": {"name": "cfg"}}]}}]},
     {"containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "cfg"}}]}]},
-    {"initContainers": [{"name": "c", "env": [{"name": "E", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}]}],
+    {"initContainers": [{"name": "c", "env": [
+        {"name": "E", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}]}],
      "containers": [{"name": "d"}]},
 ], ids=["volume", "projected", "envFrom", "env-valueFrom-init"])
 @pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "CronJob"])
