@@ -6,6 +6,7 @@ Fixtures are jinja templates under tests/data/ (copied per test, under a unique 
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,11 +39,16 @@ def write_fixture_service(folder: Path, fixture: str, spec: dict, extra: dict[st
         (manifests / file_name).write_text(text)
 
 
-def kubectl(platform, cluster: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The platform's own kubectl as the cluster's admin: an independent judge of deployer's work."""
+@functools.cache
+def kubectl_binary() -> str:
     from deployer_localplatform.binaries import ensure_binaries
 
-    return subprocess.run([str(ensure_binaries()["kubectl"]), "--kubeconfig",
+    return str(ensure_binaries()["kubectl"])
+
+
+def kubectl(platform, cluster: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The platform's own kubectl as the cluster's admin: an independent judge of deployer's work."""
+    return subprocess.run([kubectl_binary(), "--kubeconfig",
                            str(platform.cluster(cluster).admin_kubeconfig), *args],
                           capture_output=True, text=True, timeout=60, check=False)
 
@@ -179,3 +185,122 @@ def test_a_built_and_a_prebuilt_image_are_pinned_by_digest_on_both_clusters(depl
         assert pin["message"] == (f"Deployment apps/{name} container cache: {platform.registry}/{upstream}:1.0 -> "
                                   f"{prebuilt}"), pin
     assert len(built) == 1  # one build, the same digest on both clusters
+
+
+def read(platform, cluster: str, kind: str, name: str) -> dict:
+    got = kubectl(platform, cluster, "get", "-n", "apps", "-o", "json", kind, name)
+    assert got.returncode == 0, got.stderr
+    return yaml.safe_load(got.stdout)
+
+
+def jobs_of(platform, cluster: str, name: str) -> list[dict]:
+    listing = kubectl(platform, cluster, "get", "-n", "apps", "-o", "json", "jobs", "-l",
+                      f"deployer.io/service={name}")
+    assert listing.returncode == 0, listing.stderr
+    return yaml.safe_load(listing.stdout)["items"]
+
+
+def condition(obj: dict, kind: str) -> dict:
+    return next(c for c in obj["status"].get("conditions") or [] if c["type"] == kind)
+
+
+def test_a_pre_deploy_job_completes_before_the_deployment_changes(deploy_dir, platform) -> None:
+    name = unique("mig")
+    spec = _service(name, values={"version": "v1"})
+    write_fixture_service(deploy_dir, "migrating", spec)
+    assert deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("c")).exit_code == 0
+    spec["values"]["version"] = "v2"
+    (deploy_dir / "services" / f"{name}.yaml").write_text(yaml.safe_dump(spec))
+
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    for report in result.json()["clusters"]:
+        cluster = report["cluster"]
+        steps = [s["name"] for s in report["steps"]]
+        assert steps.index("deploy:pre-deploy:wait") < steps.index("deploy:apply"), steps
+        # The changed Job is a new Job (a Job's template is immutable), and the old one is pruned.
+        (job,) = jobs_of(platform, cluster, name)
+        assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate-to-v2"]
+        assert condition(job, "Complete")["status"] == "True"
+        deployment = read(platform, cluster, "deployment", name)
+        assert deployment["metadata"]["generation"] == 2
+        new_set = max((rs for rs in yaml.safe_load(kubectl(platform, cluster, "get", "-n", "apps", "-o", "json",
+                                                             "replicasets", "-l", f"app={name}").stdout)["items"]),
+                      key=lambda rs: int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]))
+        assert new_set["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "v2"
+        # The API server's own clock: the Job completed no later than the new ReplicaSet was made.
+        assert job["status"]["completionTime"] <= new_set["metadata"]["creationTimestamp"], (job["status"], new_set)
+
+
+def test_a_failing_pre_deploy_job_stops_the_deploy_with_the_old_deployment_untouched(deploy_dir, platform) -> None:
+    name = unique("mig")
+    spec = _service(name, values={"version": "v1"})
+    write_fixture_service(deploy_dir, "migrating", spec)
+    assert deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("c")).exit_code == 0
+    before = {c: {kind: read(platform, c, kind, n)["metadata"]["resourceVersion"]
+                  for kind, n in (("deployment", name), ("deployment", f"{name}-other"),
+                                  ("configmap", f"{name}-config"))} for c in CLUSTERS}
+    spec["values"] |= {"version": "v2", "greeting": "changed", "brokenMigration": True}
+    (deploy_dir / "services" / f"{name}.yaml").write_text(yaml.safe_dump(spec))
+
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
+
+    assert result.exit_code == ExitCode.FAILED, result.stdout + result.stderr
+    for report in result.json()["clusters"]:
+        cluster = report["cluster"]
+        failed = next(s for s in report["steps"] if s["name"] == "deploy:pre-deploy:wait")
+        assert failed["status"] == "failed" and "nothing else of the release was applied" in failed["message"]
+        assert "DeadlineExceeded" in failed["message"] or "deadline" in failed["message"].lower(), failed
+        assert "deploy:apply" not in [s["name"] for s in report["steps"]]
+        assert report["outcome"] == "failed"
+        assert "nothing was written, nothing to roll back" in report["release"], report
+        assert {kind: read(platform, cluster, kind, n)["metadata"]["resourceVersion"]
+                for kind, n in (("deployment", name), ("deployment", f"{name}-other"),
+                                ("configmap", f"{name}-config"))} == before[cluster]
+        # The old migration's Job (complete) and the new one, failed by the Job controller, kept for its logs.
+        outcomes = sorted(c["type"] for j in jobs_of(platform, cluster, name) for c in j["status"]["conditions"]
+                          if c["type"] in ("Complete", "Failed") and c["status"] == "True")
+        assert outcomes == ["Complete", "Failed"], jobs_of(platform, cluster, name)
+    history = deployer(deploy_dir, "-o", "json", "history", name, "--env", "staging").json()
+    for cluster in CLUSTERS:
+        assert [(r["revision"], r["outcome"]) for r in history[cluster]] == [(1, "succeeded"), (2, "failed")]
+        assert "pre-deploy" in history[cluster][1]["message"]
+
+
+def test_a_configmap_change_rolls_the_deployment_that_mounts_it_and_nothing_else(deploy_dir, platform) -> None:
+    name = unique("cfg")
+    spec = _service(name, values={"version": "v1"})
+    write_fixture_service(deploy_dir, "migrating", spec)
+    commit = unique("c")
+    assert deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", commit).exit_code == 0
+
+    def state(cluster: str) -> dict[str, tuple]:
+        """Per Deployment its rollout revision (a new pod template makes the next one; a Deployment's
+        generation also counts annotation changes, which every release's revision stamp is) and the
+        config hash of its pod template; and the Jobs."""
+        found: dict[str, tuple] = {}
+        for deployment in (name, f"{name}-other"):
+            live = read(platform, cluster, "deployment", deployment)
+            annotations = live["spec"]["template"]["metadata"].get("annotations") or {}
+            found[deployment] = (int(live["metadata"]["annotations"]["deployment.kubernetes.io/revision"]),
+                                 annotations.get("deployer.io/config-hash"))
+        found["job"] = tuple(j["metadata"]["name"] for j in jobs_of(platform, cluster, name))
+        return found
+
+    before = {c: state(c) for c in CLUSTERS}
+    spec["values"]["greeting"] = "changed"
+    (deploy_dir / "services" / f"{name}.yaml").write_text(yaml.safe_dump(spec))
+
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", commit)
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    for cluster in CLUSTERS:
+        after = state(cluster)
+        revision, config_hash = before[cluster][name]
+        assert config_hash is not None
+        assert after[name][0] == revision + 1 and after[name][1] not in (None, config_hash), (before, after)
+        assert after[f"{name}-other"] == before[cluster][f"{name}-other"]
+        assert after["job"] == before[cluster]["job"]  # the migration did not change, so it did not run again
+        rollout = kubectl(platform, cluster, "rollout", "status", f"deployment/{name}", "-n", "apps", "--timeout=5s")
+        assert rollout.returncode == 0, rollout.stdout + rollout.stderr
