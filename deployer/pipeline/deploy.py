@@ -34,7 +34,7 @@ from deployer.errors import DeployerError, ForbiddenError, UsageError
 from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory, write_inventory
-from deployer.kube.resources import resource
+from deployer.kube.resources import resource, served
 from deployer.pipeline.promote_from import build_for
 from deployer.pipeline.report import End, EndState, RunReport
 from deployer.pipeline.steps import (
@@ -47,6 +47,7 @@ from deployer.pipeline.steps import (
     each_target,
     holding_locks,
     read_release_state,
+    reader_for,
     renewal_notes,
     roll_back_to,
     settle,
@@ -59,7 +60,7 @@ from deployer.plan.deploy_role import deployer_role_rules, kinds_outside_role
 from deployer.plan.inventory import Inventory
 from deployer.plan.keys import group_of, key_of
 from deployer.plan.ownership import Owner, removals, stamped
-from deployer.plan.phases import content_named_jobs
+from deployer.plan.phases import DEFINITION, content_named_jobs, defined_kinds, defines_kinds
 from deployer.render.config_hash import with_config_hashes
 from deployer.render.pin import pin_images
 from deployer.rollout import policy
@@ -127,7 +128,7 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
                 target.records = releases.read_records(target.client, target.namespace, service.name,
                                                        request.environment)
             return _preflight(target, _deployer_role(app.config, target.cluster), app.config.cluster_files.get(
-                target.name))
+                target.name), admin=app.admin_client(target.cluster) if defines_kinds(target.desired) else None)
 
         return timed(target.report, "preflight", check, app.clock)
 
@@ -182,7 +183,7 @@ def render_for(config: Config, service: Service, environment: str, cluster: Clus
             raise UsageError(f"service {service.name}: {key_of(obj)} is outside the {environment} namespace "
                              f"{namespace}", hint="A service's manifests live in its environment's namespace: "
                                                   "use {{ service.namespace }} in templates.")
-        if key_of(obj).namespace == "" and obj["kind"] != "Namespace":
+        if key_of(obj).namespace == "" and obj["kind"] not in ("Namespace", DEFINITION):
             meta["namespace"] = namespace
         meta["labels"] = {**(meta.get("labels") or {}), **owner.labels}
     return rendered
@@ -215,17 +216,33 @@ def _deployer_role(config: Config, cluster: Cluster) -> list[Rule]:
     return deployer_role_rules(render_chart(cluster, load_chart(config.chart_dir)))
 
 
-def _preflight(target: Target, role: list[Rule], cluster_file: Path | None = None) -> str:
-    """Every planned verb is allowed, and every object passes a strict server-side dry run."""
+def _preflight(target: Target, role: list[Rule], cluster_file: Path | None = None, admin: KubeClient | None = None
+               ) -> str:
+    """Every planned verb is allowed, and every object passes a strict server-side dry run.
+
+    CustomResourceDefinitions are cluster-wide, outside every namespace's deployer role: the admin
+    credential dry-runs (and later applies) them. A custom object whose definition is in the same
+    release is not served yet: its verbs are reviewed from the definition's names, and the API
+    server checks it when it is applied, once its definition is Established."""
     client, ns = target.client, target.namespace
     needed: set[tuple[str, str, str]] = {("", "configmaps", v) for v in ("get", "list", "create", "patch")}
     needed |= {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
     kinds: list[tuple[str, str, str]] = []
+    defined = defined_kinds(target.desired)
+    pending: list[dict[str, Any]] = []
     for obj in target.desired:
-        res = resource(client, obj["apiVersion"], obj["kind"])
-        kinds.append((res.kind, group_of(res.api_version), res.plural))
+        if obj["kind"] == DEFINITION:
+            continue
+        group = group_of(obj["apiVersion"])
+        if (group, obj["kind"]) in defined and not served(client, obj["apiVersion"], obj["kind"]):
+            plural = defined[(group, obj["kind"])]
+            pending.append(obj)
+        else:
+            res = resource(client, obj["apiVersion"], obj["kind"])
+            group, plural = group_of(res.api_version), res.plural
+        kinds.append((obj["kind"], group, plural))
         for verb in ("get", "create", "patch"):
-            needed.add((group_of(res.api_version), res.plural, verb))
+            needed.add((group, plural, verb))
     missing = [f"{verb} {plural}{'.' + group if group else ''}" for group, plural, verb in sorted(needed)
                if not access.can(client, ns, group, plural, verb)]
     if missing:
@@ -242,11 +259,17 @@ def _preflight(target: Target, role: list[Rule], cluster_file: Path | None = Non
                                    f"Grant the chart's deployer role in {ns} (cluster file access), then "
                                    "`deployer cluster sync`; `deployer cluster verify` shows what it can do."))
     for obj in target.desired:
-        objects.apply(client, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
-    return f"{len(target.desired)} objects pass a strict server-side dry run; all {len(needed)} verbs allowed"
+        if obj["kind"] == DEFINITION:
+            assert admin is not None
+            objects.apply(admin, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
+        elif not any(obj is p for p in pending):
+            objects.apply(client, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
+    checked = len(target.desired) - len(pending)
+    later = f" ({len(pending)} custom objects are checked once their definitions are established)" if pending else ""
+    return f"{checked} objects pass a strict server-side dry run{later}; all {len(needed)} verbs allowed"
 
 
-def _is_current(target: Target, mhash: str) -> bool:
+def _is_current(target: Target, mhash: str, app: App) -> bool:
     """The cluster already runs exactly this release: same manifests, same digest, nothing left to
     prune, and live objects match (compared as cluster sync compares: normalised, by the owner's
     field manager) with every workload ready. Only then is it skipped with no writes."""
@@ -259,7 +282,7 @@ def _is_current(target: Target, mhash: str) -> bool:
     if inventory.keys() != {key_of(obj) for obj in target.desired}:
         return False
     for obj in target.desired:
-        live = objects.get(target.client, key_of(obj), obj["apiVersion"])
+        live = objects.get(reader_for(target, obj, app), key_of(obj), obj["apiVersion"])
         if live is None or changes_to_apply(stamped(obj, now.revision), live, target.owner.manager) \
                 or not readiness(live).done:
             return False
@@ -273,7 +296,7 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         read_release_state(target)
         mhash = manifest_hash(target.desired)
         now = current(target.records)
-        if now is not None and _is_current(target, mhash):
+        if now is not None and _is_current(target, mhash, app):
             target.report.outcome = "unchanged"
             target.report.revision = now.revision
             target.report.end = EndState(End.CURRENT, now.revision)

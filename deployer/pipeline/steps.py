@@ -40,7 +40,7 @@ from deployer.pipeline.waiting import wait_for
 from deployer.plan.inventory import Inventory
 from deployer.plan.keys import ObjectKey, key_of
 from deployer.plan.ownership import Owner, removals, running_revision, stamped
-from deployer.plan.phases import DEFINITIONS, PRE_DEPLOY, RELEASE, phases
+from deployer.plan.phases import DEFINITION, DEFINITIONS, PRE_DEPLOY, RELEASE, phases
 from deployer.polling import poll_until
 from deployer.rollout.lock import LockDecision, holder_of
 from deployer.rollout.release import Outcome, ReleaseRecord, current, next_revision
@@ -327,7 +327,16 @@ def release_running(target: Target) -> int | None:
     newest = max(target.records, key=lambda r: r.revision, default=None)
     for obj in newest.objects if newest else ():
         wanted.setdefault(key_of(obj), obj["apiVersion"])
+    # CustomResourceDefinitions say nothing about which release runs, and the deploy identity may not read them.
+    wanted = {key: version for key, version in wanted.items() if key.kind != DEFINITION}
     return running_revision(objects.read_live(target.client, wanted).values(), target.owner)
+
+
+def reader_for(target: Target, obj: dict[str, Any], app: App) -> KubeClient:
+    """Who reads and writes ``obj``: the deploy identity, except for a CustomResourceDefinition,
+    which is cluster-wide, outside every namespace's deployer role, and so the admin credential's
+    (as prune's deletes are)."""
+    return app.admin_client(target.cluster) if obj.get("kind") == DEFINITION else target.client
 
 
 def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, app: App, step: str) -> str:
@@ -345,10 +354,7 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
         began = app.clock()
         try:
             for obj in group:
-                # A CRD is cluster-wide, outside every namespace's deployer role: the admin credential
-                # writes it, as it deletes what a release drops.
-                client = app.admin_client(target.cluster) if phase == DEFINITIONS else target.client
-                live = objects.apply(client, obj, force=True, manager=target.owner.manager)
+                live = objects.apply(reader_for(target, obj, app), obj, force=True, manager=target.owner.manager)
                 target.wrote = target.wrote or phase != PRE_DEPLOY
                 meta = live.get("metadata") or {}
                 target.uids[key_of(obj)] = meta.get("uid") or ""
@@ -359,7 +365,7 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
         target.report.step(f"{label}:apply", "ok", app.clock() - began, f"{len(group)} objects applied")
         began = app.clock()
         try:
-            result = wait_for(target.client if phase != DEFINITIONS else app.admin_client(target.cluster), applied,
+            result = wait_for(reader_for(target, group[0], app), applied,
                               max(deadline - app.clock(), 0.0), progress=lambda m: app.progress(target.name, m),
                               clock=app.clock, sleep=app.sleep, interval=app.poll_interval)
         except DeployerError as exc:

@@ -123,6 +123,8 @@ def removals(inventory: Inventory | None, keep: Collection[ObjectKey], live: Map
             left = "already gone"
         elif key.kind == "Namespace":
             left = "a Namespace is never deleted by a release (it holds everything in it)"
+        elif key.kind == "CustomResourceDefinition":
+            left = "a CustomResourceDefinition is never deleted by a release (every object of its kind would go too)"
         elif key.namespace != owner.namespace:
             left = f"it is outside the release's namespace {owner.namespace}"
         elif reason := owner.disowns(current):

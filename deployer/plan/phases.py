@@ -24,6 +24,7 @@ from deployer.plan.order import apply_rank
 PHASE_ANNOTATION = "deployer.io/phase"
 PRE_DEPLOY = "pre-deploy"
 DEFINITIONS, RELEASE = "definitions", "release"
+DEFINITION = "CustomResourceDefinition"
 JOB_NAME_LIMIT = 63
 """A Job's name is copied into its pods' ``job-name`` label, whose values are at most 63 characters."""
 
@@ -37,7 +38,7 @@ def phases(objects: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]
     ordered = [obj for _, obj in sorted(enumerate(objects), key=lambda p: (apply_rank(p[1]["kind"]), p[0]))]
     split: dict[str, list[dict[str, Any]]] = {DEFINITIONS: [], PRE_DEPLOY: [], RELEASE: []}
     for obj in ordered:
-        if obj["kind"] == "CustomResourceDefinition":
+        if obj["kind"] == DEFINITION:
             split[DEFINITIONS].append(obj)
         elif is_pre_deploy(obj):
             split[PRE_DEPLOY].append(obj)
@@ -57,3 +58,19 @@ def content_named_jobs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
             obj = {**obj, "metadata": meta}
         out.append(obj)
     return out
+
+
+def defines_kinds(objects: list[dict[str, Any]]) -> bool:
+    return any(obj.get("kind") == DEFINITION for obj in objects)
+
+
+def defined_kinds(objects: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(API group, kind) -> plural, of every kind the release's CustomResourceDefinitions define."""
+    found = {}
+    for obj in objects:
+        if obj.get("kind") == DEFINITION:
+            spec = obj.get("spec") or {}
+            names = spec.get("names") or {}
+            if spec.get("group") and names.get("kind") and names.get("plural"):
+                found[(str(spec["group"]), str(names["kind"]))] = str(names["plural"])
+    return found

@@ -304,3 +304,79 @@ def test_a_configmap_change_rolls_the_deployment_that_mounts_it_and_nothing_else
         assert after["job"] == before[cluster]["job"]  # the migration did not change, so it did not run again
         rollout = kubectl(platform, cluster, "rollout", "status", f"deployment/{name}", "-n", "apps", "--timeout=5s")
         assert rollout.returncode == 0, rollout.stdout + rollout.stderr
+
+
+CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {{ 'widgets.' ~ values.group }}
+spec:
+  group: {{ values.group }}
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                size: {type: integer}
+"""
+
+WIDGET = """\
+apiVersion: {{ values.group ~ '/v1' }}
+kind: Widget
+metadata:
+  name: {{ service.name }}
+  namespace: {{ service.namespace }}
+spec:
+  size: 3
+"""
+
+
+@pytest.fixture
+def widget_role(deploy_dir, synced):
+    """The config folder's clusters with the deployer role extended to a custom kind (the cluster-file
+    value a refusal names), synced; the platform's own files are synced back afterwards."""
+    group = f"{unique('t')}.example.com"
+    linked = deploy_dir / "clusters"
+    source = linked.resolve()
+    linked.unlink()
+    linked.mkdir()
+    for path in source.glob("*.yaml"):
+        document = yaml.safe_load(path.read_text())
+        document.setdefault("values", {})["deployerRole"] = {
+            "extraRules": [{"apiGroups": [group], "resources": ["widgets"]}]}
+        (linked / path.name).write_text(yaml.safe_dump(document, sort_keys=False))
+    assert deployer(deploy_dir, "cluster", "sync", "--all").exit_code == 0
+    yield group
+    assert deployer(synced, "cluster", "sync", "--all").exit_code == 0
+
+
+def test_a_crd_and_a_custom_object_of_it_deploy_in_one_release(deploy_dir, platform, widget_role) -> None:
+    name = unique("crd")
+    spec = _service(name, values={"group": widget_role})
+    write_fixture_service(deploy_dir, "empty", spec, {"crd.yaml.j2": CRD, "widget.yaml.j2": WIDGET})
+    commit = unique("c")
+
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", commit)
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    for report in result.json()["clusters"]:
+        steps = [s["name"] for s in report["steps"]]
+        assert steps.index("deploy:definitions:wait") < steps.index("deploy:apply"), steps
+        crd = read(platform, report["cluster"], "crd", f"widgets.{widget_role}")
+        assert condition(crd, "Established")["status"] == "True"
+        widget = read(platform, report["cluster"], f"widgets.{widget_role}", name)
+        assert widget["spec"] == {"size": 3}
+        assert widget["metadata"]["labels"]["deployer.io/service"] == name
+
+    again = deployer(deploy_dir, "--detailed-exitcode", "-o", "json", "deploy", name, "--env", "staging",
+                     "--commit", commit)
+    assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
