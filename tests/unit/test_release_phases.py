@@ -124,3 +124,16 @@ def test_a_crd_is_done_when_established_and_failed_when_its_names_clash():
     assert readiness(established).state == "done"
     clash = {**crd, "status": {"conditions": [{"type": "NamesAccepted", "status": "False", "reason": "NameConflict"}]}}
     assert readiness(clash).state == "failed" and "NameConflict" in readiness(clash).message
+
+
+def test_a_release_never_prunes_a_crd():
+    from deployer.plan.inventory import Inventory
+    from deployer.plan.keys import key_of
+    from deployer.plan.ownership import Owner, removals
+
+    owner = Owner("svc", "staging", "apps")
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "widgets.example.com", "uid": "u1", "labels": owner.labels}}
+    inventory = Inventory.of("inv", [(key_of(crd), "apiextensions.k8s.io/v1")], {key_of(crd): "u1"})
+    (removal,) = removals(inventory, (), {key_of(crd): crd}, owner)
+    assert not removal.delete and "never deleted" in removal.left
