@@ -153,18 +153,12 @@ def test_an_identity_bound_to_the_viewer_role_is_refused_at_preflight_and_no_clu
 
 
 def _clusters_with_onprem_credential(folder: Path, token_file: Path) -> Path:
-    """Replace the config folder's clusters/ (a link to the synced files) by copies in which
-    local-onprem's deploy credential is ``token_file``."""
-    linked = folder / "clusters"
-    source = linked.resolve()
-    linked.unlink()
-    linked.mkdir()
-    for path in source.glob("*.yaml"):
-        document = yaml.safe_load(path.read_text())
+    """The config folder's clusters, with local-onprem's deploy credential ``token_file``."""
+    def edit(document: dict) -> None:
         if document["name"] == "local-onprem":
             document["credential"] = {"type": "token", "file": str(token_file)}
-        (linked / path.name).write_text(yaml.safe_dump(document, sort_keys=False))
-    return linked
+
+    return kit.copy_cluster_files(folder, edit)
 
 
 def test_an_unknown_field_is_refused_by_the_strict_dry_run_naming_the_field(deploy_dir, platform) -> None:

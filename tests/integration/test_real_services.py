@@ -345,15 +345,12 @@ def widget_role(deploy_dir, synced):
     """The config folder's clusters with the deployer role extended to a custom kind (the cluster-file
     value a refusal names), synced; the platform's own files are synced back afterwards."""
     group = f"{unique('t')}.example.com"
-    linked = deploy_dir / "clusters"
-    source = linked.resolve()
-    linked.unlink()
-    linked.mkdir()
-    for path in source.glob("*.yaml"):
-        document = yaml.safe_load(path.read_text())
+
+    def edit(document: dict) -> None:
         document.setdefault("values", {})["deployerRole"] = {
             "extraRules": [{"apiGroups": [group], "resources": ["widgets"]}]}
-        (linked / path.name).write_text(yaml.safe_dump(document, sort_keys=False))
+
+    kit.copy_cluster_files(deploy_dir, edit)
     assert deployer(deploy_dir, "cluster", "sync", "--all").exit_code == 0
     yield group
     assert deployer(synced, "cluster", "sync", "--all").exit_code == 0
