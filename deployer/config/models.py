@@ -12,7 +12,7 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -317,7 +317,15 @@ class PrebuiltImage(Strict):
     digest into each cluster's registry, and manifests naming its repository literally are pinned to it."""
 
 
-ImageSource = BuiltImage | PrebuiltImage
+def _image_source_kind(value: Any) -> str:
+    # Chosen by key, so a bad prebuilt reference is reported at its field, not as a missing "build".
+    return "prebuilt-image" if isinstance(value, dict) and "prebuilt" in value else "built-image"
+
+
+ImageSource = Annotated[
+    Annotated[BuiltImage, Tag("built-image")] | Annotated[PrebuiltImage, Tag("prebuilt-image")],
+    Discriminator(_image_source_kind),
+]
 
 
 class Environment(Strict):
