@@ -377,3 +377,46 @@ def test_a_crd_and_a_custom_object_of_it_deploy_in_one_release(deploy_dir, platf
     again = deployer(deploy_dir, "--detailed-exitcode", "-o", "json", "deploy", name, "--env", "staging",
                      "--commit", commit)
     assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
+
+
+UPSTREAM_ONLY = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ service.name }}
+  namespace: {{ service.namespace }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: {{ service.name }}}
+  template:
+    metadata:
+      labels: {app: {{ service.name }}}
+    spec:
+      containers:
+        - name: cache
+          image: {{ values.upstream ~ ':1.0' }}
+"""
+
+
+def test_a_service_with_no_image_of_its_own_deploys_upstream_images_pinned(deploy_dir, platform, tmp_path) -> None:
+    name = unique("up")
+    upstream = f"upstream/only-{name}"
+    digest = push_upstream_image(platform, tmp_path, upstream)
+    spec = _service(name, values={"upstream": f"{platform.registry}/{upstream}"})
+    del spec["image"]
+    spec["images"] = {"cache": {"prebuilt": f"{platform.registry}/{upstream}:1.0"}}
+    write_fixture_service(deploy_dir, "empty", spec, {"deployment.yaml.j2": UPSTREAM_ONLY})
+    commit = unique("c")
+
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", commit)
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    for cluster in CLUSTERS:
+        image = test_deploy.image_of(platform, cluster, name)
+        assert image == f"{platform.cluster(cluster).registry}/only-{name}@{digest}", image
+    again = deployer(deploy_dir, "--detailed-exitcode", "-o", "json", "deploy", name, "--env", "staging",
+                     "--commit", commit)
+    assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
+    status = deployer(deploy_dir, "-o", "json", "status", name)
+    assert status.exit_code == 0, status.stdout + status.stderr
