@@ -148,7 +148,7 @@ class App:
         environment ran for the service's own image, copied by digest and never rebuilt."""
         from deployer.config.models import BuiltImage
         from deployer.images import backends
-        from deployer.images.publish import copy_digest, image_tag, publish, publish_prebuilt
+        from deployer.images.publish import copy_digest, image_tag, promote_build, publish, publish_prebuilt
 
         def progress(message: str) -> None:
             self.progress("", message)
@@ -164,6 +164,10 @@ class App:
                 found[name] = copy_digest(build.name, clusters, promotion.image, promotion.digest,
                                           image_tag(commit or promotion.digest.replace(":", "-")),
                                           registry=registry, progress=progress, dry_run=dry_run)
+            elif promotion is not None:
+                # Never rebuilt on promotion: the source cluster's build of this commit, by digest.
+                found[name] = promote_build(build.name, promotion.image, image_tag(commit), clusters,
+                                            registry=registry, progress=progress, dry_run=dry_run)
             else:
                 found[name] = publish(build, service_dir, clusters, image_tag(commit),
                                       backend=lambda: backends.backend(builder), registry=registry,

@@ -157,3 +157,17 @@ def publish_prebuilt(source: str, clusters: list[Cluster], *, registry: Registry
     name = _untagged(source).rsplit("/", 1)[-1]
     return copy_digest(name, clusters, f"{_untagged(source)}@{digest}", digest, digest.replace(":", "-"),
                        registry=registry, progress=progress, dry_run=dry_run)
+
+
+def promote_build(name: str, promoted: str, tag: str, clusters: list[Cluster], *, registry: Registry,
+                  progress: Progress = lambda _: None, dry_run: bool = False) -> dict[str, Published]:
+    """Another built image of a promoted release: the build of ``tag`` in the registry the promoted
+    image came from (``promoted``, a source cluster's pinned reference), copied by digest; never
+    rebuilt."""
+    source = f"{promoted.split('@', 1)[0].rsplit('/', 1)[0]}/{name}"
+    digest = registry.digest(f"{source}:{tag}")
+    if not digest:
+        raise ToolError(f"promote image {name}: {source}:{tag} does not exist, so there is no build of it to "
+                        "promote", hint="Deploy the commit to the source environment first; a promotion never builds.")
+    return copy_digest(name, clusters, f"{source}@{digest}", digest, tag, registry=registry, progress=progress,
+                       dry_run=dry_run)

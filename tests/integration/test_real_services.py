@@ -16,7 +16,7 @@ import yaml
 
 from deployer.errors import ExitCode
 from tests.conftest import REPO
-from tests.integration import kit, test_deploy
+from tests.integration import kit, test_deploy, test_promote
 from tests.integration.test_deploy import _service, deployer, unique
 from tests.integration.test_preflight_refusals import preflight_steps
 
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 synced = test_deploy.synced
 deploy_dir = test_deploy.deploy_dir
+buildah_calls = test_promote.buildah_calls
 
 CLUSTERS = kit.CLUSTERS
 DATA = REPO / "tests" / "data"
@@ -420,3 +421,57 @@ def test_a_service_with_no_image_of_its_own_deploys_upstream_images_pinned(deplo
     assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
     status = deployer(deploy_dir, "-o", "json", "status", name)
     assert status.exit_code == 0, status.stdout + status.stderr
+
+
+def test_promote_copies_every_built_image_staging_ran_and_builds_nothing(tmp_path, synced, platform, monkeypatch,
+                                                                          buildah_calls) -> None:
+    folder = tmp_path / "config"
+    (folder / "services" / "manifests").mkdir(parents=True)
+    (folder / "charts").symlink_to(REPO / "charts")
+    (folder / "clusters").symlink_to(synced / "clusters")
+    monkeypatch.setenv("DEPLOYER_BUILDAH_ROOT", str(platform.state_dir / "buildah"))
+    log = buildah_calls
+    name, commit = unique("prom"), unique("c")
+    spec = test_promote.service(name, ["local-onprem"], ["local-gke", "local-onprem"])
+    spec["images"] = {"worker": {"build": {"name": "worker", "context": str(REPO / "apps" / "hello")}}}
+    (folder / "services" / f"{name}.yaml").write_text(yaml.safe_dump(spec))
+    (folder / "services" / "manifests" / "deployment.yaml.j2").write_text(TWO_BUILT)
+    assert deployer(folder, "deploy", name, "--env", "staging", "--commit", commit).exit_code == 0
+    assert test_promote.calls(log, "bud") == 2
+    staged = {c["name"]: c["image"].split("@")[1] for c in test_deploy.deployment(
+        platform, "local-onprem", name)["spec"]["template"]["spec"]["containers"]}
+
+    promoted = deployer(folder, "promote", name, "--from", "staging", "--to", "production")
+
+    assert promoted.exit_code == 0, promoted.stdout + promoted.stderr
+    assert (test_promote.calls(log, "bud"), test_promote.calls(log, "push")) == (2, 2)  # nothing built or pushed
+    from kubernetes import client
+
+    for cluster in CLUSTERS:
+        with kit.admin_api(platform.cluster(cluster)) as api:
+            pod = client.AppsV1Api(api).read_namespaced_deployment(name, test_promote.PRODUCTION_NS).spec.template.spec
+        registry = platform.cluster(cluster).registry
+        assert {c.name: c.image for c in pod.containers} == {"web": f"{registry}/web@{staged['web']}",
+                                                             "worker": f"{registry}/worker@{staged['worker']}"}
+
+
+TWO_BUILT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ service.name }}
+  namespace: {{ service.namespace }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: {{ service.name }}}
+  template:
+    metadata:
+      labels: {app: {{ service.name }}}
+    spec:
+      containers:
+        - name: web
+          image: {{ image }}
+        - name: worker
+          image: {{ images.worker }}
+"""
