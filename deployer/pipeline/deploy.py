@@ -3,16 +3,19 @@
 Read top to bottom, ``deploy`` is what `deployer deploy SERVICE --env ENV` does:
 
 1. resolve the target clusters of the environment and connect to each with its own credential;
-2. build the image once per commit and push it to every target cluster's registry; pin it by digest
-   (an environment with ``promoteFrom`` takes the digest its source ran instead: ``promote_from``);
-3. render the manifests per cluster;
+2. build the service's images once per commit and push them to every target cluster's registry;
+   resolve prebuilt ones to a digest once and copy them by digest; pin all by digest (an environment
+   with ``promoteFrom`` takes the digests its source ran instead: ``promote_from``);
+3. render the manifests per cluster; pin literal references to prebuilt images, hash the
+   configuration each pod template uses into it, name pre-deploy Jobs by their content;
 4. preflight on every cluster before any write (access reviews, strict server-side dry run), so a
    missing permission or an immutable-field change stops the deploy with nothing written;
 5. take the deploy lock on every cluster (a Lease naming the holder), then read the environment's
    release records and inventory there (never before: a run that waited for the lock numbers
    its release after the one that held it);
 6. skip clusters already on this exact release; create the new release record on the others,
-   apply in parallel (each object labelled with its owner and stamped with its revision), wait
+   apply in parallel, phase by phase (``deployer.plan.phases``: CRDs, pre-deploy Jobs, the rest;
+   each object labelled with its owner and stamped with its revision), wait
    by kubectl's rollout rules within the service's timeout, and prune what the release dropped;
 7. on failure apply the service's onFailure policy (roll back the failed cluster, all, or leave);
 8. settle each release record, release the locks, and report per cluster and step.

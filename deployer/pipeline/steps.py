@@ -332,6 +332,34 @@ def release_running(target: Target) -> int | None:
     return running_revision(objects.read_live(target.client, wanted).values(), target.owner)
 
 
+def _clear_failed_jobs(target: Target, group: list[dict[str, Any]], app: App) -> None:
+    """A pre-deploy Job that failed before, under the same content name, is deleted (by the admin
+    credential: the deployer role never deletes) so that deploying again runs it again, instead of
+    reading the old failure; its spec cannot be changed in place."""
+    from deployer.rollout.readiness import readiness
+
+    for obj in group:
+        if obj["kind"] != "Job":
+            continue
+        key = key_of(obj)
+        live = objects.get(target.client, key, obj["apiVersion"])
+        if live is None or readiness(live).state != "failed":
+            continue
+        app.progress(target.name, f"{key} failed in an earlier run: deleting it to run it again")
+        _delete_and_wait(app.admin_client(target.cluster), key, obj["apiVersion"],
+                         (live.get("metadata") or {}).get("uid"), app)
+
+
+def _delete_and_wait(admin: KubeClient, key: ObjectKey, api_version: str, uid: str | None, app: App) -> None:
+    objects.delete(admin, key, api_version, uid=uid)
+
+    def deleted() -> bool | None:
+        return True if objects.get(admin, key, api_version) is None else None
+
+    if not poll_until(deleted, 30.0, interval=app.poll_interval, clock=app.clock, sleep=app.sleep):
+        raise RolloutFailure(f"{key} failed in an earlier run and was still there 30s after its delete")
+
+
 def reader_for(target: Target, obj: dict[str, Any], app: App) -> KubeClient:
     """Who reads and writes ``obj``: the deploy identity, except for a CustomResourceDefinition,
     which is cluster-wide, outside every namespace's deployer role, and so the admin credential's
@@ -353,6 +381,8 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
         applied: list[tuple[dict[str, Any], int | None]] = []
         began = app.clock()
         try:
+            if phase == PRE_DEPLOY:
+                _clear_failed_jobs(target, group, app)
             for obj in group:
                 live = objects.apply(reader_for(target, obj, app), obj, force=True, manager=target.owner.manager)
                 target.wrote = target.wrote or phase != PRE_DEPLOY

@@ -244,8 +244,9 @@ def test_a_failing_pre_deploy_job_stops_the_deploy_with_the_old_deployment_untou
                                   ("configmap", f"{name}-config"))} for c in CLUSTERS}
     spec["values"] |= {"version": "v2", "greeting": "changed", "brokenMigration": True}
     (deploy_dir / "services" / f"{name}.yaml").write_text(yaml.safe_dump(spec))
+    broken_commit = unique("c")
 
-    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", broken_commit)
 
     assert result.exit_code == ExitCode.FAILED, result.stdout + result.stderr
     for report in result.json()["clusters"]:
@@ -267,6 +268,14 @@ def test_a_failing_pre_deploy_job_stops_the_deploy_with_the_old_deployment_untou
     for cluster in CLUSTERS:
         assert [(r["revision"], r["outcome"]) for r in history[cluster]] == [(1, "succeeded"), (2, "failed")]
         assert "pre-deploy" in history[cluster][1]["message"]
+
+    # Deploying the same again runs the migration again (a new Job), not judged by the old failure.
+    failed_uids = {c: {j["metadata"]["uid"] for j in jobs_of(platform, c, name)} for c in CLUSTERS}
+    again = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", broken_commit)
+    assert again.exit_code == ExitCode.FAILED, again.stdout + again.stderr
+    for cluster in CLUSTERS:
+        uids = {j["metadata"]["uid"] for j in jobs_of(platform, cluster, name)}
+        assert len(uids) == 2 and len(uids - failed_uids[cluster]) == 1, (uids, failed_uids[cluster])
 
 
 def test_a_configmap_change_rolls_the_deployment_that_mounts_it_and_nothing_else(deploy_dir, platform) -> None:
