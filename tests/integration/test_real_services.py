@@ -123,7 +123,10 @@ def test_a_kind_outside_the_role_is_refused_at_preflight_naming_the_value_to_cha
         assert lease.returncode != 0 and "NotFound" in lease.stderr, lease.stdout + lease.stderr
 
 
-TWO_CONTAINERS = """\
+def deployment_of(pod_spec: str) -> str:
+    """A one-replica Deployment template of the service whose pod spec is ``pod_spec`` (YAML lines
+    indented for a pod spec)."""
+    return """\
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -137,6 +140,10 @@ spec:
     metadata:
       labels: {app: {{ service.name }}}
     spec:
+""" + pod_spec
+
+
+TWO_CONTAINERS = deployment_of("""\
       initContainers:
         - name: warm
           image: {{ images.cache }}
@@ -145,7 +152,7 @@ spec:
           image: {{ image }}
         - name: cache
           image: {{ values.upstream ~ ':1.0' }}
-"""
+""")
 
 
 def push_upstream_image(platform, tmp_path: Path, repository: str) -> str:
@@ -389,24 +396,11 @@ def test_a_crd_and_a_custom_object_of_it_deploy_in_one_release(deploy_dir, platf
     assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
 
 
-UPSTREAM_ONLY = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ service.name }}
-  namespace: {{ service.namespace }}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ service.name }}}
-  template:
-    metadata:
-      labels: {app: {{ service.name }}}
-    spec:
+UPSTREAM_ONLY = deployment_of("""\
       containers:
         - name: cache
           image: {{ values.upstream ~ ':1.0' }}
-"""
+""")
 
 
 def test_a_service_with_no_image_of_its_own_deploys_upstream_images_pinned(deploy_dir, platform, tmp_path) -> None:
@@ -464,23 +458,10 @@ def test_promote_copies_every_built_image_staging_ran_and_builds_nothing(tmp_pat
                                                              "worker": f"{registry}/worker@{staged['worker']}"}
 
 
-TWO_BUILT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ service.name }}
-  namespace: {{ service.namespace }}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ service.name }}}
-  template:
-    metadata:
-      labels: {app: {{ service.name }}}
-    spec:
+TWO_BUILT = deployment_of("""\
       containers:
         - name: web
           image: {{ image }}
         - name: worker
           image: {{ images.worker }}
-"""
+""")
