@@ -169,12 +169,15 @@ def push_upstream_image(platform, tmp_path: Path, repository: str) -> str:
     return builder.push(f"localhost/{repository}:1.0", f"{platform.registry}/{repository}:1.0")
 
 
-def test_a_built_and_a_prebuilt_image_are_pinned_by_digest_on_both_clusters(deploy_dir, platform, tmp_path) -> None:
+@pytest.mark.parametrize("by", ["tag", "digest"])
+def test_a_built_and_a_prebuilt_image_are_pinned_by_digest_on_both_clusters(deploy_dir, platform, tmp_path,
+                                                                             by) -> None:
     name = unique("two")
     upstream = f"upstream/cache-{name}"
     digest = push_upstream_image(platform, tmp_path, upstream)
     spec = _service(name, values={"upstream": f"{platform.registry}/{upstream}"})
-    spec["images"] = {"cache": {"prebuilt": f"{platform.registry}/{upstream}:1.0"}}
+    spec["images"] = {"cache": {"prebuilt": f"{platform.registry}/{upstream}" + (":1.0" if by == "tag"
+                                                                                 else f"@{digest}")}}
     write_fixture_service(deploy_dir, "empty", spec, {"deployment.yaml.j2": TWO_CONTAINERS})
 
     result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
