@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test unit integration lint prepare prerequisites demo down clean
+.PHONY: test unit integration faults lint prepare prerequisites demo down clean
 
 # deployer, and the local platform's development package (localplatform/, not in deployer's wheel),
 # which adds the `deployer platform` commands.
@@ -33,6 +33,12 @@ unit: $(BIN)/.installed
 
 integration: prepare
 	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
+
+# The fault-injection suite alone (docs/reliability.md): deploys through a fault proxy in front of
+# each real API server; its figures go to $DEPLOYER_FAULTS_FIGURES (default: pytest's temp folder).
+# `make test` and `make integration` run it too.
+faults: prepare
+	$(BIN)/pytest -q tests/integration/faults $(PYTEST_ARGS)
 
 # Every outside component the suite runs (Java and the Groovy jars, Chromium, Terraform and the
 # google provider), installed or built on first use; it stops naming the one it cannot get.

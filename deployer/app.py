@@ -25,15 +25,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from deployer.config.loader import Config
-from deployer.config.models import Cluster, Service
+from deployer.config.models import Cluster, Credential, Service, TokenCredential
+from deployer.errors import DeployerError
+from deployer.stopping import Stop
 
 if TYPE_CHECKING:  # imported for real only when a client or a publisher is built
-    from deployer.credentials import TokenExchange
+    from deployer.credentials import BearerSource, TokenExchange
+    from deployer.credentials.gke_endpoint import ControlPlane
     from deployer.images.publish import Published
     from deployer.infra.provision import ProvisionResult
     from deployer.kube.client import ClientOptions, Endpoint, KubeClient
     from deployer.rollout.promotion import Promotion
 
+Locate = Callable[[Cluster, Config, "BearerSource"], "ControlPlane"]
+"""Finds a GKE cluster's control plane by name, as the given Google identity."""
 Progress = Callable[[str, str], None]
 """(cluster, or "" for the whole run; message)."""
 
@@ -43,18 +48,59 @@ def utcnow() -> dt.datetime:
 
 
 def connect(cluster: Cluster, config: Config, *, admin: bool = False,
-            options: ClientOptions | None = None) -> KubeClient:
+            options: ClientOptions | None = None, locate: Locate | None = None,
+            sleep: Callable[[float], None] = time.sleep, on_retry: Callable[[str], None] | None = None
+            ) -> KubeClient:
     """A client for ``cluster`` authenticating with its own credential: the deploy ``credential``,
     or with ``admin`` its ``adminCredential`` (falling back to ``credential``). Built from that
-    one cluster's file, so no token ever travels to another cluster's API server."""
+    one cluster's file, so no token ever travels to another cluster's API server. A GKE cluster
+    whose file gives no server (or no ca) is first found by name through the GKE API, with
+    ``locate`` (``App`` passes one that asks once per cluster per run). ``on_retry`` hears each
+    retry the client makes (as progress), ``sleep`` waits before it."""
     from deployer.credentials import bearer_source
     from deployer.kube.client import ClientOptions, KubeClient
-    from deployer.kube.endpoint import endpoint_of
+    from deployer.kube.endpoint import endpoint_of, needs_lookup
 
-    endpoint = endpoint_of(cluster, config)
-    bearer = bearer_source(cluster, config, admin=admin, exchange=_token_exchange(endpoint))
+    looked_up = google = None
+    if needs_lookup(cluster):
+        google = _google_bearer(cluster, config, admin)
+        looked_up = (locate or look_up_control_plane)(cluster, config, google)
+    endpoint = endpoint_of(cluster, config, looked_up)
+    declared = _declared(cluster, admin)
+    bearer = (google if google is not None and not isinstance(declared, TokenCredential)
+              else bearer_source(cluster, config, admin=admin, exchange=_token_exchange(endpoint)))
     return KubeClient(endpoint, bearer, options or ClientOptions(),
-                      identity=f"the cluster's {credential_of(cluster, admin)} ({bearer.describe()})")
+                      identity=f"the cluster's {credential_of(cluster, admin)} ({bearer.describe()})",
+                      sleep=sleep, on_retry=on_retry)
+
+
+def look_up_control_plane(cluster: Cluster, config: Config, bearer: BearerSource) -> ControlPlane:
+    """Ask the GKE API where ``cluster``'s API server is, as ``bearer``'s Google identity."""
+    from deployer.config.yamlsafe import ConfigFileError, load_yaml
+    from deployer.credentials.gke_endpoint import ClusterRef, look_up
+
+    assert cluster.gke is not None
+    file = config.cluster_files.get(cluster.name, config.root / "clusters" / f"{cluster.name}.yaml")
+    try:
+        line, column = load_yaml(file).position(("gke", "cluster"))
+    except ConfigFileError:  # the file changed since it was loaded: the message still names it
+        line = column = None
+    ref = ClusterRef(cluster.name, cluster.gke, str(file), line, column)
+    return look_up(ref, bearer.token, bearer.describe())
+
+
+def _declared(cluster: Cluster, admin: bool) -> Credential:
+    return (cluster.admin_credential or cluster.credential) if admin else cluster.credential
+
+
+def _google_bearer(cluster: Cluster, config: Config, admin: bool) -> BearerSource:
+    """The Google identity that looks a cluster up: the client's own, unless that is a Kubernetes
+    token (an adminCredential may be one on GKE); then the cluster's deploy credential."""
+    from deployer.credentials import bearer_source
+
+    if isinstance(_declared(cluster, admin), TokenCredential):
+        return bearer_source(cluster, config)
+    return bearer_source(cluster, config, admin=admin)
 
 
 def credential_of(cluster: Cluster, admin: bool) -> str:
@@ -87,14 +133,19 @@ class App:
 
     def __init__(self, config: Config, *, progress: Progress | None = None,
                  now: Callable[[], dt.datetime] = utcnow, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, poll_interval: float = 1.0) -> None:
+                 sleep: Callable[[float], None] = time.sleep, poll_interval: float = 1.0,
+                 stop: Stop | None = None) -> None:
         self.config = config
         self.run_id = uuid.uuid4().hex[:8]
         """Names this run in the locks it holds: two runs by one actor (one user@host, one Jenkins
         job) are still two holders."""
         self.progress = progress or _quiet
         self.now, self.clock, self.sleep, self.poll_interval = now, clock, sleep, poll_interval
+        self.stop = stop or Stop(clock=clock)
+        """Set by a signal (the CLI's handlers, the page's shutdown): every write and wait checks it."""
         self._clients: dict[tuple[str, str], KubeClient] = {}
+        self._control_planes: dict[str, ControlPlane | DeployerError] = {}
+        """GKE clusters found by name: one GKE API call per cluster per run, whichever client asks."""
         self._lock = threading.Lock()
 
     # --- clients: one per cluster and credential, for the whole run ----------------------------
@@ -112,8 +163,29 @@ class App:
         key = (cluster.name, credential_of(cluster, admin))
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = connect(cluster, self.config, admin=admin)
+                self._clients[key] = connect(cluster, self.config, admin=admin, locate=self._control_plane,
+                                             sleep=self.sleep, on_retry=self._progress_of(cluster.name))
             return self._clients[key]
+
+    def _control_plane(self, cluster: Cluster, config: Config, bearer: BearerSource) -> ControlPlane:
+        # Called by connect() under self._lock, so two clients never look one cluster up twice. A
+        # refusal is kept too: a later client of the same cluster in this run gets the same error
+        # without asking Google again.
+        if cluster.name not in self._control_planes:
+            try:
+                self._control_planes[cluster.name] = look_up_control_plane(cluster, config, bearer)
+            except DeployerError as exc:
+                self._control_planes[cluster.name] = exc
+        found = self._control_planes[cluster.name]
+        if isinstance(found, DeployerError):
+            raise found
+        return found
+
+    def _progress_of(self, cluster: str) -> Callable[[str], None]:
+        def say(message: str) -> None:
+            self.progress(cluster, message)
+
+        return say
 
     def close(self) -> None:
         with self._lock:

@@ -29,6 +29,8 @@ class ExitCode(IntEnum):
     CHANGED = 10
     VERIFY_FAILED = 11
     DRIFT = 12
+    INTERRUPTED = 130
+    TERMINATED = 143
 
 
 EXIT_CODE_MEANING = {
@@ -45,6 +47,9 @@ EXIT_CODE_MEANING = {
     ExitCode.CHANGED: "with --detailed-exitcode only: done, and something was changed",
     ExitCode.VERIFY_FAILED: "an identity has more or less access than the chart grants",
     ExitCode.DRIFT: "status: a cluster runs something other than its newest release record says (drift)",
+    ExitCode.INTERRUPTED: "stopped by SIGINT (Ctrl-C): onFailure applied within --grace-period, records settled, "
+                          "locks released",
+    ExitCode.TERMINATED: "stopped by SIGTERM (a Jenkins abort): as for 130",
 }
 
 EXIT_CODE_TABLE = "\n".join(f"{code.value:>3}  {code.name.lower():<14} {EXIT_CODE_MEANING[code]}"
@@ -177,3 +182,13 @@ class RolloutError(DeployerError):
 
 class VerifyError(DeployerError):
     exit_code = ExitCode.VERIFY_FAILED
+
+
+class Interrupted(DeployerError):
+    """A write or a wait refused because the run (or one cluster's part of it) is stopping: a signal
+    (exit 130/143) or a lost deploy lock (``deployer.stopping``)."""
+
+    def __init__(self, message: str, *, exit_code: ExitCode = ExitCode.TERMINATED, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "The run was stopped; see the report for the release each cluster "
+                                                "ends on, then run it again.")
+        self.exit_code = exit_code

@@ -18,12 +18,16 @@ Sleep = Callable[[float], None]
 
 
 def poll_until(condition: Callable[[], T | None], timeout: float, *, interval: float = 1.0,
-               clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> T | None:
+               clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+               cancelled: Callable[[], bool] = lambda: False) -> T | None:
     """Call ``condition`` until it returns something other than ``None`` and return that; return
-    ``None`` once ``timeout`` seconds have passed without it. Exceptions from ``condition`` propagate:
-    a failed check is the caller's to judge, not a reason to keep waiting."""
+    ``None`` once ``timeout`` seconds have passed without it, or as soon as ``cancelled()`` (a run
+    being stopped: checked before every look). Exceptions from ``condition`` propagate: a failed
+    check is the caller's to judge, not a reason to keep waiting."""
     deadline = clock() + timeout
     while True:
+        if cancelled():
+            return None
         result = condition()
         if result is not None:
             return result

@@ -38,6 +38,8 @@ apt_install() {  # apt_install COMMAND PACKAGE...: install PACKAGEs unless COMMA
 }
 
 apt_install java openjdk-17-jre-headless
+# libfaketime: the lock fault test runs a deploy whose wall clock runs 31 s ahead.
+apt_install faketime faketime
 apt_install mvn maven
 apt_install chromium chromium
 

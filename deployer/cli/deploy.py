@@ -38,20 +38,36 @@ def _progress(json_mode: bool) -> Callable[[str, str], None]:
     return show
 
 
-def _finish(ctx: click.Context, story: Callable[[Any], RunReport], report: Path | None, junit: Path | None) -> int:
-    """Run ``story`` with the command's App; write --report and --junit; print; the exit code."""
+def _finish(ctx: click.Context, story: Callable[[Any], RunReport], report: Path | None, junit: Path | None,
+            grace: float) -> int:
+    """Run ``story`` with the command's App, stopping it on SIGINT/SIGTERM (``deployer.cli.signals``);
+    write --report and --junit; print; the exit code (130/143 when a signal stopped it)."""
     import json
 
+    from deployer.cli.signals import stopping_on_signals
+    from deployer.errors import DeployerError
+    from deployer.stopping import Interrupted
+
     settings = settings_of(ctx)
-    with app_of(config_of(ctx), _progress(settings.json)) as app:
-        run = story(app)
-    if report:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(run.to_dict(), indent=2) + "\n")
-    if junit:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(run.to_junit() + "\n")
-    emit(settings, run.to_dict(), run.to_text)
+    with app_of(config_of(ctx), _progress(settings.json)) as app, \
+            stopping_on_signals(lambda: [app.stop], grace):
+        try:
+            run = story(app)
+        except DeployerError as exc:
+            reason = app.stop.reason
+            if reason is None or isinstance(exc, Interrupted):
+                raise
+            # A child (buildah, terraform) got the same signal and failed: the signal is the cause.
+            raise Interrupted(f"{exc.message} ({app.stop.describe()})", exit_code=reason.exit_code) from exc
+        # Still under the handlers: a signal now (Jenkins' abort as the run ends) must not cut the
+        # report short; the run has already settled everything.
+        if report:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(json.dumps(run.to_dict(), indent=2) + "\n")
+        if junit:
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            junit.write_text(run.to_junit() + "\n")
+        emit(settings, run.to_dict(), run.to_text)
     return int(run.exit_code(settings.detailed_exitcode))
 
 
@@ -65,6 +81,9 @@ common = [
                  help="How long the deploy lock outlives its last renewal (how long a killed run blocks others)."),
     click.option("--actor", default=None, help="Who deploys, recorded in the lock and the release record "
                                                "(default: $BUILD_URL, else user@host)."),
+    click.option("--grace-period", default="4s", callback=_duration, metavar="DURATION", show_default=True,
+                 help="After SIGINT/SIGTERM, how long onFailure's rollback may run before it is abandoned "
+                      "(keep it under the time Jenkins allows between SIGTERM and SIGKILL)."),
     click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
                  help="Also write the JSON report to this file."),
     click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
@@ -94,8 +113,8 @@ def with_common(func: F) -> F:
 @no_prune
 @click.pass_context
 def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[str, ...], wait_for_lock: float,
-           lock_lease: float, actor: str | None, report_file: Path | None, junit: Path | None, dry_run: bool,
-           commit: str | None, builder: str, delete_unmanaged: bool, no_prune: bool) -> int:
+           lock_lease: float, actor: str | None, grace_period: float, report_file: Path | None, junit: Path | None,
+           dry_run: bool, commit: str | None, builder: str, delete_unmanaged: bool, no_prune: bool) -> int:
     """Deploy SERVICE to every target cluster of an environment, in parallel.
 
     \b
@@ -120,7 +139,7 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
 
     request = DeployRequest(service, environment, clusters, dry_run, actor or default_actor(), wait_for_lock,
                             commit, builder, max(1, int(lock_lease)), delete_unmanaged, not no_prune)
-    return _finish(ctx, lambda app: run_deploy(request, app), report_file, junit)
+    return _finish(ctx, lambda app: run_deploy(request, app), report_file, junit, grace_period)
 
 
 @click.command()
@@ -133,8 +152,8 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
                                              "passes the commit it tested).")
 @click.pass_context
 def promote(ctx: click.Context, service: str, source: str, environment: str, clusters: tuple[str, ...],
-            wait_for_lock: float, lock_lease: float, actor: str | None, report_file: Path | None,
-            junit: Path | None, dry_run: bool, commit: str | None) -> int:
+            wait_for_lock: float, lock_lease: float, actor: str | None, grace_period: float,
+            report_file: Path | None, junit: Path | None, dry_run: bool, commit: str | None) -> int:
     """Deploy to one environment exactly the build another one runs: no rebuild.
 
     \b
@@ -155,7 +174,7 @@ def promote(ctx: click.Context, service: str, source: str, environment: str, clu
 
     request = PromoteRequest(service, source, environment, clusters, dry_run, actor or default_actor(),
                              wait_for_lock, max(1, int(lock_lease)), commit)
-    return _finish(ctx, lambda app: run_promote(request, app), report_file, junit)
+    return _finish(ctx, lambda app: run_promote(request, app), report_file, junit, grace_period)
 
 
 @click.command()
@@ -167,8 +186,8 @@ def promote(ctx: click.Context, service: str, source: str, environment: str, clu
 @no_prune
 @click.pass_context
 def rollback(ctx: click.Context, service: str, environment: str, clusters: tuple[str, ...], wait_for_lock: float,
-             lock_lease: float, actor: str | None, report_file: Path | None, junit: Path | None,
-             to_revision: int | None, no_prune: bool) -> int:
+             lock_lease: float, actor: str | None, grace_period: float, report_file: Path | None,
+             junit: Path | None, to_revision: int | None, no_prune: bool) -> int:
     """Put SERVICE back on an earlier release on every target cluster of an environment.
 
     Re-applies the objects and image digest recorded for that release, under the same lock,
@@ -181,7 +200,7 @@ def rollback(ctx: click.Context, service: str, environment: str, clusters: tuple
 
     request = RollbackRequest(service, environment, to_revision, clusters, actor or default_actor(), wait_for_lock,
                               max(1, int(lock_lease)), not no_prune)
-    return _finish(ctx, lambda app: run_rollback(request, app), report_file, junit)
+    return _finish(ctx, lambda app: run_rollback(request, app), report_file, junit, grace_period)
 
 
 @click.command()

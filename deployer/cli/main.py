@@ -23,7 +23,7 @@ from deployer.errors import EXIT_CODE_TABLE, DeployerError, ExitCode
 from deployer.errors import UsageError as DeployerUsageError
 
 if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
+    from deployer.cli.plugins import PluginEntryPoint
 
 # command name -> "module:attribute"; imported only when the command runs or its help is shown.
 COMMANDS = {
@@ -54,7 +54,7 @@ class LazyGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.lazy = dict(lazy or {})
         self.plugin_group = plugin_group
-        self._plugin_entry_points: dict[str, EntryPoint] | None = None
+        self._plugin_entry_points: dict[str, PluginEntryPoint] | None = None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy) | set(self._plugins()))
@@ -81,13 +81,13 @@ class LazyGroup(click.Group):
                 hint=f"From a deployer checkout: pip install -e {folder} (`make install` does it).")
         return command
 
-    def _plugins(self) -> dict[str, EntryPoint]:
+    def _plugins(self) -> dict[str, PluginEntryPoint]:
         # Scanning installed distributions costs milliseconds: only when a plugin may be wanted
         # (help, or a name that is not built in), and once per process. Built-in names win.
         if self._plugin_entry_points is None:
-            found: dict[str, EntryPoint] = {}
+            found: dict[str, PluginEntryPoint] = {}
             if self.plugin_group:
-                from importlib.metadata import entry_points
+                from deployer.cli.plugins import entry_points
 
                 found = {ep.name: ep for ep in entry_points(group=self.plugin_group) if ep.name not in self.lazy}
             self._plugin_entry_points = found

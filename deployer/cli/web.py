@@ -20,8 +20,10 @@ from deployer.cli.output import settings_of
               help="Port to listen on (0 picks a free one).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the audit log, audit.jsonl (default: ~/.local/state/deployer/web).")
+@click.option("--grace-period", default="4s", metavar="DURATION", show_default=True,
+              help="On shutdown, how long running jobs' onFailure rollback may run before it is abandoned.")
 @click.pass_context
-def web(ctx: click.Context, host: str, port: int, state_dir: Path | None) -> int:
+def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, grace_period: str) -> int:
     """Serve the deploy-button page: Check, Deploy and Roll back per service and environment.
 
     \b
@@ -37,9 +39,14 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None) -> int
       deployer --config-dir /srv/deploy web --port 9000 --state-dir /var/lib/deployer-web
     """
     from deployer.config.loader import load_config
+    from deployer.config.models import parse_duration
     from deployer.web.audit import default_state_dir
     from deployer.web.server import WebApp, make_server
 
+    try:
+        grace = parse_duration(grace_period)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grace-period") from None
     settings = settings_of(ctx)
     load_config(settings.config_dir)  # an invalid folder stops the start, with every problem named
     app = WebApp(settings.config_dir, state_dir or default_state_dir())
@@ -47,32 +54,50 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None) -> int
     bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
     click.echo(f"deployer web: serving {settings.config_dir} on http://{bound_host}:{bound_port}/ "
                f"(audit log {app.audit.path}; Ctrl-C stops)", err=True)
-    # A service manager stops with SIGTERM: treat it as Ctrl-C, so running jobs finish first.
+    # A service manager stops with SIGTERM: treat it as Ctrl-C: stop listening, then stop the jobs.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as stopped_by:
+        first = str(stopped_by) or "SIGINT"
     finally:
         server.server_close()
     running = app.jobs.running()
     if running:
-        # From here on a second Ctrl-C or SIGTERM abandons the jobs, wherever the main thread is:
-        # a handler rather than a KeyboardInterrupt, which could land outside the wait (while the
-        # message below is written) and end in a normal exit that joins the jobs' worker threads.
-        signal.signal(signal.SIGINT, _abandon)
-        signal.signal(signal.SIGTERM, _abandon)
-        click.echo(f"deployer web: waiting for {len(running)} running job(s) to finish "
-                   f"({', '.join(j.id for j in running)}); Ctrl-C again abandons them, and their "
-                   "deploy locks then expire by themselves", err=True)
+        # The running jobs stop as a signalled CLI run does (deployer.cli.signals): no new writes,
+        # onFailure within the grace period, records settled, locks released after their workers
+        # return. A second signal abandons the grace period (their locks are still released only
+        # once their workers return); a third leaves at once, and the locks then expire by themselves.
+        from deployer.stopping import SIGNAL_EXIT_CODES
+
+        signals = [0]
+
+        def again(signum: int, frame: object) -> None:
+            signals[0] += 1
+            if signals[0] >= 2:
+                _abandon(signum, frame)
+            name = signal.Signals(signum).name
+            for stop in app.jobs.stops():
+                stop.request(name, grace, SIGNAL_EXIT_CODES[name])
+            os.write(2, b"deployer web: grace period abandoned; waiting for the jobs' workers to stop "
+                        b"before their locks are released; once more leaves at once\n")
+
+        signal.signal(signal.SIGINT, again)
+        signal.signal(signal.SIGTERM, again)
+        for job in running:
+            job.stop.request(first, grace, SIGNAL_EXIT_CODES[first])
+        click.echo(f"deployer web: {first}: stopping {len(running)} running job(s) "
+                   f"({', '.join(j.id for j in running)}): no new writes, onFailure within the {grace:g}s "
+                   f"grace period; {first} again abandons the grace period", err=True)
         app.jobs.join()
+        click.echo("deployer web: every job stopped", err=True)
     return 0
 
 
 def _abandon(signum: int, frame: object) -> None:
-    # A normal exit would join the jobs' worker threads (concurrent.futures does at interpreter
-    # exit) and so wait for the very rollouts we were asked to leave. Their records stay "in
-    # progress" and their deploy locks expire by themselves.
+    # A third signal: the operator wants out now, even while a worker is stuck in a request. A
+    # normal exit would join the workers (concurrent.futures does at interpreter exit); records
+    # left "in progress" are marked abandoned by the next run, whose locks expire by themselves.
     sys.stderr.write("deployer web: abandoned the running job(s)\n")
     sys.stdout.flush()
     sys.stderr.flush()
@@ -80,4 +105,4 @@ def _abandon(signum: int, frame: object) -> None:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise KeyboardInterrupt(signal.Signals(signum).name)

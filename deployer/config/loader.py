@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from deployer.config.models import Cluster, FieldError, Service
+from deployer.config.models import Cluster, FieldError, Service, Source
 from deployer.config.yamlsafe import ConfigFileError, Positioned, dotted, load_yaml
 from deployer.errors import ConfigError, ConfigProblem
 
@@ -311,11 +311,7 @@ def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
                                                   f"cluster {target!r} does not declare namespace "
                                                   f"{namespace!r}; add it to "
                                                   f"clusters/{target}.yaml first"))
-        manifests = path.parent / service.manifests
-        if not manifests.is_dir():
-            line, col = doc.position(("manifests",))
-            problems.append(ConfigProblem(shown, line, col, "manifests",
-                                          f"no such folder: {manifests.relative_to(path.parent)}"))
+        problems += _missing_source_paths(service, path, shown, doc)
         services[service.name] = service
         service_files[service.name] = path
 
@@ -327,3 +323,27 @@ def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
         raise ConfigError(problems)
     return Config(root=root, clusters=clusters, services=services, cluster_files=cluster_files,
                   service_files=service_files, chart_roles=chart_roles)
+
+
+def _missing_source_paths(service: Service, path: Path, shown: str, doc: Positioned) -> list[ConfigProblem]:
+    """Every folder or file a used manifest source reads must exist (checked here, before any
+    render or build). The service-level source counts only when an environment uses it."""
+    located: list[tuple[tuple[str | int, ...], Source]] = [
+        (("environments", name, "source"), env.source)
+        for name, env in service.environments.items() if env.source is not None]
+    if any(env.source is None for env in service.environments.values()):
+        located.append((("source",), service.source) if service.source is not None
+                       else ((), Source(jinja=service.manifests)))
+    problems = []
+    for prefix, source in located:
+        for field_path, relative in source.paths():
+            # ``manifests: DIR`` is the jinja source written the old way: name that field.
+            where = (*prefix, *field_path) if prefix else ("manifests",)
+            target = path.parent / relative
+            wanted_dir = field_path[0] != "helm" or (field_path[1] == "chart" and not relative.endswith(".tgz"))
+            if (target.is_dir() if wanted_dir else target.is_file()):
+                continue
+            line, col = doc.position(where)
+            problems.append(ConfigProblem(shown, line, col, ".".join(str(p) for p in where),
+                                          f"no such {'folder' if wanted_dir else 'file'}: {relative}"))
+    return problems

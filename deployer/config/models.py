@@ -124,8 +124,10 @@ class GkeLocation(Strict):
     cluster: Name
     deployer_account: DeployerAccount = Field(default_factory=lambda: DeployerAccount())
     google_api_endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+/?$")] | None = None
-    """Where Google's IAM and Resource Manager APIs are, when not Google's own: a private
-    endpoint, or the local platform's GCP stand-in. Provision points Terraform's provider at it."""
+    """Where Google's APIs are, when not Google's own: a private endpoint, or the local platform's
+    GCP stand-in. Provision points Terraform's provider (IAM, Resource Manager) at it; the cluster
+    lookup (GKE's ``BASE/v1/projects/.../clusters/...``) and impersonation (IAM Credentials'
+    ``BASE/v1/...:generateAccessToken``) go there too."""
 
 
 class DeployerAccount(Strict):
@@ -228,7 +230,8 @@ class Cluster(Strict):
     environment: Name
     labels: Labels = Field(default_factory=dict)
     server: Annotated[str, Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$")] | None = None
-    """The API server URL: required on-prem; on GKE an optional endpoint override."""
+    """The API server URL: required on-prem; on GKE an optional override of the endpoint deployer
+    otherwise looks up by name through the GKE API (as is ``ca``)."""
     ca: CertificateSource | None = None
     gke: GkeLocation | None = None
     credential: Credential
@@ -327,6 +330,55 @@ ImageSource = Annotated[
     Discriminator(_image_source_kind),
 ]
 
+# --- where a service's manifests come from -------------------------------------------------------
+
+KindName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=63)]
+
+
+class HelmSource(Strict):
+    """A Helm chart, rendered with `helm template`: release name the service's, namespace the
+    environment's. Values: the chart's own, then ``values`` files in order, then the service file's
+    ``values`` (environment's over service's), then ``set``."""
+
+    chart: Annotated[str, Field(min_length=1)]
+    """The chart's folder or packaged ``.tgz``, relative to the service file's folder."""
+    values: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    """Values files, relative to the service file's folder, applied in order (like ``helm -f``)."""
+    set: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")], Any] = Field(
+        default_factory=dict)
+    """``--set``-style values by dotted path (``image.pullPolicy: Always``); applied last. Passed to
+    Helm as a generated values file, never on its command line."""
+
+
+class Source(Strict):
+    """Where an environment's manifests come from: exactly one of the four."""
+
+    jinja: str | None = None
+    """A folder of jinja2 ``*.yaml.j2`` templates (what ``manifests: DIR`` means)."""
+    yaml: str | None = None
+    """A folder of plain YAML (or JSON) files, taken as they are: no templating."""
+    kustomize: str | None = None
+    """A Kustomize directory or overlay (the folder holding kustomization.yaml)."""
+    helm: HelmSource | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Source:
+        _exactly_one(self, "jinja", "yaml", "kustomize", "helm")
+        return self
+
+    @property
+    def kind(self) -> Literal["jinja", "yaml", "kustomize", "helm"]:
+        if self.helm is not None:
+            return "helm"
+        return "jinja" if self.jinja is not None else "yaml" if self.yaml is not None else "kustomize"
+
+    def paths(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """(field path, path relative to the service file's folder) of everything it reads."""
+        if self.helm is not None:
+            return [(("helm", "chart"), self.helm.chart),
+                    *((("helm", "values", i), v) for i, v in enumerate(self.helm.values))]
+        return [((self.kind,), getattr(self, self.kind))]
+
 
 class Environment(Strict):
     clusters: Annotated[list[Name], Field(min_length=1)]
@@ -338,6 +390,12 @@ class Environment(Strict):
     """The environment this one takes its releases from: only a commit that succeeded there may be
     deployed here, and ``deployer promote --from <it>`` deploys exactly the digest it runs."""
     values: dict[str, Any] = Field(default_factory=dict)
+    source: Source | None = None
+    """This environment's manifest source, instead of the service's."""
+    allow_namespaces: list[Name] = Field(default_factory=list)
+    """More namespaces this environment's objects may name, on top of the service's."""
+    allow_cluster_scoped: list[KindName] = Field(default_factory=list)
+    """More cluster-scoped kinds this environment may deploy, on top of the service's."""
 
     @model_validator(mode="after")
     def _unique(self) -> Environment:
@@ -361,7 +419,18 @@ class Service(Strict):
     """More images by name (``{{ images.NAME }}``), one per container: built or prebuilt, each
     pinned by digest, the same on every cluster. A service may have none (a chart of upstream images)."""
     manifests: str = "manifests"
-    """Folder of jinja2 manifest templates, relative to the service file's folder."""
+    """Folder of jinja2 manifest templates, relative to the service file's folder (the same as
+    ``source: {jinja: DIR}``)."""
+    source: Source | None = None
+    """Where the manifests come from (jinja2 folder, plain YAML, Kustomize, Helm chart); an
+    environment may name its own. Default: ``{jinja: <manifests>}``."""
+    allow_namespaces: list[Name] = Field(default_factory=list)
+    """Namespaces other than the environment's that objects may name in metadata.namespace. An
+    object without one goes to the environment's namespace, as with ``kubectl apply -n``."""
+    allow_cluster_scoped: list[KindName] = Field(default_factory=list)
+    """Cluster-scoped kinds (CustomResourceDefinition, ClusterRole, ...) this service may deploy;
+    they are owned, recorded and pruned like its other objects (a CustomResourceDefinition is never
+    pruned: its custom objects would go with it). Any other is refused."""
     values: dict[str, Any] = Field(default_factory=dict)
     environments: Annotated[dict[Name, Environment], Field(min_length=1)]
     rollout: Rollout = Field(default_factory=Rollout)
@@ -386,6 +455,22 @@ class Service(Strict):
     def namespace_of(self, environment: str) -> str:
         """The namespace ``environment``'s objects live in."""
         return self.environments[environment].namespace or self.namespace
+
+    def source_of(self, environment: str) -> Source:
+        """Where ``environment``'s manifests come from."""
+        return self.environments[environment].source or self.source or Source(jinja=self.manifests)
+
+    def allowed_namespaces(self, environment: str) -> frozenset[str]:
+        return frozenset([*self.allow_namespaces, *self.environments[environment].allow_namespaces])
+
+    def allowed_cluster_scoped(self, environment: str) -> frozenset[str]:
+        return frozenset([*self.allow_cluster_scoped, *self.environments[environment].allow_cluster_scoped])
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Service:
+        if self.source is not None and "manifests" in self.model_fields_set:
+            raise FieldError(("source",), "set source or manifests, not both (manifests: DIR is source: {jinja: DIR})")
+        return self
 
     @model_validator(mode="after")
     def _one_release_per_place(self) -> Service:

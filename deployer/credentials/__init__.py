@@ -45,6 +45,7 @@ def bearer_source(cluster: Cluster, config: Config, *, admin: bool = False,
                               seconds=wanted.expiration_seconds)
     from deployer.credentials import google
 
+    google_api = cluster.gke.google_api_endpoint if cluster.gke else None
     if isinstance(cred, ServiceAccountKeyCredential):
         if cred.file_env:
             path = google.key_path_from_env(cluster.name, cred.file_env)
@@ -52,5 +53,5 @@ def bearer_source(cluster: Cluster, config: Config, *, admin: bool = False,
         path = config.resolve(cred.file or "")
         return google.key_file_token(cluster.name, path, via=str(cred.file))
     if isinstance(cred, ApplicationDefaultCredential):
-        return google.application_default_token(cluster.name, impersonate=cred.impersonate)
+        return google.application_default_token(cluster.name, impersonate=cred.impersonate, google_api=google_api)
     raise TypeError(f"unknown credential type {type(cred).__name__}")

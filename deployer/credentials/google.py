@@ -24,6 +24,11 @@ SCOPES = ["https://www.googleapis.com/auth/cloud-platform", "https://www.googlea
 # Refresh this long before the token's expiry so a request never leaves with a token that dies
 # in flight; short-lived test tokens (a few seconds) simply refresh on every use.
 REFRESH_MARGIN = dt.timedelta(seconds=60)
+KEY_REFUSED = ("The key may be revoked or deleted, or the account disabled: create a new key "
+               "(deployer cluster provision) and update the Jenkins credential.")
+IMPERSONATION_REFUSED = ("The source identity needs roles/iam.serviceAccountTokenCreator on the impersonated "
+                         "account (gcloud iam service-accounts add-iam-policy-binding ACCOUNT "
+                         "--member=SOURCE --role=roles/iam.serviceAccountTokenCreator), and the account must exist.")
 
 
 def _utcnow() -> dt.datetime:
@@ -42,8 +47,12 @@ class Refreshable(Protocol):
 
 class GoogleToken:
     def __init__(self, cluster: str, load: Callable[[], Refreshable], description: str,
-                 now: Callable[[], dt.datetime] = _utcnow, margin: dt.timedelta = REFRESH_MARGIN) -> None:
+                 now: Callable[[], dt.datetime] = _utcnow, margin: dt.timedelta = REFRESH_MARGIN,
+                 refused_hint: str = KEY_REFUSED, refused_note: str = "") -> None:
         self._cluster = cluster
+        self._refused_hint = refused_hint
+        # said in the message itself: a per-cluster report line carries no hint
+        self._refused_note = refused_note
         self._load = load
         self._description = description
         self._now = now
@@ -80,9 +89,9 @@ class GoogleToken:
             creds.refresh(Request())
         except google.auth.exceptions.RefreshError as exc:
             raise CredentialsError(
-                f"cluster {self._cluster}: Google refused the {self._description}: {_reason(exc)}",
-                hint="The key may be revoked or deleted, or the account disabled: create a new key "
-                     "(deployer cluster provision) and update the Jenkins credential.") from None
+                f"cluster {self._cluster}: Google refused the {self._description}: {_reason(exc)}"
+                + self._refused_note,
+                hint=self._refused_hint) from None
         except google.auth.exceptions.TransportError as exc:
             raise CredentialsError(
                 f"cluster {self._cluster}: cannot reach Google's token endpoint for the {self._description}: "
@@ -96,13 +105,27 @@ class GoogleToken:
 
 def _reason(exc: Exception) -> str:
     # RefreshError carries (message, response_body); the body may echo request details, so only
-    # the short message is kept, and scrubbed.
+    # the short message is kept, and scrubbed, plus the message of a Google API error body
+    # (iamcredentials' "Permission 'iam.serviceAccounts.getAccessToken' denied ...").
     first = exc.args[0] if exc.args else type(exc).__name__
-    return redact.scrub(str(first))[:300]
+    said = google_error_message(exc.args[1]) if len(exc.args) > 1 else ""
+    return redact.scrub(str(first) + (f" (Google: {said})" if said else ""))[:400]
+
+
+def google_error_message(body: object) -> str:
+    """The ``message`` of a Google API error body (``{"error": {"code", "message", "status"}}``),
+    or "" for any other body; unscrubbed."""
+    try:
+        error = json.loads(body).get("error") if isinstance(body, str | bytes) else None
+    except (ValueError, AttributeError):
+        return ""
+    message = error.get("message") if isinstance(error, dict) else None
+    return message[:300] if isinstance(message, str) else ""
 
 
 def key_file_token(cluster: str, path: Path, via: str, impersonate: str | None = None, *,
-                   now: Callable[[], dt.datetime] = _utcnow, margin: dt.timedelta = REFRESH_MARGIN) -> GoogleToken:
+                   now: Callable[[], dt.datetime] = _utcnow, margin: dt.timedelta = REFRESH_MARGIN,
+                   google_api: str | None = None) -> GoogleToken:
     def load() -> Refreshable:
         from google.oauth2 import service_account
 
@@ -122,13 +145,16 @@ def key_file_token(cluster: str, path: Path, via: str, impersonate: str | None =
         except (ValueError, KeyError) as exc:
             raise CredentialsError(f"cluster {cluster}: the key file {via} is malformed "
                                    f"({type(exc).__name__})") from None
-        return _impersonated(creds, impersonate) if impersonate else creds
+        return _impersonated(creds, impersonate, google_api) if impersonate else creds
 
     what = f"service-account key file {via}" + (f" impersonating {impersonate}" if impersonate else "")
-    return GoogleToken(cluster, load, what, now=now, margin=margin)
+    return GoogleToken(cluster, load, what, now=now, margin=margin,
+                       refused_hint=IMPERSONATION_REFUSED if impersonate else KEY_REFUSED,
+                       refused_note=_impersonation_note(impersonate))
 
 
-def application_default_token(cluster: str, impersonate: str | None = None) -> GoogleToken:
+def application_default_token(cluster: str, impersonate: str | None = None, *,
+                              google_api: str | None = None) -> GoogleToken:
     def load() -> Refreshable:
         import google.auth
         import google.auth.exceptions
@@ -139,17 +165,29 @@ def application_default_token(cluster: str, impersonate: str | None = None) -> G
             raise CredentialsError(f"cluster {cluster}: no Google application default credentials found",
                                    hint="Set GOOGLE_APPLICATION_CREDENTIALS or run on a machine with an "
                                         "attached service account.") from None
-        return _impersonated(creds, impersonate) if impersonate else creds
+        return _impersonated(creds, impersonate, google_api) if impersonate else creds
 
     what = "application default credentials" + (f" impersonating {impersonate}" if impersonate else "")
-    return GoogleToken(cluster, load, what)
+    return GoogleToken(cluster, load, what, refused_hint=IMPERSONATION_REFUSED if impersonate else KEY_REFUSED,
+                       refused_note=_impersonation_note(impersonate))
 
 
-def _impersonated(source: Refreshable, target: str) -> Refreshable:
+def _impersonation_note(target: str | None) -> str:
+    return (f"; impersonating needs roles/iam.serviceAccountTokenCreator on {target} for the source identity"
+            if target else "")
+
+
+def _impersonated(source: Refreshable, target: str, google_api: str | None) -> Refreshable:
+    """``target``'s tokens, minted by IAM Credentials' generateAccessToken as ``source`` (which needs
+    roles/iam.serviceAccountTokenCreator on ``target``); ``google_api`` replaces
+    iamcredentials.googleapis.com (a private endpoint, or the local platform's stand-in)."""
     from google.auth import impersonated_credentials
 
+    override = (f"{google_api.rstrip('/')}/v1/projects/-/serviceAccounts/{target}:generateAccessToken"
+                if google_api else None)
     impersonated: Refreshable = impersonated_credentials.Credentials(  # type: ignore[no-untyped-call]
-        source_credentials=source, target_principal=target, target_scopes=SCOPES, lifetime=3600)
+        source_credentials=source, target_principal=target, target_scopes=SCOPES, lifetime=3600,
+        iam_endpoint_override=override)
     return impersonated
 
 

@@ -18,8 +18,10 @@ import importlib.util
 import json
 import sys
 import threading
+import time
 import types
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,8 +75,11 @@ _defer_kubeconfig_loading()
 from kubernetes.client import ApiClient, Configuration  # noqa: E402 - after the deferral above
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
+from deployer.kube import retry  # noqa: E402
 from deployer.kube.bearer import BearerSource  # noqa: E402
-from deployer.kube.errors import api_error, transport_error  # noqa: E402
+from deployer.kube.errors import api_error, parse_status, transport_error  # noqa: E402
+
+USER_AGENT = "deployer (python)"
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class ClientOptions:
     read_timeout: float = 30.0
     pool_size: int = 16
     """Connections kept per cluster; sync applies up to this many objects at once."""
+    retry_policy: retry.RetryPolicy = retry.RetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -114,13 +120,16 @@ class KubeClient:
 
     def __init__(self, endpoint: Endpoint, bearer: BearerSource, options: ClientOptions = ClientOptions(), *,
                  identity: str = "", _api: ApiClient | None = None, _shared: dict[str, Any] | None = None,
-                 impersonate: Impersonation | None = None) -> None:
+                 impersonate: Impersonation | None = None, sleep: Callable[[float], None] = time.sleep,
+                 on_retry: Callable[[str], None] | None = None) -> None:
         self.endpoint = endpoint
         self.cluster = endpoint.cluster
         self.options = options
         self._bearer = bearer
         self.identity = identity or bearer.describe()
         self.impersonate = impersonate
+        self._sleep = sleep
+        self._on_retry = on_retry or _say_nothing
         self._api = _api or self._make_api(endpoint, options)
         # Discovery answers, shared with impersonating copies (same cluster, same API).
         self.shared: dict[str, Any] = _shared if _shared is not None else {"lock": threading.Lock()}
@@ -135,9 +144,9 @@ class KubeClient:
         if endpoint.ca_data:
             config.ca_cert_data = endpoint.ca_data
         config.connection_pool_maxsize = options.pool_size
-        # One retry of a connection that could not be opened (nothing was sent, so it is safe for
-        # every verb); never a retry of a request the server may have acted on.
-        config.retries = urllib3.util.Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0)
+        # urllib3 retries nothing: every retry is decided in ``request`` (deployer.kube.retry), where
+        # it knows whether the request may be sent twice, waits within a budget and says so.
+        config.retries = False
         return ApiClient(config)
 
     def impersonating(self, user: str, groups: tuple[str, ...]) -> KubeClient:
@@ -145,7 +154,8 @@ class KubeClient:
         verify checks each declared subject with the admin credential."""
         label = f"{self.identity} impersonating {user}"
         return KubeClient(self.endpoint, self._bearer, self.options, identity=label, _api=self._api,
-                          _shared=self.shared, impersonate=Impersonation(user, groups))
+                          _shared=self.shared, impersonate=Impersonation(user, groups), sleep=self._sleep,
+                          on_retry=self._on_retry)
 
     def close(self) -> None:
         if self.impersonate is None:
@@ -158,6 +168,10 @@ class KubeClient:
                 ok: tuple[int, ...] = ()) -> Response:
         """Send one request; return the parsed JSON of a 2xx answer (or of a status in ``ok``).
 
+        Sent again when the API server asks for it or the network failed, as ``retry.decide``
+        allows for this request (never a create or delete that may have been acted on), each retry
+        announced as progress. A 401 reads the credential again once and retries.
+
         Raises a deployer error (Forbidden, Conflict, NotFound, Unreachable, Credentials, Api)
         whose message starts with the cluster and ``what``.
         """
@@ -168,19 +182,44 @@ class KubeClient:
         if body is not None:
             # The client JSON-encodes dicts itself for JSON types; others are sent as given.
             payload = body if "json" in content_type else json.dumps(body).encode()
-        for attempt in (1, 2):
-            status, data = self._send(method, url, payload, content_type, what)
-            if status == 401 and attempt == 1:
-                self._bearer.invalidate()  # the token may have rotated: read it once more
-                continue
-            break
-        if 200 <= status < 300 or status in ok:
-            return Response(status, _json(data))
-        raise api_error(self.cluster, what, status, data, identity=self.identity)
+        sent = retry.Sent(method, content_type if body is not None else "",
+                          has_resource_version=_has_resource_version(body))
+        policy = self.options.retry_policy
+        attempt, waited, refreshed = 0, 0.0, False
+        while True:
+            attempt += 1
+            try:
+                status, retry_after, data = self._send(method, url, payload, content_type)
+            except _NoAnswer as failed:
+                decision = retry.decide(policy, sent, retry.Failure(transport=failed.kind), attempt, waited)
+                if decision is None:
+                    raise transport_error(self.cluster, self.endpoint.server, what, failed.cause) from failed.cause
+            else:
+                if status == 401 and not refreshed:
+                    refreshed = True
+                    self._bearer.invalidate()  # the token may have expired or rotated: get it once more
+                    attempt -= 1  # a fresh credential is not a retry of a failing server
+                    continue
+                if 200 <= status < 300 or status in ok:
+                    return Response(status, _json(data))
+                answer = parse_status(data)
+                failure = retry.Failure(status=status, retry_after=retry_after, reason=answer.get("reason") or "",
+                                        message=str(answer.get("message") or ""))
+                decision = retry.decide(policy, sent, failure, attempt, waited)
+                if decision is None:
+                    raise api_error(self.cluster, what, status, data, identity=self.identity)
+            self._on_retry(f"{decision.why} during {what}, retrying in {decision.delay:.1f} s "
+                           f"({attempt + 1}/{policy.max_attempts})")
+            self._sleep(decision.delay)
+            waited += decision.delay
 
-    def _send(self, method: str, url: str, payload: Any, content_type: str, what: str) -> tuple[int, bytes]:
+    def _send(self, method: str, url: str, payload: Any, content_type: str) -> tuple[int, str | None, bytes]:
+        """(status, Retry-After, body) of one send; ``_NoAnswer`` when there was no HTTP answer."""
         headers = urllib3.HTTPHeaderDict()
         headers["Accept"] = "application/json"
+        # Named in the API server's audit log, so an operator can tell deployer's requests from
+        # kubectl's and the controllers'.
+        headers["User-Agent"] = USER_AGENT
         headers["Authorization"] = f"Bearer {self._bearer.token()}"
         if payload is not None:
             headers["Content-Type"] = content_type
@@ -192,10 +231,10 @@ class KubeClient:
             response = self._api.call_api(method, url, header_params=headers, body=payload,
                                           _request_timeout=(self.options.connect_timeout,
                                                             self.options.read_timeout))
-            return response.status, response.read()  # type: ignore[no-untyped-call]
+            return response.status, response.getheader("Retry-After"), response.read()  # type: ignore[no-untyped-call]
         except (urllib3.exceptions.HTTPError, ApiException, OSError) as exc:
             # ApiException here only wraps TLS failures (status 0); its headers are never read.
-            raise transport_error(self.cluster, self.endpoint.server, what, exc) from exc
+            raise _NoAnswer(_transport_kind(exc), exc) from exc
 
     # --- conveniences ----------------------------------------------------------------------------
 
@@ -204,6 +243,40 @@ class KubeClient:
 
     def post_json(self, path: str, body: dict[str, Any], *, what: str) -> dict[str, Any]:
         return self.request("POST", path, what=what, body=body).data
+
+
+class _NoAnswer(Exception):
+    """A send that got no HTTP answer, with how it failed (``retry.Transport``)."""
+
+    def __init__(self, kind: retry.Transport | None, cause: BaseException) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.cause = cause
+
+
+def _transport_kind(exc: BaseException) -> retry.Transport | None:
+    """How a send failed without an answer; None for a TLS verification failure (never retried)."""
+    if isinstance(exc, ApiException):  # the kubernetes client's wrapper of urllib3's SSLError
+        text = str(exc.reason)
+        # A handshake that failed on a broken connection sent no request; a certificate that does
+        # not verify will not verify next time either.
+        return None if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower() else "connect"
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):  # NewConnectionError is one too
+        return "connect"
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return "timeout"
+    return "reset"
+
+
+def _has_resource_version(body: Any) -> bool:
+    """Whether a body carries a resourceVersion precondition (a PUT the server refuses to replay)."""
+    if isinstance(body, dict):
+        return bool((body.get("metadata") or {}).get("resourceVersion"))
+    return False
+
+
+def _say_nothing(message: str) -> None:
+    pass
 
 
 def _json(data: bytes | None) -> dict[str, Any]:

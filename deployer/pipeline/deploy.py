@@ -3,16 +3,20 @@
 Read top to bottom, ``deploy`` is what `deployer deploy SERVICE --env ENV` does:
 
 1. resolve the target clusters of the environment and connect to each with its own credential;
-2. build the service's images once per commit and push them to every target cluster's registry;
+2. render every cluster's manifests from the environment's source (``deployer.sources``) with a
+   placeholder per image name and check them (objects, namespaces, ownership), so a broken
+   template, chart or kustomization stops the deploy before anything is built or pushed;
+3. build the service's images once per commit and push them to every target cluster's registry;
    resolve prebuilt ones to a digest once and copy them by digest; pin all by digest (an environment
-   with ``promoteFrom`` takes the digests its source ran instead: ``promote_from``);
-3. render the manifests per cluster; pin literal references to prebuilt images, hash the
-   configuration each pod template uses into it, name pre-deploy Jobs by their content;
+   with ``promoteFrom`` takes the digests its source ran instead: ``promote_from``); render the
+   manifests per cluster again with them, pin literal references to declared images (every
+   source), hash the configuration each pod template uses into it, name pre-deploy Jobs by content;
 4. preflight on every cluster before any write (access reviews, strict server-side dry run), so a
    missing permission or an immutable-field change stops the deploy with nothing written;
 5. take the deploy lock on every cluster (a Lease naming the holder), then read the environment's
    release records and inventory there (never before: a run that waited for the lock numbers
-   its release after the one that held it);
+   its release after the one that held it); a redeploy of what every cluster already runs, read
+   without the lock, stops before it with nothing written (not even the Lease);
 6. skip clusters already on this exact release; create the new release record on the others,
    apply in parallel, phase by phase (``deployer.plan.phases``: CRDs, pre-deploy Jobs, the rest;
    each object labelled with its owner and stamped with its revision), wait
@@ -27,13 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
+from deployer import sources
 from deployer.app import App
 from deployer.config.loader import Config
 from deployer.config.models import BuiltImage, Cluster, PrebuiltImage, Service
-from deployer.errors import DeployerError, ForbiddenError, UsageError
+from deployer.errors import ConfigError, DeployerError, ForbiddenError
 from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory, write_inventory
@@ -46,14 +50,16 @@ from deployer.pipeline.steps import (
     apply_release,
     begin,
     begin_record,
+    by_admin,
     default_actor,
     each_target,
     holding_locks,
+    interrupted,
     read_release_state,
     reader_for,
-    renewal_notes,
     roll_back_to,
     settle,
+    settle_run,
     stopped,
     timed,
 )
@@ -63,12 +69,14 @@ from deployer.plan.deploy_role import deployer_role_rules, kinds_outside_role
 from deployer.plan.inventory import Inventory
 from deployer.plan.keys import group_of, key_of
 from deployer.plan.ownership import Owner, removals, stamped
-from deployer.plan.phases import DEFINITION, content_named_jobs, defined_kinds, defines_kinds
+from deployer.plan.phases import content_named_jobs, defined_kinds
 from deployer.render.config_hash import with_config_hashes
 from deployer.render.pin import pin_images
 from deployer.rollout import policy
 from deployer.rollout.promotion import Promotion
 from deployer.rollout.release import ReleaseRecord, current, manifest_hash, next_revision, previous_good
+from deployer.sources import Placement, scope_problems
+from deployer.stopping import Interrupted
 
 
 @dataclass(frozen=True)
@@ -98,12 +106,22 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     if run.stopped_by is not None:
         return run
 
-    # 2. image: built once per commit (or, promoteFrom / promote, the source's digest copied), pushed
+    if app.stop.stopping():
+        return _stopped_unwritten(run, targets, app, "interrupted before rendering")
+    # 2. cheap checks first: render and check everywhere before any image is built or pushed
+    if not _sources_render(targets, service, request.environment, app, run):
+        return run
+
+    if app.stop.stopping():
+        return _stopped_unwritten(run, targets, app, "interrupted before the image step")
+    # 3. image: built once per commit (or, promoteFrom / promote, the source's digest copied), pushed
     #    to every target registry, pinned by digest
     commit, promotion = build_for(app, service, request.environment, request.commit, request.promotion)
     request = replace(request, commit=commit, promotion=promotion)
     published = app.publish(service, [t.cluster for t in targets], commit=commit, promotion=promotion,
                             builder=request.builder, dry_run=request.dry_run)
+    if app.stop.stopping():
+        return _stopped_unwritten(run, targets, app, "interrupted after the image step")
     primary = _primary_image_name(service)
     images: dict[str, dict[str, str]] = {t.name: {} for t in targets}
     """Per cluster, each image's pinned reference by name, for templates (``{{ images.NAME }}``)."""
@@ -120,7 +138,7 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
         for target in targets:
             target.report.step("image", "ok", 0.0, "the service builds no image of its own")
 
-    # 3-4. render and preflight everywhere before any write
+    # 4. render with the pinned image and preflight everywhere before any write
     def prepare(target: Target) -> str:
         def check() -> str:
             rendered = render_for(app.config, service, request.environment, target.cluster, target.image,
@@ -130,8 +148,7 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
             if request.dry_run:  # for its report; a real run reads the records under the lock
                 target.records = releases.read_records(target.client, target.namespace, service.name,
                                                        request.environment)
-            return _preflight(target, _deployer_role(app.config, target.cluster), app.config.cluster_files.get(
-                target.name), admin=app.admin_client(target.cluster) if defines_kinds(target.desired) else None)
+            return _preflight(target, Placement.of(service, request.environment), app)
 
         return timed(target.report, "preflight", check, app.clock)
 
@@ -143,6 +160,8 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
         for target in targets:
             target.report.outcome = "skipped"
         return stopped(run, targets, [target for target, _ in failed], failed[0][1].error, "preflight failed")
+    if app.stop.stopping():
+        return _stopped_unwritten(run, targets, app, "interrupted after preflight")
     if request.dry_run:
         for target in targets:
             now = current(target.records)
@@ -150,44 +169,45 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
             target.report.end = EndState(End.DRY_RUN, now.revision if now else None)
         return run
 
-    # 5. lock every cluster, then apply, wait and record under the locks
-    with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease, app) as renewer:
-        _rollout(targets, service, request, app)
-    run.notes += renewal_notes(renewer)
+    # 5. a redeploy of what every cluster already runs writes nothing, not even the lock
+    if _every_target_current(targets, app):
+        for target in targets:
+            _report_current(target)
+        return run
+
+    # 5-8. lock every cluster, then apply, wait, roll back by policy and record under the locks
+    try:
+        with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease,
+                           app) as renewer:
+            _rollout(targets, service, request, app)
+    except Interrupted:  # while waiting for the locks: none is held, nothing written
+        return _stopped_unwritten(run, targets, app, "interrupted while taking the deploy locks")
+    settle_run(run, targets, renewer, app)
     run.notes += _unmanaged_notes(app, service, request.environment, [t.name for t in targets],
                                   request.delete_unmanaged)
     return run
 
 
+def _stopped_unwritten(run: RunReport, targets: list[Target], app: App, why: str) -> RunReport:
+    for target in targets:
+        target.report.outcome = "skipped"
+    stopped(run, targets, [], None, why)
+    interrupted(run, app)
+    return run
+
+
 def render_for(config: Config, service: Service, environment: str, cluster: Cluster, image: str,
                images: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-    """The environment's objects for ``cluster``: checked to be in its namespace, labelled with
-    their owner, and normalised as cluster sync normalises (what an apply actually sets), so that
-    an ``annotations: {}`` in a template is no change."""
-    from deployer.render.templates import render_templates
-
-    env = service.environments[environment]
-    namespace = service.namespace_of(environment)
-    context = {
-        "service": {"name": service.name, "namespace": namespace},
-        "values": {**service.values, **env.values},
-        "image": image,
-        "images": {name: ref for name, ref in (images or {}).items() if name},
-        "environment": environment,
-        "cluster": {"name": cluster.name, "provider": cluster.provider, "environment": cluster.environment,
-                    "labels": dict(cluster.labels)},
-    }
-    folder = config.service_files[service.name].parent / service.manifests
-    rendered = [normalise(obj) for obj in render_templates(folder, context)]
-    owner = Owner(service.name, environment, namespace)
+    """The environment's objects for ``cluster`` from its manifest source (``deployer.sources``;
+    ``images`` by name for ``{{ images.NAME }}``): placed and checked in its namespace, labelled
+    with their owner, and normalised as cluster sync normalises (what an apply actually sets), so
+    that an ``annotations: {}`` in a template is no change."""
+    base = config.service_files[service.name].parent
+    owner = Owner(service.name, environment, service.namespace_of(environment))
+    named = {name: ref for name, ref in (images or {}).items() if name}
+    rendered = [normalise(obj) for obj in sources.render(service, environment, cluster, image, base, named).objects]
     for obj in rendered:
         meta = obj.setdefault("metadata", {})
-        if meta.get("namespace", namespace) != namespace:
-            raise UsageError(f"service {service.name}: {key_of(obj)} is outside the {environment} namespace "
-                             f"{namespace}", hint="A service's manifests live in its environment's namespace: "
-                                                  "use {{ service.namespace }} in templates.")
-        if key_of(obj).namespace == "" and obj["kind"] not in ("Namespace", DEFINITION):
-            meta["namespace"] = namespace
         meta["labels"] = {**(meta.get("labels") or {}), **owner.labels}
     return rendered
 
@@ -197,6 +217,18 @@ def _primary_image_name(service: Service) -> str | None:
     if service.image is not None:
         return ""
     return next((name for name, s in service.images.items() if isinstance(s, BuiltImage)), None)
+
+
+def _placeholders(service: Service, cluster: Cluster) -> tuple[str, dict[str, str]]:
+    """The service's image and each named image as a placeholder reference, for rendering before
+    anything is built: a built image in the cluster's registry, a prebuilt one as declared."""
+    def built(name: str) -> str:
+        return f"{cluster.registry}/{name}:deployer-render-check"
+
+    images = {name: built(s.build.name) if isinstance(s, BuiltImage) else s.prebuilt
+              for name, s in service.images.items()}
+    primary = service.primary_build
+    return (built(primary.name) if primary is not None else ""), images
 
 
 def _pinned(target: Target, service: Service, rendered: list[dict[str, Any]], images: Mapping[str, str]
@@ -219,50 +251,99 @@ def _deployer_role(config: Config, cluster: Cluster) -> list[Rule]:
     return deployer_role_rules(render_chart(cluster, load_chart(config.chart_dir)))
 
 
-def _preflight(target: Target, role: list[Rule], cluster_file: Path | None = None, admin: KubeClient | None = None
-               ) -> str:
-    """Every planned verb is allowed, and every object passes a strict server-side dry run.
+def _sources_render(targets: list[Target], service: Service, environment: str, app: App, run: RunReport) -> bool:
+    """Render each cluster's manifests with a placeholder per image and check them; on a problem
+    stop the run (exit 3, every problem named) before anything is built. The notes (what a source
+    left out on purpose) go to the run's report once."""
+    base = app.config.service_files[service.name].parent
+    notes: dict[str, list[str]] = {}  # per cluster: the clusters render in parallel
+
+    def check(target: Target) -> str:
+        image, images = _placeholders(service, target.cluster)
+        rendered = sources.render(service, environment, target.cluster, image, base, images)
+        notes[target.name] = rendered.notes
+        return f"{len(rendered.objects)} objects from its {service.source_of(environment).kind} source pass the checks"
+
+    failed = [(target, r) for target, r in
+              each_target(targets, lambda t: timed(t.report, "render", lambda: check(t), app.clock)) if r.failed]
+    for target in targets:
+        run.notes += [note for note in notes.get(target.name, []) if note not in run.notes]
+    if not failed:
+        return True
+    for target in targets:
+        target.report.outcome = "skipped"
+    stopped(run, targets, [target for target, _ in failed], failed[0][1].error,
+            "the manifests did not render; nothing was built or pushed")
+    return False
+
+
+def _preflight(target: Target, placement: Placement, app: App) -> str:
+    """Every kind is scoped as the manifests assumed, every planned verb is allowed, and every
+    object passes a strict server-side dry run.
 
     CustomResourceDefinitions are cluster-wide, outside every namespace's deployer role: the admin
-    credential dry-runs (and later applies) them. A custom object whose definition is in the same
-    release is not served yet: its verbs are reviewed from the definition's names, and the API
-    server checks it when it is applied, once its definition is Established."""
+    credential dry-runs (and later applies) them, as it does any other allowed cluster-scoped kind
+    the deploy identity may not write cluster-wide (``steps.by_admin``). A custom object whose
+    definition is in the same release is not served yet: its verbs are reviewed from the
+    definition's names, and the API server checks it when it is applied, once its definition is
+    Established."""
     client, ns = target.client, target.namespace
-    needed: set[tuple[str, str, str]] = {("", "configmaps", v) for v in ("get", "list", "create", "patch")}
-    needed |= {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
-    kinds: list[tuple[str, str, str]] = []
     defined = defined_kinds(target.desired)
+
+    def namespaced(api_version: str, kind: str) -> bool | None:
+        if served(client, api_version, kind):
+            return resource(client, api_version, kind).namespaced
+        return None
+
+    misplaced = scope_problems(target.desired, placement, target.name, namespaced)
+    if misplaced:
+        raise ConfigError(misplaced, hint="Fix the service file's allowClusterScoped; nothing was written.")
+    # (namespace, group, plural, verb): an object in an allowed other namespace is reviewed there, a
+    # cluster-scoped one cluster-wide (a RoleBinding in ns could never grant it).
+    needed: set[tuple[str, str, str, str]] = {(ns, "", "configmaps", v) for v in ("get", "list", "create", "patch")}
+    needed |= {(ns, "coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
+    kinds: list[tuple[str, str, str]] = []
     pending: list[dict[str, Any]] = []
+    admin_objects: list[dict[str, Any]] = []
     for obj in target.desired:
-        if obj["kind"] == DEFINITION:
-            continue
-        group = group_of(obj["apiVersion"])
+        group, where = group_of(obj["apiVersion"]), obj["metadata"].get("namespace") or ""
         if (group, obj["kind"]) in defined and not served(client, obj["apiVersion"], obj["kind"]):
             plural = defined[(group, obj["kind"])]
             pending.append(obj)
+        elif by_admin(target, obj):
+            admin_objects.append(obj)
+            continue
         else:
             res = resource(client, obj["apiVersion"], obj["kind"])
             group, plural = group_of(res.api_version), res.plural
-        kinds.append((obj["kind"], group, plural))
+            where = (where or ns) if res.namespaced else ""
+        if where:
+            kinds.append((obj["kind"], group, plural))
         for verb in ("get", "create", "patch"):
-            needed.add((group, plural, verb))
-    missing = [f"{verb} {plural}{'.' + group if group else ''}" for group, plural, verb in sorted(needed)
-               if not access.can(client, ns, group, plural, verb)]
+            needed.add((where, group, plural, verb))
+    missing: dict[str, list[str]] = {}
+    denied: set[tuple[str, str]] = set()
+    for where, group, plural, verb in sorted(needed, key=lambda n: (n[0] != ns, n)):
+        if not access.can(client, where, group, plural, verb):
+            missing.setdefault(where, []).append(f"{verb} {plural}{'.' + group if group else ''}")
+            denied.add((group, plural))
     if missing:
-        where = cluster_file.name if cluster_file else f"{target.name}.yaml"
-        denied = {(group, plural) for group, plural, verb in needed
-                  if f"{verb} {plural}{'.' + group if group else ''}" in missing}
-        outside = kinds_outside_role([k for k in kinds if (k[1], k[2]) in denied], role)
-        because = "".join(f"; {kind} is outside the chart's deployer role in namespace {ns}: set {kind.value} "
-                          f"in clusters/{where}" for kind in outside)
-        raise ForbiddenError(f"cluster {target.name}: {client.identity} may not "
-                             f"{', '.join(missing)} in namespace {ns}{because}",
-                             hint=(f"Add the value named above to clusters/{where}, then `deployer cluster sync "
+        places = "; ".join(f"{', '.join(verbs)} {f'in namespace {where}' if where else 'cluster-wide'}"
+                           for where, verbs in missing.items())
+        cluster_file = app.config.cluster_files.get(target.name)
+        file = cluster_file.name if cluster_file else f"{target.name}.yaml"
+        outside = kinds_outside_role([k for k in kinds if (k[1], k[2]) in denied],
+                                     _deployer_role(app.config, target.cluster))
+        because = "".join(f"; {kind} is outside the chart's deployer role: set {kind.value} in clusters/{file}"
+                          for kind in outside)
+        raise ForbiddenError(f"cluster {target.name}: {client.identity} may not {places}{because}",
+                             hint=(f"Add the value named above to clusters/{file}, then `deployer cluster sync "
                                    f"{target.name}`; the deployer role never deletes." if outside else
                                    f"Grant the chart's deployer role in {ns} (cluster file access), then "
                                    "`deployer cluster sync`; `deployer cluster verify` shows what it can do."))
+    admin = app.admin_client(target.cluster) if admin_objects else None
     for obj in target.desired:
-        if obj["kind"] == DEFINITION:
+        if any(obj is a for a in admin_objects):
             assert admin is not None
             objects.apply(admin, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
         elif not any(obj is p for p in pending):
@@ -292,6 +373,29 @@ def _is_current(target: Target, mhash: str, app: App) -> bool:
     return True
 
 
+def _every_target_current(targets: list[Target], app: App) -> bool:
+    """Read without the lock: every cluster's newest record is a succeeded one of exactly this
+    release and its live objects match. A run in progress anywhere (a newer record not yet settled)
+    sends the deploy the locked way, which waits for it or reports it; reading without the lock
+    can only see a state that was true when read, and nothing is written on it."""
+    def check(target: Target) -> bool:
+        read_release_state(target)
+        newest = max(target.records, key=lambda r: r.revision, default=None)
+        return newest is not None and newest is current(target.records) and \
+            _is_current(target, manifest_hash(target.desired), app)
+
+    return all(r.result is True for _, r in each_target(targets, check))
+
+
+def _report_current(target: Target) -> None:
+    now = current(target.records)
+    assert now is not None
+    target.report.outcome = "unchanged"
+    target.report.revision = now.revision
+    target.report.end = EndState(End.CURRENT, now.revision)
+    target.report.step("apply", "unchanged", 0.0, "cluster already runs this release")
+
+
 def _rollout(targets: list[Target], service: Service, request: DeployRequest, app: App) -> None:
     timeout = float(service.rollout.timeout)
 
@@ -300,15 +404,18 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         mhash = manifest_hash(target.desired)
         now = current(target.records)
         if now is not None and _is_current(target, mhash, app):
-            target.report.outcome = "unchanged"
-            target.report.revision = now.revision
-            target.report.end = EndState(End.CURRENT, now.revision)
-            target.report.step("apply", "unchanged", 0.0, "cluster already runs this release")
+            _report_current(target)
             return "unchanged"
-        record = begin_record(target, ReleaseRecord(
-            service.name, target.name, request.environment, next_revision(target.records), target.image,
-            target.digest, mhash, request.actor, app.now().isoformat(), "in-progress", objects=target.desired,
-            commit=request.commit or "", promoted_from=request.promotion.note() if request.promotion else None))
+        try:
+            record = begin_record(target, ReleaseRecord(
+                service.name, target.name, request.environment, next_revision(target.records), target.image,
+                target.digest, mhash, request.actor, app.now().isoformat(), "in-progress", objects=target.desired,
+                commit=request.commit or "", promoted_from=request.promotion.note() if request.promotion else None))
+        except Interrupted as exc:  # stopped before this cluster's first write: it stays where it was
+            target.report.outcome = "failed"
+            target.report.step("deploy", "failed", 0.0, exc.message)
+            target.report.end = EndState(End.UNCHANGED, now.revision if now else None)
+            return "failed"
         target.record = record
         target.report.revision = record.revision
         try:
@@ -330,11 +437,20 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
             target.report.outcome = "failed"
             target.report.step("deploy", "failed", r.seconds, r.error.message if r.error else "")
             outcomes[target.name] = "failed"
+            if target.record is not None and target.report.end is None:
+                # Broke off after its record was written (the API server stopped answering past
+                # every retry): say what it runs as far as can be known, never nothing.
+                last = previous_good(target.records, target.record.revision)
+                target.report.end = EndState(End.LOST, last.revision if last else None,
+                                             failed_revision=target.record.revision,
+                                             reason=r.error.message if r.error else "")
         elif r.result is not None:
             outcomes[target.name] = r.result
 
     decision = policy.decide(service.rollout.on_failure, outcomes, {t.name: t.wrote for t in targets},
                              {t.name: _has_release_to_return_to(t) for t in targets})
+    for target in targets:
+        _still_on_the_last_release(target)
     if not decision.roll_back:
         for target in targets:
             end = target.report.end
@@ -356,10 +472,27 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
                                                     f"(onFailure: {service.rollout.on_failure})")
 
     chosen = [t for t in targets if t.name in decision.roll_back]
+    for target in [t for t in chosen if t.stop.phase == "abandoned"]:
+        # Its lock is lost (another run may be writing there) or the grace period is over: no rollback.
+        end = target.report.end
+        target.report.end = replace(end or EndState(End.UNKNOWN), reason=f"not rolled back: {target.stop.describe()}")
+    chosen = [t for t in chosen if t.stop.phase != "abandoned"]
     for target, rolled in each_target(chosen, back):
         if rolled.failed:
             target.report.outcome = "failed"
             target.report.end = EndState(End.UNKNOWN, reason=rolled.error.message if rolled.error else "")
+
+
+def _still_on_the_last_release(target: Target) -> None:
+    """A failed cluster whose new release never reached its objects (its first apply failed, as
+    when its API server kept answering 503) is still on the release before it: say so, never "on
+    the new release"."""
+    end = target.report.end
+    if end is None or end.kind is not End.NEW_FAILED or target.wrote or end.revision is None:
+        return
+    last = previous_good(target.records, end.revision)
+    target.report.end = EndState(End.UNCHANGED, last.revision if last else None, failed_revision=end.revision,
+                                 reason=f"r{end.revision} failed before any object was written")
 
 
 def _has_release_to_return_to(target: Target) -> bool:

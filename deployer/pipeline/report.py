@@ -40,6 +40,9 @@ class End(StrEnum):
     """Rolling back to ``rollback_target`` failed (``reason``)."""
     UNKNOWN = "unknown"
     """The rollback broke off (``reason``): what the cluster runs is unknown."""
+    LOST = "lost"
+    """The cluster stopped answering (``reason``) while ``failed_revision`` was being deployed, past
+    every retry: it runs that release or ``revision``, the last it ran for sure (None: none)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def describe_end(state: EndState | None) -> str:
     if end is End.NOT_CONTACTED:
         return "not contacted"
     if end is End.UNCHANGED:
-        return f"unchanged, on {_label(revision)}"
+        return f"unchanged, on {_label(revision)}" + (f" ({state.reason})" if state.reason else "")
     if end is End.DRY_RUN:
         return f"on {_label(revision)}; dry run, nothing written"
     if end is End.CURRENT:
@@ -82,6 +85,10 @@ def describe_end(state: EndState | None) -> str:
         return f"back on r{state.rollback_target}'s release as r{revision}" + (f" ({why})" if why else "")
     if end is End.ROLLBACK_FAILED:
         return f"rollback to r{state.rollback_target} failed: {state.reason}"
+    if end is End.LOST:
+        return (f"lost while r{state.failed_revision} was being deployed: it runs r{state.failed_revision} or "
+                f"{_label(revision)} (record r{state.failed_revision} left in progress); run `deployer status` "
+                f"once the API server answers ({state.reason})")
     return f"rollback failed: {state.reason}; cluster state unknown"
 
 
@@ -131,8 +138,13 @@ class RunReport:
     stopped_by: ExitCode | None = None
     """Set when the run stopped before writing anything (a credential, a refused preflight): the
     exit code then names that cause rather than a rollout failure."""
+    interrupted: str | None = None
+    """The signal that stopped the run ("SIGTERM"), when one did: it decides the exit code."""
+    interrupt_code: ExitCode | None = None
 
     def exit_code(self, detailed: bool = False) -> ExitCode:
+        if self.interrupt_code is not None:
+            return self.interrupt_code
         if self.stopped_by is not None:
             return self.stopped_by
         failed = [c for c in self.clusters if c.failed]
@@ -149,6 +161,7 @@ class RunReport:
         return {
             "action": self.action, "service": self.service, "environment": self.environment,
             "dryRun": self.dry_run, "exitCode": int(self.exit_code()), "notes": self.notes,
+            "interrupted": self.interrupted,
             "clusters": [{"cluster": c.cluster, "outcome": c.outcome, "revision": c.revision, "image": c.image,
                           "release": c.release, "end": c.end.to_dict() if c.end else None,
                           "steps": [{"name": s.name, "status": s.status, "seconds": s.seconds, "message": s.message}
@@ -169,6 +182,11 @@ class RunReport:
     def to_junit(self) -> str:
         suite = ET.Element("testsuite", name=f"deployer {self.action} {self.service} {self.environment}")
         tests = failures = skipped = 0
+        if self.interrupted is not None:
+            tests, failures = 1, 1
+            case = ET.SubElement(suite, "testcase", classname="run", name="run / interrupted", time="0.000")
+            ET.SubElement(case, "failure", message=f"interrupted by {self.interrupted}").text = \
+                scrub("; ".join(self.notes))
         for c in self.clusters:
             for s in c.steps:
                 tests += 1

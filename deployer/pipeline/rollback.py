@@ -22,11 +22,15 @@ from deployer.pipeline.steps import (
     default_actor,
     each_target,
     holding_locks,
+    interrupted,
     read_release_state,
     release_running,
     roll_back_to,
+    settle_run,
+    stopped,
 )
 from deployer.rollout.release import ReleaseRecord, rollback_target
+from deployer.stopping import Interrupted
 
 
 @dataclass(frozen=True)
@@ -52,14 +56,21 @@ def rollback(request: RollbackRequest, app: App) -> RunReport:
         roll_back_to(target, chosen[target.name], service, request.environment, request.actor, app,
                      failed_revision=None, prune=request.prune)
 
-    with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease, app):
-        for target in targets:
-            read_release_state(target)
-            chosen[target.name] = _release_to_return_to(target, service.name, request.to_revision)
-        for target, r in each_target(targets, one):
-            if r.failed:
-                target.report.outcome = "failed"
-                target.report.step("rollback", "failed", r.seconds, r.error.message if r.error else "")
+    try:
+        with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease,
+                           app) as renewer:
+            for target in targets:
+                read_release_state(target)
+                chosen[target.name] = _release_to_return_to(target, service.name, request.to_revision)
+            for target, r in each_target(targets, one):
+                if r.failed:
+                    target.report.outcome = "failed"
+                    target.report.step("rollback", "failed", r.seconds, r.error.message if r.error else "")
+    except Interrupted:  # while waiting for the locks: none is held, nothing written
+        stopped(run, targets, [], None, "interrupted while taking the deploy locks")
+        interrupted(run, app)
+        return run
+    settle_run(run, targets, renewer, app)
     return run
 
 

@@ -32,18 +32,19 @@ from deployer.errors import DeployerError, LockedError, UsageError
 from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory, write_inventory
-from deployer.kube.resources import forget_discovery
+from deployer.kube.resources import forget_discovery, resource
 from deployer.pipeline import locking
 from deployer.pipeline.fanout import ClusterRun, fan_out
 from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
 from deployer.pipeline.waiting import wait_for
 from deployer.plan.inventory import Inventory
-from deployer.plan.keys import ObjectKey, key_of
+from deployer.plan.keys import ObjectKey, group_of, key_of
 from deployer.plan.ownership import Owner, removals, running_revision, stamped
 from deployer.plan.phases import DEFINITION, DEFINITIONS, PRE_DEPLOY, RELEASE, phases
 from deployer.polling import poll_until
 from deployer.rollout.lock import LockDecision, holder_of
 from deployer.rollout.release import Outcome, ReleaseRecord, current, next_revision
+from deployer.stopping import Stop, WriteKind
 
 T = TypeVar("T")
 
@@ -76,6 +77,10 @@ class Target:
     wrote: bool = False
     record: ReleaseRecord | None = None
     """The release record this run wrote for the new release."""
+    stop: Stop = field(default_factory=Stop)
+    """This cluster's part of the run's ``App.stop``: also abandoned on its own when its lock is lost."""
+    admin_kinds: dict[tuple[str, str], bool] = field(default_factory=dict)
+    """(apiVersion, kind) of cluster-scoped kinds -> whether the admin credential writes them."""
 
     @property
     def name(self) -> str:
@@ -133,7 +138,9 @@ def begin(action: str, app: App, service_name: str, environment: str, only: tupl
     service = app.config.service(service_name)
     clusters = resolve_targets(app.config, service, environment, only)
     targets, unreachable = _connect_all(app, clusters, Owner(service.name, environment,
-                                                             service.namespace_of(environment)))
+                                                             service.namespace_of(environment),
+                                                             service.allowed_namespaces(environment),
+                                                             service.allowed_cluster_scoped(environment)))
     run = RunReport(action, service.name, environment, [t.report for t in targets] + unreachable, dry_run=dry_run)
     if unreachable:
         stopped(run, targets, targets, unreachable[0].error, "a cluster could not be contacted")
@@ -158,7 +165,7 @@ def _connect_all(app: App, clusters: list[Cluster], owner: Owner) -> tuple[list[
             failed.append(report)
             continue
         report.step("connect", "ok", app.clock() - start, f"authenticated as {username}")
-        targets.append(Target(cluster, client, report, owner))
+        targets.append(Target(cluster, client, report, owner, stop=Stop(parent=app.stop, clock=app.clock)))
     return targets, failed
 
 
@@ -186,9 +193,12 @@ def holding_locks(targets: list[Target], service: Service, actor: str, wait_seco
     afterwards whatever happens (a killed run's lease expires by itself)."""
     _lock_all(targets, service, actor, wait_seconds, lease_seconds, app)
     try:
-        with locking.Renewer([t.lock for t in targets if t.lock], app.now, lease_seconds / 3) as renewer:
+        with locking.Renewer([(t.lock, t.stop) for t in targets if t.lock], app.now, lease_seconds / 3,
+                             app.clock) as renewer:
             yield renewer
     finally:
+        # Reached only once the block has returned, and with it every worker thread it started
+        # (fan_out joins them): a lock is never released while one of this run's workers can write.
         _release_all(targets)
 
 
@@ -198,16 +208,20 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
     announced: set[str] = set()
     held_by: list[tuple[Target, LockDecision]] = []
     holder = holder_of(actor, app.run_id)
+    candidates = {t.name: locking.Candidate(t.client, t.namespace, service.name, holder, lease_seconds, app.clock)
+                  for t in targets}
 
     def all_held() -> bool | None:
         held_by.clear()
         for target in targets:
             if target.lock is not None:
                 continue
-            got = locking.try_acquire(target.client, target.namespace, service.name, holder, app.now(),
-                                      lease_seconds)
+            got = candidates[target.name].try_acquire(app.now())
             if isinstance(got, locking.HeldLock):
                 target.lock = got
+                if got.taken_from:
+                    app.progress(target.name, f"took over the deploy lock from {got.taken_from}: this run "
+                                              "watched it go unrenewed for its whole lease duration")
             else:
                 held_by.append((target, got))
         if not held_by:
@@ -219,7 +233,10 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
         return None
 
     try:
-        got_all = poll_until(all_held, wait_seconds, interval=app.poll_interval, clock=app.clock, sleep=app.sleep)
+        got_all = poll_until(all_held, wait_seconds, interval=app.poll_interval, clock=app.clock, sleep=app.sleep,
+                             cancelled=lambda: app.stop.stopping())
+        if not got_all:
+            app.stop.check("new", f"{service.name}: taking the deploy locks")
     except BaseException:
         _release_all(targets)  # a cluster failing part-way must not keep the others' locks taken so far
         raise
@@ -231,7 +248,7 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
     target, decision = held_by[0]
     raise LockedError(
         f"cluster {target.name}: {service.name} is being deployed by {decision.holder} "
-        f"(its lease expires in {decision.expires_in:.0f}s unless renewed)",
+        f"(taken over only after it stays unrenewed for {decision.expires_in:.0f}s more)",
         hint="Wait for that run to finish, or pass --wait-for-lock DURATION to wait for it.")
 
 
@@ -251,6 +268,31 @@ def renewal_notes(renewer: locking.Renewer) -> list[str]:
     return [f"lease renewal failed {len(renewer.errors)} time(s): {renewer.errors[0]}"]
 
 
+def settle_run(run: RunReport, targets: list[Target], renewer: locking.Renewer, app: App) -> None:
+    """After the locks are released: a cluster whose lock was lost is failed, whatever it reached
+    (someone else may have written there since); a stopped run says by what, for its exit code."""
+    run.notes += renewal_notes(renewer)
+    for target in targets:
+        why = renewer.lost.get(target.name)
+        if why is None:
+            continue
+        target.report.outcome = "failed"
+        target.report.step("lock", "failed", 0.0, f"{why}; writes there stopped")
+        if target.report.end is not None and target.report.end.kind in (End.NEW, End.CURRENT):
+            target.report.end = EndState(End.UNKNOWN, reason=f"{why}; another run may have written since")
+    interrupted(run, app)
+
+
+def interrupted(run: RunReport, app: App) -> None:
+    """Mark ``run`` stopped by a signal, when it was: its exit code becomes 130 or 143."""
+    reason = app.stop.reason
+    if reason is not None and run.interrupted is None:
+        run.interrupted = reason.cause
+        run.interrupt_code = reason.exit_code
+        run.notes.append(f"{app.stop.describe()}: no new-release write after it; onFailure applied within the "
+                         "grace period; records settled; locks released after every worker stopped")
+
+
 # --- applying, waiting, recording ---------------------------------------------------------------
 
 def read_release_state(target: Target) -> None:
@@ -259,6 +301,19 @@ def read_release_state(target: Target) -> None:
     target.records = releases.read_records(target.client, target.namespace, target.owner.service,
                                            target.owner.environment)
     target.inventory = read_inventory(target.client, target.inventory_ref)
+    _mark_abandoned(target)
+
+
+def _mark_abandoned(target: Target) -> None:
+    """A record still in progress under our lock was left by a run that no longer holds it (killed,
+    or its lock lost): nothing else will ever settle it, so history says "abandoned" instead of
+    "in progress" forever."""
+    for record in [r for r in target.records if r.outcome == "in-progress"]:
+        if target.stop.stopping():
+            return
+        settle(target, record, "abandoned", (record.message + "; " if record.message else "") +
+               "left in progress by a run that stopped without settling it; marked abandoned by the next run "
+               "to hold the deploy lock")
 
 
 def apply_release(target: Target, objs: list[dict[str, Any]], revision: int, timeout: float, app: App, step: str,
@@ -270,19 +325,30 @@ def apply_release(target: Target, objs: list[dict[str, Any]], revision: int, tim
     before = target.inventory.inventory or Inventory(target.owner.inventory_name)
     wanted = [(key_of(obj), str(obj["apiVersion"])) for obj in objs]
     during = Inventory.of(before.name, list(before.entries) + wanted, dict(before.uids))
-    if during != before or target.inventory.inventory is None:
-        _store_inventory(target, during)
+    kind = write_kind(step)
+    try:
+        if during != before or target.inventory.inventory is None:
+            _store_inventory(target, during, kind)
+    except DeployerError as exc:
+        target.report.step(f"{step}:apply", "failed", 0.0, exc.message)
+        raise RolloutFailure(exc.message) from exc
     message = apply_and_wait(target, [stamped(obj, revision) for obj in objs], timeout, app, step)
     keep = {key for key, _ in wanted}
-    left = _prune(target, keep, app, step) if prune else list(during.entries)
+    left = _prune(target, keep, app, step) if prune and not target.stop.cancelled(kind) else list(during.entries)
     entries = wanted + [(key, api_version) for key, api_version in left if key not in keep]
     after = Inventory.of(before.name, entries, {**dict(before.uids), **target.uids})
-    if after != during:
-        _store_inventory(target, after)
+    if after != during and not target.stop.cancelled(kind):
+        _store_inventory(target, after, kind)
     return message
 
 
-def _store_inventory(target: Target, inventory: Inventory) -> None:
+def write_kind(step: str) -> WriteKind:
+    """A rollback's writes return a cluster to a known release: allowed during a grace period."""
+    return "rollback" if step == "rollback" else "new"
+
+
+def _store_inventory(target: Target, inventory: Inventory, kind: WriteKind) -> None:
+    target.stop.check(kind, f"cluster {target.name}: inventory {target.inventory_ref.name}")
     version = write_inventory(target.client, target.inventory_ref, inventory, target.inventory.resource_version)
     target.inventory = StoredInventory(inventory, version)
 
@@ -307,6 +373,7 @@ def _prune(target: Target, keep: set[ObjectKey], app: App, step: str) -> list[tu
                     named.append(f"{removal.key} left in place: {removal.left}")
                 continue
             try:
+                target.stop.check(write_kind(step), f"cluster {target.name}: deleting {removal.key}")
                 objects.delete(admin, removal.key, removal.api_version, uid=removal.uid)
                 deleted.append(str(removal.key))
             except DeployerError as exc:
@@ -327,12 +394,13 @@ def release_running(target: Target) -> int | None:
     newest = max(target.records, key=lambda r: r.revision, default=None)
     for obj in newest.objects if newest else ():
         wanted.setdefault(key_of(obj), obj["apiVersion"])
-    # CustomResourceDefinitions say nothing about which release runs, and the deploy identity may not read them.
-    wanted = {key: version for key, version in wanted.items() if key.kind != DEFINITION}
+    # Cluster-scoped objects (CustomResourceDefinitions above all) the deploy identity may not read;
+    # the release's namespaced objects say which release runs.
+    wanted = {key: version for key, version in wanted.items() if key.namespace}
     return running_revision(objects.read_live(target.client, wanted).values(), target.owner)
 
 
-def _clear_failed_jobs(target: Target, group: list[dict[str, Any]], app: App) -> None:
+def _clear_failed_jobs(target: Target, group: list[dict[str, Any]], app: App, kind: WriteKind) -> None:
     """A pre-deploy Job that failed before, under the same content name, is deleted (by the admin
     credential: the deployer role never deletes) so that deploying again runs it again, instead of
     reading the old failure; its spec cannot be changed in place."""
@@ -346,25 +414,45 @@ def _clear_failed_jobs(target: Target, group: list[dict[str, Any]], app: App) ->
         if live is None or readiness(live).state != "failed":
             continue
         app.progress(target.name, f"{key} failed in an earlier run: deleting it to run it again")
-        _delete_and_wait(app.admin_client(target.cluster), key, obj["apiVersion"],
-                         (live.get("metadata") or {}).get("uid"), app)
+        _delete_and_wait(target, key, obj["apiVersion"], (live.get("metadata") or {}).get("uid"), app, kind)
 
 
-def _delete_and_wait(admin: KubeClient, key: ObjectKey, api_version: str, uid: str | None, app: App) -> None:
+def _delete_and_wait(target: Target, key: ObjectKey, api_version: str, uid: str | None, app: App,
+                     kind: WriteKind) -> None:
+    admin = app.admin_client(target.cluster)
+    target.stop.check(kind, f"cluster {target.name}: deleting the failed {key}")
     objects.delete(admin, key, api_version, uid=uid)
 
     def deleted() -> bool | None:
         return True if objects.get(admin, key, api_version) is None else None
 
-    if not poll_until(deleted, 30.0, interval=app.poll_interval, clock=app.clock, sleep=app.sleep):
+    if not poll_until(deleted, 30.0, interval=app.poll_interval, clock=app.clock, sleep=app.sleep,
+                      cancelled=lambda: target.stop.cancelled(kind)):
+        target.stop.check(kind, f"cluster {target.name}: waiting for the failed {key} to go")
         raise RolloutFailure(f"{key} failed in an earlier run and was still there 30s after its delete")
 
 
 def reader_for(target: Target, obj: dict[str, Any], app: App) -> KubeClient:
     """Who reads and writes ``obj``: the deploy identity, except for a CustomResourceDefinition,
     which is cluster-wide, outside every namespace's deployer role, and so the admin credential's
-    (as prune's deletes are)."""
-    return app.admin_client(target.cluster) if obj.get("kind") == DEFINITION else target.client
+    (as prune's deletes are); so is any other cluster-scoped kind the service file allows that the
+    deploy identity may not write cluster-wide (a namespace's RoleBinding can never grant one)."""
+    return app.admin_client(target.cluster) if by_admin(target, obj) else target.client
+
+
+def by_admin(target: Target, obj: dict[str, Any]) -> bool:
+    """Whether the admin credential, not the deploy identity, writes ``obj`` (see ``reader_for``);
+    asked of the API server once per kind and run."""
+    if obj.get("kind") == DEFINITION:
+        return True
+    if key_of(obj).namespace:
+        return False
+    kind = (str(obj["apiVersion"]), str(obj["kind"]))
+    if kind not in target.admin_kinds:
+        res = resource(target.client, *kind)
+        target.admin_kinds[kind] = not all(access.can(target.client, "", group_of(res.api_version), res.plural, verb)
+                                           for verb in ("get", "create", "patch"))
+    return target.admin_kinds[kind]
 
 
 def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, app: App, step: str) -> str:
@@ -375,6 +463,7 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
     run counts as having written nothing to roll back (its Job stays, recorded, for its logs)."""
     start = app.clock()
     deadline = start + timeout
+    kind = write_kind(step)
     messages = []
     for phase, group in phases(objs):
         label = step if phase == RELEASE else f"{step}:{phase}"
@@ -382,8 +471,9 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
         began = app.clock()
         try:
             if phase == PRE_DEPLOY:
-                _clear_failed_jobs(target, group, app)
+                _clear_failed_jobs(target, group, app, kind)
             for obj in group:
+                target.stop.check(kind, f"cluster {target.name}: {key_of(obj)}")
                 live = objects.apply(reader_for(target, obj, app), obj, force=True, manager=target.owner.manager)
                 target.wrote = target.wrote or phase != PRE_DEPLOY
                 meta = live.get("metadata") or {}
@@ -395,9 +485,12 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
         target.report.step(f"{label}:apply", "ok", app.clock() - began, f"{len(group)} objects applied")
         began = app.clock()
         try:
-            result = wait_for(reader_for(target, group[0], app), applied,
+            # Read by the admin credential when it wrote any of them: the deploy identity may not read those.
+            reader = app.admin_client(target.cluster) if any(by_admin(target, o) for o in group) else target.client
+            result = wait_for(reader, applied,
                               max(deadline - app.clock(), 0.0), progress=lambda m: app.progress(target.name, m),
-                              clock=app.clock, sleep=app.sleep, interval=app.poll_interval)
+                              clock=app.clock, sleep=app.sleep, interval=app.poll_interval, stop=target.stop,
+                              kind=kind)
         except DeployerError as exc:
             target.report.step(f"{label}:wait", "failed", app.clock() - began, exc.message)
             raise RolloutFailure(exc.message) from exc
@@ -412,11 +505,12 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
     return "; ".join(messages)
 
 
-def begin_record(target: Target, record: ReleaseRecord) -> ReleaseRecord:
+def begin_record(target: Target, record: ReleaseRecord, kind: WriteKind = "new") -> ReleaseRecord:
     """Create ``record`` (in progress) before touching the release's objects, so a killed run leaves
     a record that says so. Created, never overwritten: when its revision exists (a run that did not
     hold the lock wrote it), the records are read again and the next free revision is taken."""
     for _attempt in range(5):
+        target.stop.check(kind, f"cluster {target.name}: release record r{record.revision}")
         if releases.create_record(target.client, target.namespace, record):
             target.records = [*target.records, record]
             return record
@@ -442,7 +536,7 @@ def roll_back_to(target: Target, previous: ReleaseRecord, service: Service, envi
     record = begin_record(target, ReleaseRecord(
         service.name, target.name, environment, next_revision(target.records), previous.image, previous.digest,
         previous.manifest_hash, actor, app.now().isoformat(), "in-progress", rollback_of=previous.revision,
-        objects=previous.objects))
+        objects=previous.objects), kind="rollback")
     try:
         message = apply_release(target, previous.objects, record.revision, float(service.rollout.timeout), app,
                                 "rollback", prune=prune)

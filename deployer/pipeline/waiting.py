@@ -15,6 +15,7 @@ from deployer.kube.client import KubeClient
 from deployer.plan.keys import key_of
 from deployer.polling import poll_until
 from deployer.rollout.readiness import Readiness, has_rule, readiness
+from deployer.stopping import Stop, WriteKind
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,10 @@ class WaitResult:
 
 def wait_for(client: KubeClient, applied: Sequence[tuple[dict[str, Any], int | None]], deadline_seconds: float, *,
              progress: Callable[[str], None] = lambda _: None, clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], None] = time.sleep, interval: float = 1.0) -> WaitResult:
+             sleep: Callable[[float], None] = time.sleep, interval: float = 1.0,
+             stop: Stop | None = None, kind: WriteKind = "new") -> WaitResult:
     """Poll every workload in ``applied`` (object, generation our apply produced) until all are
-    done, one fails, or the deadline passes."""
+    done, one fails, the deadline passes, or ``stop`` ends waits for a ``kind`` rollout."""
     workloads = [(obj, gen) for obj, gen in applied if has_rule(obj)]
     last: dict[str, str] = {}
     pending: list[str] = []
@@ -47,5 +49,8 @@ def wait_for(client: KubeClient, applied: Sequence[tuple[dict[str, Any], int | N
                 progress(f"{key}: {state.message}")
         return None if pending else WaitResult(True, "rollout complete")
 
-    result = poll_until(settled, deadline_seconds, interval=interval, clock=clock, sleep=sleep)
+    cancelled = (lambda: stop.cancelled(kind)) if stop is not None else (lambda: False)
+    result = poll_until(settled, deadline_seconds, interval=interval, clock=clock, sleep=sleep, cancelled=cancelled)
+    if result is None and stop is not None and stop.cancelled(kind):
+        return WaitResult(False, f"stopped waiting, {stop.describe()}: " + ("; ".join(pending) or "not checked yet"))
     return result or WaitResult(False, f"timed out after {deadline_seconds:.0f}s: " + "; ".join(pending))

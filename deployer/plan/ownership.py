@@ -40,6 +40,16 @@ class Owner:
     service: str
     environment: str
     namespace: str
+    allowed_namespaces: frozenset[str] = frozenset()
+    """Other namespaces the service file lets its objects live in (allowNamespaces)."""
+    allowed_cluster_scoped: frozenset[str] = frozenset()
+    """Cluster-scoped kinds the service file lets it own (allowClusterScoped)."""
+
+    def reaches(self, key: ObjectKey) -> bool:
+        """Whether ``key`` is somewhere this release may own (and so prune) objects."""
+        if key.namespace == "":
+            return key.kind in self.allowed_cluster_scoped
+        return key.namespace == self.namespace or key.namespace in self.allowed_namespaces
 
     @property
     def labels(self) -> dict[str, str]:
@@ -108,8 +118,9 @@ def removals(inventory: Inventory | None, keep: Collection[ObjectKey], live: Map
     """What to do with every entry of ``inventory`` not in ``keep``, in prune order.
 
     ``live`` holds the live object of each such entry that exists. Deleted only when it is in the
-    owner's namespace, is not a Namespace, carries the owner's labels and is the incarnation the
-    inventory recorded (when it recorded one).
+    owner's namespace (or a namespace or cluster-scoped kind its service file allows), is not a
+    Namespace, carries the owner's labels and is the incarnation the inventory recorded (when it
+    recorded one).
     """
     if inventory is None:
         return []
@@ -125,8 +136,8 @@ def removals(inventory: Inventory | None, keep: Collection[ObjectKey], live: Map
             left = "a Namespace is never deleted by a release (it holds everything in it)"
         elif key.kind == "CustomResourceDefinition":
             left = "a CustomResourceDefinition is never deleted by a release (every object of its kind would go too)"
-        elif key.namespace != owner.namespace:
-            left = f"it is outside the release's namespace {owner.namespace}"
+        elif not owner.reaches(key):
+            left = f"it is outside the release's namespace {owner.namespace} and what its service file allows"
         elif reason := owner.disowns(current):
             left = reason
         elif recorded and meta.get("uid") != recorded:

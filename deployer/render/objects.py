@@ -36,8 +36,9 @@ def is_namespaced(kind: str) -> bool:
     return kind not in CLUSTER_SCOPED_KINDS
 
 
-def check_object(obj: Any, where: str) -> list[ConfigProblem]:
-    """Problems with one rendered document (empty when it is a well-formed object)."""
+def check_object(obj: Any, where: str, cluster_scoped: frozenset[str] = frozenset()) -> list[ConfigProblem]:
+    """Problems with one rendered document (empty when it is a well-formed object).
+    ``cluster_scoped``: custom kinds to take as cluster-scoped (a service's allowClusterScoped)."""
     def problem(field: str, message: str) -> ConfigProblem:
         return ConfigProblem(where, None, None, field, message)
 
@@ -58,7 +59,7 @@ def check_object(obj: Any, where: str) -> list[ConfigProblem]:
         problems.append(problem("metadata.name", "is missing"))
     elif len(name) > 253 or not (_PATH_SEGMENT if kind in _RBAC_KINDS else _DNS_SUBDOMAIN).match(name):
         problems.append(problem("metadata.name", f"{name!r} is not a valid Kubernetes object name"))
-    if kind and is_namespaced(kind):
+    if kind and is_namespaced(kind) and kind not in cluster_scoped:
         if not isinstance(namespace, str) or not namespace:
             problems.append(problem("metadata.namespace",
                                     f"a {kind} lives in a namespace: set metadata.namespace"))

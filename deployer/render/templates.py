@@ -19,6 +19,7 @@ Template rules:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -82,6 +83,8 @@ class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc, valid-type]
 for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
     _UniqueKeyLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _UniqueKeyLoader.no_json_form)
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+# The same reader for manifests that are not templates (deployer.sources: plain YAML, Kustomize, Helm).
+ManifestLoader = _UniqueKeyLoader
 
 
 def _display(path: Path) -> str:
@@ -154,7 +157,12 @@ def _template_line(exc: BaseException, folder: Path) -> tuple[str | None, int | 
     return found
 
 
-def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict[str, Any]
+def _as_is(doc: Any) -> Any:
+    return doc
+
+
+def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict[str, Any],
+                prepare: Callable[[Any], Any] = _as_is, cluster_scoped: frozenset[str] = frozenset()
                 ) -> tuple[list[dict[str, Any]], list[ConfigProblem]]:
     shown = _display(path)
     try:
@@ -192,7 +200,9 @@ def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict
     for index, doc in enumerate(documents, start=1):
         if doc is None:  # an empty document, e.g. a {% for %} over nothing
             continue
-        found = check_object(doc, f"{shown} (document {index}{': ' + describe(doc) if isinstance(doc, dict) else ''})")
+        doc = prepare(doc)
+        found = check_object(doc, f"{shown} (document {index}{': ' + describe(doc) if isinstance(doc, dict) else ''})",
+                             cluster_scoped)
         if found:
             problems += found
         else:
@@ -233,8 +243,11 @@ def template_files(folder: Path) -> list[Path]:
                   and not p.name.startswith("_"))
 
 
-def render_templates(folder: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
+def render_templates(folder: Path, context: dict[str, Any], prepare: Callable[[Any], Any] = _as_is,
+                     cluster_scoped: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """Render every template in ``folder`` with ``context``; return the checked objects in order.
+    ``prepare`` sees each document before it is checked (a service's namespace defaulting);
+    ``cluster_scoped`` names custom kinds to check as cluster-scoped (its allowClusterScoped).
 
     Raises ``ConfigError`` listing every problem of every template (file, line, what is wrong),
     including two templates rendering the same object.
@@ -247,7 +260,7 @@ def render_templates(folder: Path, context: dict[str, Any]) -> list[dict[str, An
     problems: list[ConfigProblem] = []
     first_seen: dict[tuple[str, str, str, str], str] = {}
     for path in template_files(folder):
-        rendered, found = _render_one(env, folder, path, context)
+        rendered, found = _render_one(env, folder, path, context, prepare, cluster_scoped)
         problems += found
         shown = _display(path)
         for obj in rendered:

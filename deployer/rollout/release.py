@@ -16,7 +16,9 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-Outcome = Literal["in-progress", "succeeded", "failed", "rolled-back", "removed"]
+Outcome = Literal["in-progress", "succeeded", "failed", "rolled-back", "removed", "abandoned"]
+"""``abandoned``: left in progress by a run that died holding the lock; marked so by the next run
+that took the lock over (nothing can settle it otherwise)."""
 LABEL_SERVICE = "deployer.io/service"
 LABEL_ENVIRONMENT = "deployer.io/environment"
 LABEL_REVISION = "deployer.io/revision"

@@ -15,6 +15,7 @@ from deployer.errors import DeployerError
 from deployer.pipeline.report import RunReport
 from deployer.rollout.drift import Finding
 from deployer.rollout.release import ReleaseRecord
+from deployer.stopping import Stop
 from deployer.web.forms import JobForm, check_confirmation, needs_confirmation
 from deployer.web.jobs import Progress, Work
 
@@ -31,15 +32,16 @@ def admit(config: Config, form: JobForm) -> None:
     check_confirmation(form, needs_confirmation(form.action, form.environment, [c.environment for c in clusters]))
 
 
-def job_work(config: Config, form: JobForm, actor: str) -> Work:
-    """The job's body: "check" is a dry-run deploy (render and preflight; nothing built or written)."""
+def job_work(config: Config, form: JobForm, actor: str, stop: Stop | None = None) -> Work:
+    """The job's body: "check" is a dry-run deploy (render and preflight; nothing built or written).
+    ``stop`` is the job's: the server's shutdown stops the run through it, as a signal stops the CLI's."""
 
     def work(progress: Progress) -> RunReport:
         from deployer.app import App
         from deployer.pipeline.deploy import DeployRequest, deploy
         from deployer.pipeline.rollback import RollbackRequest, rollback
 
-        with App(config, progress=progress) as app:
+        with App(config, progress=progress, stop=stop) as app:
             if form.action == "rollback":
                 return rollback(RollbackRequest(form.service, form.environment, form.revision, actor=actor), app)
             return deploy(DeployRequest(form.service, form.environment, dry_run=form.action == "check",

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from deployer.errors import EXIT_CODE_MEANING, DeployerError, ExitCode
 from deployer.pipeline.report import RunReport
 from deployer.redact import scrub
+from deployer.stopping import Stop
 from deployer.web.forms import JobForm
 
 Progress = Callable[[str, str], None]
@@ -57,6 +58,8 @@ class Job:
     """RunReport.to_dict(), for the JSON API."""
     error: str = ""
     hint: str = ""
+    stop: Stop = field(default_factory=Stop, repr=False)
+    """The job's run stops through it when the server shuts down."""
 
     @property
     def running(self) -> bool:
@@ -129,13 +132,14 @@ class JobRegistry:
         self._threads: list[threading.Thread] = []
         self.on_start, self.on_end, self.keep, self.clock = on_start, on_end, keep, clock
 
-    def start(self, form: JobForm, actor: str, work: Work) -> Job:
-        """Run ``work(progress)`` in a background thread; raises Busy when one is already running."""
+    def start(self, form: JobForm, actor: str, work: Work, stop: Stop | None = None) -> Job:
+        """Run ``work(progress)`` in a background thread; raises Busy when one is already running.
+        ``stop`` is the token ``work``'s run checks (``stop_all`` sets it)."""
         with self._changed:
             busy = self._running.get((form.service, form.environment))
             if busy is not None:
                 raise Busy(busy)
-            job = Job(uuid.uuid4().hex[:12], form, actor, self.clock())
+            job = Job(uuid.uuid4().hex[:12], form, actor, self.clock(), stop=stop or Stop())
             self._jobs[job.id] = job
             self._running[(form.service, form.environment)] = job
             self._forget_old()
@@ -203,6 +207,10 @@ class JobRegistry:
     def running(self) -> list[Job]:
         with self._changed:
             return list(self._running.values())
+
+    def stops(self) -> list[Stop]:
+        """The stop tokens of the running jobs (what the server's shutdown sets)."""
+        return [job.stop for job in self.running()]
 
     def follow(self, job: Job, index: int, timeout: float) -> tuple[list[str], dict[str, Any] | None]:
         """Lines from ``index`` on, waiting up to ``timeout`` for one; and the final event once the

@@ -26,6 +26,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from deployer.errors import DeployerError, UsageError
 from deployer.redact import scrub
+from deployer.stopping import Stop
 from deployer.web import pages, sse
 from deployer.web.audit import AuditLog
 from deployer.web.forms import MAX_BODY, actor_of, parse_job_form, same_origin
@@ -144,7 +145,8 @@ class Handler(BaseHTTPRequestHandler):
             form = parse_job_form(self.rfile.read(length), self.headers.get("Content-Type", ""))
             config = self.app.load()
             admit(config, form)
-            job = self.app.jobs.start(form, self.actor, job_work(config, form, self.actor))
+            stop = Stop()
+            job = self.app.jobs.start(form, self.actor, job_work(config, form, self.actor, stop), stop=stop)
         except Busy as exc:
             return self._page(409, pages.error_page(409, exc.message, exc.hint or "", actor=self.actor,
                                                     link=(f"/jobs/{exc.job.id}", "Watch that job")))

@@ -22,6 +22,7 @@ ALL_BINARIES = (*KUBE_BINARIES, "etcd", "kwok")
 ENVTEST_BINARIES = ("etcd", "kube-apiserver", "kubectl")
 ASSETS_ENV = "KUBEBUILDER_ASSETS"
 SCRIPT_ENV = "DEPLOYER_PLATFORM_BUILD_SCRIPT"
+HELM_SCRIPT_ENV = "DEPLOYER_HELM_BUILD_SCRIPT"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def build_script() -> Path:
 
 
 def ensure_binaries(*, env: dict[str, str] | None = None) -> Binaries:
-    """Paths of all six binaries, building the missing ones first (tens of minutes when cold)."""
+    """Paths of all six binaries and helm, building the missing ones first (tens of minutes when cold)."""
     environ = dict(os.environ if env is None else env)
     paths: dict[str, Path] = {}
     assets = environ.get(ASSETS_ENV)
@@ -62,5 +63,17 @@ def ensure_binaries(*, env: dict[str, str] | None = None) -> Binaries:
                              "with what is still missing.")
     dest = Path(result.stdout.strip().splitlines()[-1])
     paths.update({b: dest / b for b in wanted})
+    paths["helm"] = ensure_helm(environ)
     return Binaries(paths)
+
+
+def ensure_helm(environ: dict[str, str]) -> Path:
+    """The pinned Helm (scripts/build-helm.sh): what `source: {helm: ...}` services render with in
+    the tests and the demo. A cold build takes about 4 minutes; later runs find it cached."""
+    script = checkout_script("build-helm.sh", HELM_SCRIPT_ENV, "helm")
+    result = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, env=environ)
+    if result.returncode != 0:
+        raise ToolError(f"building helm failed (exit {result.returncode}); its progress and the failing step are "
+                        "printed above", hint=f"Fix the cause and run `deployer platform prepare` again ({script}).")
+    return Path(result.stdout.strip().splitlines()[-1]) / "helm"
 

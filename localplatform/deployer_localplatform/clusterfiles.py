@@ -2,8 +2,9 @@
 
 They are ordinary cluster files (deployer/config/models.py): deployer's real loader reads them
 and its real code paths (token file on-prem, service-account key -> google-auth on GKE) run
-against the local clusters unchanged. They name credentials by absolute path into the state
-folder; the secrets themselves never enter these files.
+against the local clusters unchanged; local-gke is found by name through the GCP stand-in's GKE
+API. They name credentials by absolute path into the state folder; the secrets themselves never
+enter these files.
 """
 
 from __future__ import annotations
@@ -58,12 +59,11 @@ def cluster_document(cluster: ClusterInfo, gcp_url: str | None = None) -> dict[s
         assert cluster.service_account_key_file is not None
         doc |= {
             "labels": {"platform": "local"},
+            # Found by name, as a real GKE cluster is: deployer asks the stand-in's GKE API for the
+            # endpoint and CA (no server or ca here). Google's APIs are the stand-in's: the lookup,
+            # impersonation and `cluster provision`'s Terraform all go there.
             "gke": {"project": GCP_PROJECT, "location": GKE_LOCATION, "cluster": cluster.name,
-                    # Google's APIs are the stand-in's: `cluster provision` points Terraform at it.
                     **({"googleApiEndpoint": gcp_url} if gcp_url else {})},
-            # The endpoint override: a real GKE cluster's endpoint would come from its location.
-            "server": cluster.server,
-            "ca": {"file": str(cluster.ca_file)},
             "credential": {"type": "serviceAccountKey", "file": str(cluster.service_account_key_file)},
             # The platform team's Google identity (cluster-admin by RBAC, as IAM makes it on GKE):
             # cluster sync authenticates through the token webhook and Terraform acts as it.

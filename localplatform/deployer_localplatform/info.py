@@ -38,6 +38,8 @@ class ClusterInfo:
     """local-gke: a key file for the platform-admin Google account (cluster-admin, runs Terraform)."""
     cluster_file: Path | None = None
     """The deployer cluster file describing this cluster, when `up` was given a config folder."""
+    audit_log: Path | None = None
+    """The API server's audit log of every write (JSON lines; reads are not logged)."""
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,14 @@ class ClusterFiles:
         return self.root / "kwok.yaml"
 
     @property
+    def audit_policy(self) -> Path:
+        return self.root / "audit-policy.yaml"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "audit.log"
+
+    @property
     def webhook_kubeconfig(self) -> Path:
         return self.root / "webhook.kubeconfig"
 

@@ -42,6 +42,7 @@ from deployer_localplatform.topology import (
     CLUSTERS,
     DEPLOYER_ACCOUNT_ID,
     GCP_PROJECT,
+    GKE_LOCATION,
     NODE_NAME,
     PLATFORM_ADMIN_ACCOUNT_ID,
     ClusterSpec,
@@ -225,6 +226,7 @@ class Platform:
             files = self.layout.cluster(spec.name)
             if spec.google_webhook:
                 write_webhook_kubeconfig(files.webhook_kubeconfig, gcp_url)
+            components.write_audit_policy(files)
             port = ports.cluster[spec.name]["apiserver"]
             run.launch(components.apiserver(self.layout, bins, spec, files, port=port, etcd_url=ports.etcd_url),
                        port, ports.server(spec))
@@ -267,10 +269,17 @@ class Platform:
                                                             "platform team (local platform)")
             write_private(files.platform_admin_key, json.dumps(admin_key, indent=2))
             admin_key_file = files.platform_admin_key
+            # What GKE and IAM know of this cluster: `clusters.get` answers with its endpoint and
+            # CA, and the two accounts hold the project roles they would on Google (the deployer
+            # only cluster viewer, as the Terraform module grants; the platform team GKE admin).
+            gcp.add_gke_cluster(GCP_PROJECT, GKE_LOCATION, spec.name, _host_port(ports.server(spec)),
+                                files.ca_cert.read_text())
+            gcp.grant(GCP_PROJECT, "roles/container.clusterViewer", f"serviceAccount:{email}")
+            gcp.grant(GCP_PROJECT, "roles/container.admin", f"serviceAccount:{admin_key['client_email']}")
         return ClusterInfo(
             name=spec.name, provider=spec.provider, server=ports.server(spec), ca_file=files.ca_cert,
             admin_token_file=files.token(ADMIN_USER), admin_kubeconfig=files.admin_kubeconfig,
-            registry=f"{ports.registry_host}/{spec.registry_path}",
+            audit_log=files.audit_log, registry=f"{ports.registry_host}/{spec.registry_path}",
             user_token_files={u.name: files.token(u.name) for u in spec.token_users if u.name != ADMIN_USER},
             service_account_email=email, service_account_key_file=key_file, admin_key_file=admin_key_file)
 
@@ -391,6 +400,11 @@ class Platform:
                 self._progress("waiting for another `deployer platform` command on this state folder")
                 fcntl.flock(handle, fcntl.LOCK_EX)
             yield
+
+
+def _host_port(server: str) -> str:
+    """GKE's ``endpoint`` field: the API server's address without the scheme."""
+    return server.removeprefix("https://").rstrip("/")
 
 
 def _read_port(path: Path) -> int | None:

@@ -249,7 +249,9 @@ def test_killed_deploy_is_taken_over_after_its_lease_expires(deploy_dir, platfor
 
     # The killed run's Leases stay behind naming it; wait (a condition, not a guess) until each has
     # passed its own duration since its last renewal. It is still held by killed-run then: only
-    # the take-over rule lets the next deploy in.
+    # the take-over rule lets the next deploy in, once that deploy has itself watched each lease
+    # go unrenewed for its duration (so it passes --wait-for-lock; tests/integration/faults/
+    # test_lock_faults.py times that watch).
     clusters = ("local-onprem", "local-gke")
     left = {c: lease(platform, c, name) for c in clusters}
     # The holder is the actor and the run: one actor's two runs are two holders.
@@ -268,7 +270,8 @@ def test_killed_deploy_is_taken_over_after_its_lease_expires(deploy_dir, platfor
 
     spec["values"]["neverReadyOn"] = []
     write_service(deploy_dir, spec)
-    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
+    result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"),
+                      "--wait-for-lock", "30s")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert [c["outcome"] for c in result.json()["clusters"]] == ["succeeded", "succeeded"]
     for cluster in clusters:
@@ -276,8 +279,9 @@ def test_killed_deploy_is_taken_over_after_its_lease_expires(deploy_dir, platfor
         # Taken over (a transition from killed-run), then released at the end of the run.
         assert after.get("holderIdentity") is None and after.get("leaseTransitions") == 1, after
     history = deployer(deploy_dir, "-o", "json", "history", name).json()
-    # The killed run's record stays in-progress: history tells the truth about it.
-    assert [r["outcome"] for r in history["local-onprem"]] == ["in-progress", "succeeded"]
+    # The killed run's record is marked abandoned by the run that took its lock: history tells the
+    # truth about it, instead of "in progress" forever.
+    assert [r["outcome"] for r in history["local-onprem"]] == ["abandoned", "succeeded"]
 
 
 def test_wait_for_lock_waits_until_the_holder_releases_it(deploy_dir, platform) -> None:

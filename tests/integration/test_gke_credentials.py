@@ -11,8 +11,9 @@ import pytest
 import requests
 import yaml
 
-from deployer.app import connect
+from deployer.app import connect, look_up_control_plane
 from deployer.config.loader import load_config
+from deployer.credentials import bearer_source
 from deployer.credentials.google import GoogleToken, key_file_token
 from deployer.errors import CredentialsError, ExitCode, ForbiddenError
 from deployer.kube import access, objects
@@ -78,7 +79,9 @@ class Clock:
 def _key_file_client(synced, clock: Clock, margin: dt.timedelta) -> tuple[KubeClient, GoogleToken]:
     cluster = synced.cluster("local-gke")
     source = key_file_token(cluster.name, Path(cluster.credential.file), via="test key", now=clock, margin=margin)
-    return KubeClient(endpoint_of(cluster, synced), source, ClientOptions(), identity="the test key"), source
+    # found by name with a token source of its own, so the one under test starts with no token
+    endpoint = endpoint_of(cluster, synced, look_up_control_plane(cluster, synced, bearer_source(cluster, synced)))
+    return KubeClient(endpoint, source, ClientOptions(), identity="the test key"), source
 
 
 def test_a_token_is_reused_until_its_refresh_margin_then_replaced(synced, platform) -> None:
@@ -112,7 +115,7 @@ def test_a_token_that_expires_mid_run_is_refreshed_after_the_401(synced, platfor
         # Wait, as a bounded poll, until the API server itself refuses that token (its webhook
         # cache holds a good answer for up to 5 s after the stand-in lets the token expire).
         def refused() -> bool | None:
-            answer = requests.post(f"{synced.cluster('local-gke').server}/apis/authentication.k8s.io/v1/"
+            answer = requests.post(f"{platform.cluster('local-gke').server}/apis/authentication.k8s.io/v1/"
                                    "selfsubjectreviews", json={"apiVersion": "authentication.k8s.io/v1",
                                                                "kind": "SelfSubjectReview"},
                                    headers={"Authorization": f"Bearer {stale}"},

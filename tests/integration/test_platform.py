@@ -170,7 +170,8 @@ def test_cluster_files_pass_deployers_loader(platform: PlatformInfo, platform_co
     onprem, gke = config.clusters["local-onprem"], config.clusters["local-gke"]
     assert onprem.server == platform.cluster("local-onprem").server
     assert onprem.credential.file == str(platform.cluster("local-onprem").user_token_files["jenkins-deployer"])
-    assert gke.server == platform.cluster("local-gke").server
+    assert gke.server is None and gke.ca is None  # found by name through the stand-in's GKE API
+    assert gke.gke.google_api_endpoint == platform.gcp_url
     assert gke.credential.type == "serviceAccountKey"
     assert gke.registry == f"{platform.registry}/gke"
     secrets = (platform.cluster("local-onprem").admin_token_file,

@@ -12,6 +12,8 @@ from deployer.pipeline.report import ClusterReport, End, EndState, RunReport, de
     (EndState(End.NOT_CONTACTED), "not contacted"),
     (EndState(End.UNCHANGED, 3), "unchanged, on r3"),
     (EndState(End.UNCHANGED), "unchanged, on no release"),
+    (EndState(End.UNCHANGED, 1, failed_revision=2, reason="r2 failed before any object was written"),
+     "unchanged, on r1 (r2 failed before any object was written)"),
     (EndState(End.DRY_RUN, 3), "on r3; dry run, nothing written"),
     (EndState(End.DRY_RUN), "on no release; dry run, nothing written"),
     (EndState(End.CURRENT, 3), "already on r3; nothing to change"),
@@ -25,6 +27,12 @@ from deployer.pipeline.report import ClusterReport, End, EndState, RunReport, de
      "rollback to r3 failed: timed out after 60s"),
     (EndState(End.UNKNOWN, reason="cluster c1: internal error"),
      "rollback failed: cluster c1: internal error; cluster state unknown"),
+    (EndState(End.LOST, 1, failed_revision=2, reason="cluster c1: cannot reach the API server"),
+     "lost while r2 was being deployed: it runs r2 or r1 (record r2 left in progress); run `deployer status` "
+     "once the API server answers (cluster c1: cannot reach the API server)"),
+    (EndState(End.LOST, None, failed_revision=1, reason="gone"),
+     "lost while r1 was being deployed: it runs r1 or no release (record r1 left in progress); run `deployer "
+     "status` once the API server answers (gone)"),
     (None, ""),
 ])
 def test_each_end_state_in_words(state: EndState | None, words: str) -> None:

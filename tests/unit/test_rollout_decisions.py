@@ -161,7 +161,7 @@ def test_an_unknown_policy_is_refused_by_name():
         policy.decide("rollback-some", {"a": "failed"}, {"a": True}, {"a": True})
 
 
-# --- deploy lock ----------------------------------------------------------------------------------
+# --- deploy lock: expiry judged by what this candidate observed, by its own monotonic clock -------
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -170,43 +170,90 @@ def stamp(seconds_ago: float) -> str:
     return (NOW - dt.timedelta(seconds=seconds_ago)).isoformat().replace("+00:00", "Z")
 
 
+def held_by(holder: str | None, *, renewed: str | None = None, duration: int | None = 30, version: str = "7") -> dict:
+    spec = {"holderIdentity": holder, "renewTime": renewed or stamp(0), "leaseDurationSeconds": duration}
+    return {"metadata": {"resourceVersion": version}, "spec": spec}
+
+
+def watch(reads: list[tuple[float, dict | None]], me: str = "me") -> lock.LockDecision:
+    """Read the lease at each monotonic time in turn, as a waiting candidate does; the last decision."""
+    observed = None
+    decision = lock.LockDecision("create")
+    for at, lease in reads:
+        observed = lock.observe(lease, observed, at)
+        decision = lock.decide(lease, me, observed, at)
+    return decision
+
+
 def test_renewing_our_own_lease_names_us():
-    decision = lock.decide({"spec": {"holderIdentity": "me", "renewTime": stamp(1)}}, "me", NOW)
+    decision = watch([(0.0, held_by("me"))])
     assert (decision.action, decision.holder) == ("renew", "me")
 
 
-def test_a_lease_never_renewed_counts_from_its_acquire_time():
-    held = lock.decide({"spec": {"holderIdentity": "other", "acquireTime": stamp(10),
-                                 "leaseDurationSeconds": 60}}, "me", NOW)
-    assert (held.action, held.holder, held.expires_in) == ("held", "other", 50.0)
-    expired = lock.decide({"spec": {"holderIdentity": "other", "acquireTime": stamp(40),
-                                    "leaseDurationSeconds": 30}}, "me", NOW)
-    assert (expired.action, expired.holder) == ("take", "other")
+@pytest.mark.parametrize(("reads", "action", "left"), [
+    # first sight of a live lease: the whole duration still to watch, whatever renewTime says
+    ([(100.0, held_by("other", renewed=stamp(3600)))], "held", 30.0),
+    # unchanged for 29.5 s, 30 s, 30.5 s of this candidate's own clock
+    ([(100.0, held_by("other")), (129.5, held_by("other"))], "held", 0.5),
+    ([(100.0, held_by("other")), (130.0, held_by("other"))], "take", 0.0),
+    ([(100.0, held_by("other")), (130.5, held_by("other"))], "take", 0.0),
+    # renewed in between (new renewTime and resourceVersion): the watch starts again
+    ([(100.0, held_by("other")), (125.0, held_by("other", renewed=stamp(-25), version="8")),
+      (140.0, held_by("other", renewed=stamp(-25), version="8"))], "held", 15.0),
+    # only the resourceVersion changed (a label edit, a renewal within the same microsecond): still a change
+    ([(100.0, held_by("other")), (125.0, held_by("other", version="9")), (131.0, held_by("other", version="9"))],
+     "held", 24.0),
+    # taken over by a third run: its record is watched from scratch
+    ([(100.0, held_by("other")), (129.0, held_by("third", version="8")), (131.0, held_by("third", version="8"))],
+     "held", 28.0),
+    # a lease with no duration lasts the default
+    ([(100.0, held_by("other", duration=None)), (100.0 + lock.LEASE_SECONDS - 1, held_by("other", duration=None))],
+     "held", 1.0),
+    ([(0.0, held_by("other", duration=60)), (59.0, held_by("other", duration=60))], "held", 1.0),
+    # released, or never there
+    ([(0.0, held_by(None))], "take", 0.0),
+    ([(0.0, held_by(""))], "take", 0.0),
+    ([(0.0, None)], "create", 0.0),
+])
+def test_a_lease_is_taken_only_after_this_candidate_watched_it_unchanged_for_its_duration(reads, action, left):
+    decision = watch(reads)
+    assert decision.action == action
+    assert decision.expires_in == pytest.approx(left)
+    if action in ("held", "take") and reads[-1][1] and reads[-1][1]["spec"]["holderIdentity"]:
+        assert decision.holder == reads[-1][1]["spec"]["holderIdentity"]
 
 
-def test_a_lease_without_a_duration_lasts_the_default():
-    decision = lock.decide({"spec": {"holderIdentity": "other", "renewTime": stamp(20)}}, "me", NOW)
-    assert (decision.action, decision.expires_in) == ("held", lock.LEASE_SECONDS - 20)
+def test_a_skewed_wall_clock_changes_nothing():
+    # renewTime 31 s "in the past" by a clock running ahead, or 31 s "in the future" by one behind:
+    # only how long the record stayed the same, by our own monotonic clock, counts.
+    for renewed in (stamp(31), stamp(-31), stamp(10**6)):
+        assert watch([(5.0, held_by("other", renewed=renewed)), (20.0, held_by("other", renewed=renewed))]
+                     ).action == "held"
+        assert watch([(5.0, held_by("other", renewed=renewed)), (35.0, held_by("other", renewed=renewed))]
+                     ).action == "take"
 
 
-def test_a_lease_with_no_time_at_all_is_taken_naming_its_holder():
-    decision = lock.decide({"spec": {"holderIdentity": "other"}}, "me", NOW)
-    assert (decision.action, decision.holder) == ("take", "other")
+def test_a_decision_without_an_observation_of_that_record_never_takes():
+    stale = lock.observe(held_by("other", version="1"), None, 0.0)
+    assert lock.decide(held_by("other", version="2"), "me", stale, 1000.0).action == "held"
+    assert lock.decide(held_by("other"), "me", None, 1000.0).expires_in == 30.0
 
 
-@pytest.mark.parametrize(("seconds_ago", "action"), [(29.5, "held"), (30, "take"), (30.5, "take")])
-def test_a_lease_expires_exactly_at_its_duration(seconds_ago, action):
-    decision = lock.decide({"spec": {"holderIdentity": "other", "renewTime": stamp(seconds_ago),
-                                     "leaseDurationSeconds": 30}}, "me", NOW)
-    assert (decision.action, decision.holder) == (action, "other")
-    if action == "held":
-        assert decision.expires_in == pytest.approx(30 - seconds_ago)
+def test_observation_keeps_its_start_while_the_record_is_unchanged():
+    first = lock.observe(held_by("other"), None, 10.0)
+    assert lock.observe(held_by("other"), first, 50.0) is first
+    assert lock.observe(held_by("other", version="8"), first, 50.0) == lock.Observation(
+        lock.record_of(held_by("other", version="8")), 50.0)
+    assert lock.observe(None, first, 50.0) is None
+
+
+@pytest.mark.parametrize(("renewed_at", "now", "lost"), [
+    (None, 1000.0, False), (100.0, 129.9, False), (100.0, 130.0, True), (100.0, 200.0, True)])
+def test_a_holder_counts_its_lease_lost_once_unrenewed_for_its_duration(renewed_at, now, lost):
+    assert lock.lost(renewed_at, now, 30) is lost
 
 
 def test_lease_times_are_read_with_their_zone():
-    # A renewTime written by another zone's clock is the same instant.
-    renewed = (NOW - dt.timedelta(seconds=5)).astimezone(dt.timezone(dt.timedelta(hours=2))).isoformat()
-    decision = lock.decide({"spec": {"holderIdentity": "other", "renewTime": renewed,
-                                     "leaseDurationSeconds": 30}}, "me", NOW)
-    assert (decision.action, decision.expires_in) == ("held", 25.0)
+    assert lock.parse_time("2026-11-22T12:00:00Z") == NOW
+    assert lock.parse_time("2026-11-22T14:00:00+02:00") == NOW
     assert lock.parse_time("") is None and lock.parse_time(None) is None

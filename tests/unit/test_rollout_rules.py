@@ -82,21 +82,30 @@ NOW = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.UTC)
 
 def lease(holder: str | None, renewed_seconds_ago: float, duration: int = 30) -> dict:
     renew = (NOW - dt.timedelta(seconds=renewed_seconds_ago)).isoformat().replace("+00:00", "Z")
-    return {"spec": {"holderIdentity": holder, "renewTime": renew, "leaseDurationSeconds": duration}}
+    return {"metadata": {"resourceVersion": "1"},
+            "spec": {"holderIdentity": holder, "renewTime": renew, "leaseDurationSeconds": duration}}
+
+
+def seen_for(found: dict, seconds: float, me: str = "me") -> lock.LockDecision:
+    """The decision of a candidate that has watched ``found`` unchanged for ``seconds``."""
+    observed = lock.observe(found, None, 0.0)
+    return lock.decide(found, me, observed, seconds)
 
 
 def test_lock_decisions() -> None:
-    assert lock.decide(None, "me", NOW).action == "create"
-    assert lock.decide(lease("me", 5), "me", NOW).action == "renew"
-    held = lock.decide(lease("https://jenkins/job/1", 5), "me", NOW)
+    assert lock.decide(None, "me", None, 0.0).action == "create"
+    assert seen_for(lease("me", 5), 0).action == "renew"
+    held = seen_for(lease("https://jenkins/job/1", 5), 5)
     assert (held.action, held.holder, round(held.expires_in)) == ("held", "https://jenkins/job/1", 25)
-    assert lock.decide(lease("killed-run", 31), "me", NOW).action == "take"
-    assert lock.decide(lease(None, 1), "me", NOW).action == "take"
+    # renewed 31 s ago by the wall clock, but this candidate has only just seen it: still held
+    assert seen_for(lease("killed-run", 31), 0).action == "held"
+    assert seen_for(lease("killed-run", 31), 30).action == "take"
+    assert seen_for(lease(None, 1), 0).action == "take"
 
 
 def test_two_runs_of_one_actor_are_two_holders() -> None:
     first, second = lock.holder_of("ana@build-host", "1a2b3c4d"), lock.holder_of("ana@build-host", "9f8e7d6c")
     assert first != second and first.startswith("ana@build-host")
-    held = lock.decide(lease(first, 5), second, NOW)
+    held = seen_for(lease(first, 5), 5, second)
     assert (held.action, held.holder) == ("held", first)  # the second run is refused, naming the first
-    assert lock.decide(lease(first, 5), first, NOW).action == "renew"
+    assert seen_for(lease(first, 5), 5, first).action == "renew"

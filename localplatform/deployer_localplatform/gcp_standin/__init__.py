@@ -20,9 +20,14 @@ Point clients at it with:
 - kube-apiserver: ``--authentication-token-webhook-config-file`` written by
   :func:`write_webhook_kubeconfig` and ``--authentication-token-webhook-version=v1``.
 
-Where it knowingly differs from Google: it checks authentication and scopes but not IAM
-permissions; it issues access tokens only (no ID tokens, no domain-wide delegation, no
-impersonation through iamcredentials); keys are TYPE_GOOGLE_CREDENTIALS_FILE only.
+- deployer's GKE lookup and impersonation: ``gke.googleApiEndpoint`` set to ``BASE`` (GKE's
+  clusters.get and IAM Credentials' generateAccessToken are served under ``BASE/v1/``).
+
+Where it knowingly differs from Google: it checks authentication and scopes everywhere, but IAM
+permissions only for GKE's clusters.get and generateAccessToken (project-level bindings, no
+conditions, no service-account-level policies; see permissions); it issues access tokens only
+(no ID tokens, no domain-wide delegation, no delegation chains); keys are
+TYPE_GOOGLE_CREDENTIALS_FILE only; a cluster's ``endpoint`` carries a port.
 A key file's ``token_uri`` names the port, so restart the stand-in on the same ``--port`` to keep
 issued key files usable.
 """

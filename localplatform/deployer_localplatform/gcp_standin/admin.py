@@ -11,11 +11,21 @@ browser; the local platform has neither, so it asks here. JSON in, JSON out, no 
 - ``POST /_admin/revoke-key`` ``{"key": key id or full key name}``: disables the key; its tokens
   stop authenticating at once.
 - ``PUT /_admin/token-ttl`` ``{"seconds"}``: lifetime of tokens issued from now on.
+- ``POST /_admin/gke-clusters`` ``{"projectId", "location", "cluster", "endpoint", "caCertificate"}``:
+  GKE's clusters.get answers for this cluster from now on (``endpoint`` is host[:port],
+  ``caCertificate`` the CA's PEM); the local platform registers its GKE-shaped cluster at start.
+- ``POST /_admin/grants`` ``{"projectId", "role", "member"}``: adds the member to the role's
+  binding in the project's IAM policy, as an organisation admin would out of band.
+- ``GET /_admin/requests``: how many Google API requests were served, by ``"METHOD /path"``, since
+  the stand-in started (for tests; the admin API's own calls are not counted).
 - ``GET /_admin/state``: everything the stand-in knows, without private material (no keys'
   private halves, no tokens, not even token digests).
 """
 
 from __future__ import annotations
+
+import base64
+from collections.abc import Callable
 
 from deployer_localplatform.gcp_standin.google_rest import (
     account_json,
@@ -24,12 +34,14 @@ from deployer_localplatform.gcp_standin.google_rest import (
     known_project,
     new_account,
     new_key,
+    new_policy_etag,
+    normalize_bindings,
     policy_json,
     revoke_key,
     rfc3339,
 )
 from deployer_localplatform.gcp_standin.responses import invalid_argument, not_found
-from deployer_localplatform.gcp_standin.state import StateStore
+from deployer_localplatform.gcp_standin.state import GkeCluster, StateStore
 
 MAX_TOKEN_TTL = 86400
 
@@ -42,10 +54,12 @@ def _text(body: dict, field: str, required: bool = True) -> str:
 
 
 class AdminApi:
-    def __init__(self, store: StateStore, token_uri: str, clock) -> None:
+    def __init__(self, store: StateStore, token_uri: str, clock,
+                 request_counts: Callable[[], dict[str, int]] = dict) -> None:
         self.store = store
         self.token_uri = token_uri
         self.clock = clock
+        self.request_counts = request_counts
 
     def handle(self, method: str, path: str, body: dict) -> dict:
         routes = {
@@ -55,6 +69,9 @@ class AdminApi:
             ("PUT", "token-ttl"): self.set_token_ttl,
             ("POST", "token-ttl"): self.set_token_ttl,
             ("GET", "state"): self.dump_state,
+            ("POST", "gke-clusters"): self.add_gke_cluster,
+            ("POST", "grants"): self.grant,
+            ("GET", "requests"): lambda _body: {"requests": self.request_counts()},
         }
         handler = routes.get((method, path))
         if handler is None:
@@ -79,6 +96,28 @@ class AdminApi:
         with self.store.lock:
             account = self.store.state.accounts[email]
             return {"serviceAccount": account_json(account), "keyName": key.name, "keyFile": key_file}
+
+    def add_gke_cluster(self, body: dict) -> dict:
+        ca_pem = _text(body, "caCertificate")
+        if "BEGIN CERTIFICATE" not in ca_pem:
+            raise invalid_argument("caCertificate must be a PEM certificate.")
+        endpoint = _text(body, "endpoint")
+        if "/" in endpoint or " " in endpoint:
+            raise invalid_argument("endpoint is host[:port], without a scheme or path.")
+        with self.store.change() as state:
+            project = known_project(state, _text(body, "projectId"))
+            cluster = GkeCluster(project.project_id, _text(body, "location"), _text(body, "cluster"), endpoint,
+                                 base64.b64encode(ca_pem.encode("ascii")).decode("ascii"), rfc3339(self.clock()))
+            state.gke_clusters[cluster.resource] = cluster
+        return {"name": cluster.resource}
+
+    def grant(self, body: dict) -> dict:
+        role, member = _text(body, "role"), _text(body, "member")
+        with self.store.change() as state:
+            policy = known_project(state, _text(body, "projectId")).policy
+            policy.bindings = normalize_bindings([*policy.bindings, {"role": role, "members": [member]}])
+            policy.etag = new_policy_etag()
+            return policy_json(policy)
 
     def revoke_key(self, body: dict) -> dict:
         key_id = _text(body, "key").rsplit("/", 1)[-1]

@@ -40,6 +40,19 @@ class AdminClient:
     def set_token_ttl(self, seconds: int) -> None:
         self._call("PUT", "token-ttl", {"seconds": seconds})
 
+    def add_gke_cluster(self, project_id: str, location: str, cluster: str, endpoint: str, ca_pem: str) -> None:
+        """Make GKE's clusters.get answer for this cluster (``endpoint``: host[:port]; ``ca_pem``: its CA)."""
+        self._call("POST", "gke-clusters", {"projectId": project_id, "location": location, "cluster": cluster,
+                                            "endpoint": endpoint, "caCertificate": ca_pem})
+
+    def grant(self, project_id: str, role: str, member: str) -> None:
+        """Bind ``member`` (``serviceAccount:EMAIL``) to ``role`` in the project's IAM policy."""
+        self._call("POST", "grants", {"projectId": project_id, "role": role, "member": member})
+
+    def requests(self) -> dict[str, int]:
+        """Google API requests served since start, by ``"METHOD /path"``."""
+        return self._call("GET", "requests")["requests"]
+
     def state(self) -> dict:
         return self._call("GET", "state")
 

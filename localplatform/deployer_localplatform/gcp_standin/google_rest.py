@@ -31,7 +31,7 @@ import secrets
 from urllib.parse import quote
 
 from deployer_localplatform.gcp_standin import crypto
-from deployer_localplatform.gcp_standin.oauth import authenticate
+from deployer_localplatform.gcp_standin.oauth import Caller, authenticate
 from deployer_localplatform.gcp_standin.responses import (
     INVALID_CREDENTIAL,
     MISSING_CREDENTIAL,
@@ -94,6 +94,20 @@ def rfc3339(seconds: float) -> str:
 def new_policy_etag() -> str:
     # Resource Manager's etags are 8 bytes, base64 ("BwX..."): a version byte, then opaque bytes.
     return base64.b64encode(b"\x07" + secrets.token_bytes(7)).decode("ascii")
+
+
+def caller_of(store: StateStore, authorization: str | None, scopes: frozenset[str], now: float) -> Caller:
+    """Who sent a Google API request, as Google checks it: a live bearer token with one of ``scopes``."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise GoogleApiError(401, "UNAUTHENTICATED", MISSING_CREDENTIAL)
+    with store.lock:
+        caller = authenticate(store.state, token.strip(), now)
+    if caller is None:
+        raise GoogleApiError(401, "UNAUTHENTICATED", INVALID_CREDENTIAL)
+    if not caller.scopes & scopes:
+        raise GoogleApiError(403, "PERMISSION_DENIED", "Request had insufficient authentication scopes.")
+    return caller
 
 
 # ---- operations shared with the admin API -----------------------------------------------------
@@ -240,7 +254,7 @@ def _new_unique_id(state: State) -> str:
             return candidate
 
 
-def _normalize_bindings(raw: object) -> list[dict]:
+def normalize_bindings(raw: object) -> list[dict]:
     """Google merges bindings of the same role and condition, sorts them and their members."""
     if not isinstance(raw, list):
         raise invalid_argument("policy.bindings must be a list.")
@@ -287,15 +301,7 @@ class GoogleRest:
         raise not_found(f"The stand-in serves no {method} v1/{path}.")
 
     def _check_caller(self, authorization: str | None, scopes: frozenset[str]) -> None:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise GoogleApiError(401, "UNAUTHENTICATED", MISSING_CREDENTIAL)
-        with self.store.lock:
-            caller = authenticate(self.store.state, token.strip(), self.clock())
-        if caller is None:
-            raise GoogleApiError(401, "UNAUTHENTICATED", INVALID_CREDENTIAL)
-        if not caller.scopes & scopes:
-            raise GoogleApiError(403, "PERMISSION_DENIED", "Request had insufficient authentication scopes.")
+        caller_of(self.store, authorization, scopes, self.clock())
 
     # ---- Cloud Resource Manager v1 ----
 
@@ -320,7 +326,7 @@ class GoogleRest:
         if not isinstance(policy_in, dict):
             raise invalid_argument("Invalid JSON payload received. policy must be an object.")
         mask = {f.strip() for f in str(body.get("updateMask") or "bindings,etag").split(",")}
-        bindings = _normalize_bindings(policy_in.get("bindings") or [])
+        bindings = normalize_bindings(policy_in.get("bindings") or [])
         with self.store.change() as state:
             found = self._crm_project(state, project)
             for binding in bindings:

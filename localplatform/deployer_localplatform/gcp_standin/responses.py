@@ -40,17 +40,20 @@ class Response:
 
 
 class GoogleApiError(Exception):
-    def __init__(self, code: int, status: str, message: str) -> None:
+    def __init__(self, code: int, status: str, message: str, details: list[dict] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
         self.message = message
+        self.details = details  # google.rpc.Status details, as the newer APIs (iamcredentials) add
 
     def response(self) -> Response:
         body = {"error": {"code": self.code, "message": self.message,
                           "errors": [{"message": self.message, "domain": "global",
                                       "reason": _REASONS.get(self.status, "unknown")}],
                           "status": self.status}}
+        if self.details:
+            body["error"]["details"] = self.details
         headers = {}
         if self.code == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="https://accounts.google.com/"'

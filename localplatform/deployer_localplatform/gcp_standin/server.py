@@ -4,6 +4,9 @@ GKE's token check and the admin API.
 
 Paths served:
 
+- ``/v1/projects/{p}/locations/{l}/clusters/{c}``: GKE's clusters.get (see container).
+- ``/v1/projects/-/serviceAccounts/{email}:generateAccessToken``: IAM Credentials (see
+  iamcredentials).
 - ``/v1/...`` and ``/v1/v1/...``: IAM and Resource Manager (see google_rest). The doubled prefix
   is what the google provider sends to an http custom endpoint: it strips the ``/v1/`` from an
   endpoint only when the URL is https (``RemoveBasePathVersion``'s ``http[s]://`` regex), then
@@ -11,6 +14,9 @@ Paths served:
 - ``/token``: the OAuth token endpoint (see oauth).
 - ``/tokenreview``: the kube-apiserver TokenReview webhook.
 - ``/_admin/...``: the admin API (see admin).
+
+Every Google API request (not the admin API's) is counted by method and path, in memory, so tests
+can tell how often deployer called (``GET /_admin/requests``).
 
 Every request leaves one log line (method, path, status, outcome, time) and nothing else: no
 query string, no headers, no body, so no token, assertion or key ever reaches the log.
@@ -22,6 +28,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,7 +36,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from deployer_localplatform.gcp_standin import oauth
 from deployer_localplatform.gcp_standin.admin import MAX_TOKEN_TTL, AdminApi
+from deployer_localplatform.gcp_standin.container import ContainerApi
 from deployer_localplatform.gcp_standin.google_rest import GoogleRest, add_project
+from deployer_localplatform.gcp_standin.iamcredentials import IamCredentialsApi
 from deployer_localplatform.gcp_standin.responses import GoogleApiError, OAuthError, Response, invalid_argument
 from deployer_localplatform.gcp_standin.state import StateStore
 
@@ -47,7 +56,15 @@ class StandInApp:
         self.clock = clock
         self.token_uri = base_url + "/token"
         self.google = GoogleRest(store, self.token_uri, clock)
-        self.admin = AdminApi(store, self.token_uri, clock)
+        self.container = ContainerApi(store, clock)
+        self.iamcredentials = IamCredentialsApi(store, clock)
+        self.requests: Counter[str] = Counter()
+        self._counting = threading.Lock()
+        self.admin = AdminApi(store, self.token_uri, clock, self.request_counts)
+
+    def request_counts(self) -> dict[str, int]:
+        with self._counting:
+            return dict(self.requests)
 
     def handle(self, method: str, target: str, content_type: str, authorization: str | None,
                body: bytes) -> Response:
@@ -56,6 +73,8 @@ class StandInApp:
         try:
             if path.startswith("/_admin/"):
                 return Response(200, self.admin.handle(method, path.removeprefix("/_admin/"), _json(body)))
+            with self._counting:
+                self.requests[f"{method} {path}"] += 1
             if path == "/token" and method == "POST":
                 form = _json(body) if content_type.startswith("application/json") else _form(body)
                 return Response(200, oauth.grant(self.store, form, self.token_uri, self.clock()),
@@ -65,6 +84,12 @@ class StandInApp:
                 if review.get("kind") != "TokenReview":
                     raise invalid_argument("the webhook expects an authentication.k8s.io TokenReview.")
                 return Response(200, oauth.review(self.store, review, self.clock()))
+            if path.startswith("/v1/"):
+                google_path = path.removeprefix("/v1/")
+                if self.container.serves(google_path):
+                    return Response(200, self.container.handle(method, google_path, authorization))
+                if self.iamcredentials.serves(google_path):
+                    return Response(200, self.iamcredentials.handle(method, google_path, _json(body), authorization))
             for prefix in ("/v1/v1/", "/v1/"):
                 if path.startswith(prefix):
                     answer = self.google.handle(method, path.removeprefix(prefix), parse_qs(split.query),

@@ -81,9 +81,27 @@ class Project:
 class IssuedToken:
     email: str
     unique_id: str  # a re-created account of the same email must not inherit old tokens
-    key_id: str
+    key_id: str  # "" for a token minted by generateAccessToken (impersonation): no key of its own
     scopes: list[str]
     expires_at: float
+
+
+@dataclass
+class GkeCluster:
+    """A GKE cluster as ``clusters.get`` describes it: the local platform registers its clusters."""
+
+    project_id: str
+    location: str
+    name: str
+    endpoint: str
+    """host[:port] of the API server (Google answers an IP; the local one adds its port)."""
+    ca_certificate: str
+    """base64 of the CA's PEM, as ``masterAuth.clusterCaCertificate`` carries it."""
+    create_time: str
+
+    @property
+    def resource(self) -> str:
+        return f"projects/{self.project_id}/locations/{self.location}/clusters/{self.name}"
 
 
 @dataclass
@@ -93,6 +111,7 @@ class State:
     keys: dict[str, ServiceAccountKey] = field(default_factory=dict)  # by key id
     tokens: dict[str, IssuedToken] = field(default_factory=dict)  # by SHA-256 hex of the token
     token_ttl: int = DEFAULT_TOKEN_TTL
+    gke_clusters: dict[str, GkeCluster] = field(default_factory=dict)  # by resource name
 
     def to_json(self) -> dict:
         return {"format": STATE_FORMAT, **asdict(self)}
@@ -107,6 +126,8 @@ class State:
             keys={k: ServiceAccountKey(**v) for k, v in data["keys"].items()},
             tokens={k: IssuedToken(**v) for k, v in data["tokens"].items()},
             token_ttl=int(data["token_ttl"]),
+            # absent from files written before the stand-in served clusters.get
+            gke_clusters={k: GkeCluster(**v) for k, v in data.get("gke_clusters", {}).items()},
         )
 
 
