@@ -379,6 +379,7 @@ def widget_role(deploy_dir, synced):
 def test_a_crd_and_a_custom_object_of_it_deploy_in_one_release(deploy_dir, platform, widget_role) -> None:
     name = unique("crd")
     spec = _service(name, values={"group": widget_role})
+    spec["allowClusterScoped"] = ["CustomResourceDefinition"]
     write_fixture_service(deploy_dir, "empty", spec, {"crd.yaml.j2": CRD, "widget.yaml.j2": WIDGET})
     commit = unique("c")
 
@@ -397,6 +398,18 @@ def test_a_crd_and_a_custom_object_of_it_deploy_in_one_release(deploy_dir, platf
     again = deployer(deploy_dir, "--detailed-exitcode", "-o", "json", "deploy", name, "--env", "staging",
                      "--commit", commit)
     assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
+
+    # A release that drops the CRD keeps it (its custom objects would go with it) and says so.
+    (deploy_dir / "services" / spec["manifests"] / "crd.yaml.j2").unlink()
+    dropped = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", commit)
+    assert dropped.exit_code == 0, dropped.stdout + dropped.stderr
+    for report in dropped.json()["clusters"]:
+        prune = next(s for s in report["steps"] if s["name"] == "deploy:prune")
+        assert (f"CustomResourceDefinition widgets.{widget_role} left in place: a CustomResourceDefinition is "
+                "never deleted by a release") in prune["message"], prune
+        assert condition(read(platform, report["cluster"], "crd", f"widgets.{widget_role}"),
+                         "Established")["status"] == "True"
+        assert read(platform, report["cluster"], f"widgets.{widget_role}", name)["spec"] == {"size": 3}
 
 
 UPSTREAM_ONLY = deployment_of("""\

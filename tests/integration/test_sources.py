@@ -321,7 +321,7 @@ def test_a_custom_kind_the_cluster_serves_cluster_scoped_is_refused_at_preflight
                             "delete", "-f", str(crd), "--wait=false"], check=True, capture_output=True, timeout=60)
 
 
-def test_an_allowed_other_namespace_is_owned_and_pruned_and_a_cluster_scoped_kind_needs_cluster_access(
+def test_an_allowed_other_namespace_and_an_allowed_cluster_scoped_kind_are_owned_and_pruned(
         config_dir, platform, tmp_path) -> None:
     from kubernetes import client
 
@@ -357,6 +357,24 @@ def test_an_allowed_other_namespace_is_owned_and_pruned_and_a_cluster_scoped_kin
     (plain / "role.yaml").write_text(f"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
                                      f"metadata: {{name: reader-{suffix}}}\nrules: []\n")
     write_service(config_dir, name, {"yaml": str(plain)}, allowClusterScoped=["ClusterRole"])
-    refused = run_cli("--config-dir", str(config_dir), "deploy", name, "--env", "staging", "--commit", f"c-{suffix}")
-    assert refused.exit_code == ExitCode.API_REJECTED, refused.stdout + refused.stderr
-    assert "clusterroles.rbac.authorization.k8s.io cluster-wide" in refused.stdout + refused.stderr
+
+    def read_role(cluster: str) -> dict | None:
+        from tests.integration.kit import or_none
+
+        with admin_api(platform.cluster(cluster)) as api:
+            found = or_none(lambda: client.RbacAuthorizationV1Api(api).read_cluster_role(f"reader-{suffix}"))
+            return api.sanitize_for_serialization(found) if found is not None else None
+
+    # The deployer role never writes cluster-wide: the allowed ClusterRole goes through the admin credential.
+    third = deploy(config_dir, name, f"c-{suffix}")
+    assert third.exit_code == 0, third.stdout + third.stderr
+    for cluster in CLUSTERS:
+        role = read_role(cluster)
+        assert role is not None and role["metadata"]["labels"]["deployer.io/service"] == name
+
+    (plain / "role.yaml").unlink()
+    fourth = deploy(config_dir, name, f"c-{suffix}")
+    assert fourth.exit_code == 0, fourth.stdout + fourth.stderr
+    for cluster in CLUSTERS:  # dropped: pruned like the rest (only a CRD is never pruned)
+        role = read_role(cluster)
+        assert role is None or role["metadata"].get("deletionTimestamp"), role
