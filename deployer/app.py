@@ -217,10 +217,18 @@ class App:
         ``images``), per cluster, the image to pin, present in that cluster's registry: a build of
         ``commit`` (tagged with it; built once, unless a target registry has it), a prebuilt image
         resolved to its digest once and copied by digest, or with ``promotion`` the digest the source
-        environment ran for the service's own image, copied by digest and never rebuilt."""
+        environment ran for each of them (``Promotion.images``), copied by digest: never rebuilt,
+        and a prebuilt tag is never looked up again (it may have moved since the source ran it)."""
         from deployer.config.models import BuiltImage
         from deployer.images import backends
-        from deployer.images.publish import copy_digest, image_tag, promote_build, publish, publish_prebuilt
+        from deployer.images.publish import (
+            copy_digest,
+            copy_prebuilt,
+            image_tag,
+            promote_build,
+            publish,
+            publish_prebuilt,
+        )
 
         def progress(message: str) -> None:
             self.progress("", message)
@@ -232,7 +240,12 @@ class App:
         builds |= {name: s.build for name, s in service.images.items() if isinstance(s, BuiltImage)}
         found: dict[str, dict[str, Published]] = {}
         for name, build in builds.items():
-            if build is primary and promotion is not None:
+            if promotion is not None and name in promotion.images:
+                ran = promotion.images[name]
+                found[name] = copy_digest(build.name, clusters, ran, ran.rpartition("@")[2],
+                                          image_tag(commit or ran.rpartition("@")[2].replace(":", "-")),
+                                          registry=registry, progress=progress, dry_run=dry_run)
+            elif build is primary and promotion is not None:
                 found[name] = copy_digest(build.name, clusters, promotion.image, promotion.digest,
                                           image_tag(commit or promotion.digest.replace(":", "-")),
                                           registry=registry, progress=progress, dry_run=dry_run)
@@ -245,7 +258,12 @@ class App:
                                       backend=lambda: backends.backend(builder), registry=registry,
                                       progress=progress, dry_run=dry_run)
         for name, source in service.images.items():
-            if not isinstance(source, BuiltImage):
+            if isinstance(source, BuiltImage):
+                continue
+            if promotion is not None and name in promotion.images:  # what the source ran, not the tag now
+                found[name] = copy_prebuilt(source.prebuilt, promotion.images[name], clusters, registry=registry,
+                                            progress=progress, dry_run=dry_run)
+            else:
                 found[name] = publish_prebuilt(source.prebuilt, clusters, registry=registry, progress=progress,
                                                dry_run=dry_run)
         return {name: found[name] for name in ["", *service.images] if name in found}

@@ -159,6 +159,17 @@ def publish_prebuilt(source: str, clusters: list[Cluster], *, registry: Registry
                        registry=registry, progress=progress, dry_run=dry_run)
 
 
+def copy_prebuilt(declared: str, ran: str, clusters: list[Cluster], *, registry: Registry,
+                  progress: Progress = lambda _: None, dry_run: bool = False) -> dict[str, Published]:
+    """A promoted release's prebuilt image: ``ran`` (a source cluster's pinned copy of ``declared``)
+    copied by digest under the name ``publish_prebuilt`` gives it; the declared tag is not looked
+    up again, since it may point elsewhere now."""
+    digest = ran.rpartition("@")[2]
+    progress(f"prebuilt image {declared} as the source ran it: {digest}")
+    return copy_digest(_untagged(declared).rsplit("/", 1)[-1], clusters, ran, digest, digest.replace(":", "-"),
+                       registry=registry, progress=progress, dry_run=dry_run)
+
+
 def promote_build(name: str, promoted: str, tag: str, clusters: list[Cluster], *, registry: Registry,
                   progress: Progress = lambda _: None, dry_run: bool = False) -> dict[str, Published]:
     """Another built image of a promoted release: the build of ``tag`` in the registry the promoted

@@ -123,12 +123,10 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     if app.stop.stopping():
         return _stopped_unwritten(run, targets, app, "interrupted after the image step")
     primary = _primary_image_name(service)
-    images: dict[str, dict[str, str]] = {t.name: {} for t in targets}
-    """Per cluster, each image's pinned reference by name, for templates (``{{ images.NAME }}``)."""
     for name, per_cluster in published.items():
         for target in targets:
             item = per_cluster[target.name]
-            images[target.name][name] = item.pinned
+            target.images[name] = item.pinned
             if name == primary:
                 target.image, target.digest = item.pinned, item.digest
                 target.report.image = item.pinned
@@ -142,9 +140,9 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     def prepare(target: Target) -> str:
         def check() -> str:
             rendered = render_for(app.config, service, request.environment, target.cluster, target.image,
-                                  images[target.name])
+                                  target.images)
             target.desired = content_named_jobs(with_config_hashes(_pinned(target, service, rendered,
-                                                                          images[target.name])))
+                                                                          target.images)))
             if request.dry_run:  # for its report; a real run reads the records under the lock
                 target.records = releases.read_records(target.client, target.namespace, service.name,
                                                        request.environment)
@@ -410,7 +408,8 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
             record = begin_record(target, ReleaseRecord(
                 service.name, target.name, request.environment, next_revision(target.records), target.image,
                 target.digest, mhash, request.actor, app.now().isoformat(), "in-progress", objects=target.desired,
-                commit=request.commit or "", promoted_from=request.promotion.note() if request.promotion else None))
+                commit=request.commit or "", promoted_from=request.promotion.note() if request.promotion else None,
+                images=dict(target.images)))
         except Interrupted as exc:  # stopped before this cluster's first write: it stays where it was
             target.report.outcome = "failed"
             target.report.step("deploy", "failed", 0.0, exc.message)

@@ -74,6 +74,8 @@ class Target:
     lock: locking.HeldLock | None = None
     image: str = ""
     digest: str = ""
+    images: dict[str, str] = field(default_factory=dict)
+    """Every image of the release by name, pinned for this cluster (``ReleaseRecord.images``)."""
     wrote: bool = False
     record: ReleaseRecord | None = None
     """The release record this run wrote for the new release."""
@@ -536,7 +538,7 @@ def roll_back_to(target: Target, previous: ReleaseRecord, service: Service, envi
     record = begin_record(target, ReleaseRecord(
         service.name, target.name, environment, next_revision(target.records), previous.image, previous.digest,
         previous.manifest_hash, actor, app.now().isoformat(), "in-progress", rollback_of=previous.revision,
-        objects=previous.objects), kind="rollback")
+        images=dict(previous.images), objects=previous.objects), kind="rollback")
     try:
         message = apply_release(target, previous.objects, record.revision, float(service.rollout.timeout), app,
                                 "rollback", prune=prune)

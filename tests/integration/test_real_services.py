@@ -7,6 +7,7 @@ Fixtures are jinja templates under tests/data/ (copied per test, under a unique 
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -155,15 +156,15 @@ TWO_CONTAINERS = deployment_of("""\
 """)
 
 
-def push_upstream_image(platform, tmp_path: Path, repository: str) -> str:
-    """A tiny image pushed by tag into the platform registry, as an upstream vendor's would be;
-    returns its digest."""
+def push_upstream_image(platform, tmp_path: Path, repository: str, content: str = "") -> str:
+    """A tiny image pushed by tag into the platform registry, as an upstream vendor's would be
+    (pushed again with other ``content``: the tag moved); returns its digest."""
     from deployer.images.backends import Buildah
 
-    context = tmp_path / "upstream"
+    context = tmp_path / f"upstream{content}"
     context.mkdir()
     (context / "Dockerfile").write_text("FROM scratch\nCOPY version.txt /version.txt\n")
-    (context / "version.txt").write_text(repository)
+    (context / "version.txt").write_text(repository + content)
     builder = Buildah()
     builder.build(context, context / "Dockerfile", f"localhost/{repository}:1.0", {})
     return builder.push(f"localhost/{repository}:1.0", f"{platform.registry}/{repository}:1.0")
@@ -472,6 +473,44 @@ def test_promote_copies_every_built_image_staging_ran_and_builds_nothing(tmp_pat
         registry = platform.cluster(cluster).registry
         assert {c.name: c.image for c in pod.containers} == {"web": f"{registry}/web@{staged['web']}",
                                                              "worker": f"{registry}/worker@{staged['worker']}"}
+
+
+def test_promote_takes_the_prebuilt_digest_staging_ran_even_after_its_tag_moved(tmp_path, synced, platform,
+                                                                                monkeypatch, buildah_calls) -> None:
+    from kubernetes import client
+
+    folder = tmp_path / "config"
+    (folder / "services" / "manifests").mkdir(parents=True)
+    (folder / "charts").symlink_to(REPO / "charts")
+    (folder / "clusters").symlink_to(synced / "clusters")
+    monkeypatch.setenv("DEPLOYER_BUILDAH_ROOT", str(platform.state_dir / "buildah"))
+    name, commit = unique("moved"), unique("c")
+    upstream = f"upstream/moving-{name}"
+    staged = push_upstream_image(platform, tmp_path, upstream)
+    spec = test_promote.service(name, ["local-onprem"], ["local-gke", "local-onprem"])
+    spec["values"]["upstream"] = f"{platform.registry}/{upstream}"
+    spec["images"] = {"cache": {"prebuilt": f"{platform.registry}/{upstream}:1.0"}}
+    (folder / "services" / f"{name}.yaml").write_text(yaml.safe_dump(spec))
+    (folder / "services" / "manifests" / "deployment.yaml.j2").write_text(TWO_CONTAINERS)
+    first = deployer(folder, "deploy", name, "--env", "staging", "--commit", commit)
+    assert first.exit_code == 0, first.stdout + first.stderr
+
+    moved = push_upstream_image(platform, tmp_path, upstream, content="-moved")  # the vendor re-tags 1.0
+    assert moved != staged
+    promoted = deployer(folder, "-o", "json", "promote", name, "--from", "staging", "--to", "production")
+
+    assert promoted.exit_code == 0, promoted.stdout + promoted.stderr
+    for cluster in CLUSTERS:
+        with kit.admin_api(platform.cluster(cluster)) as api:
+            pod = client.AppsV1Api(api).read_namespaced_deployment(name, test_promote.PRODUCTION_NS).spec.template.spec
+        pinned = f"{platform.cluster(cluster).registry}/moving-{name}@{staged}"
+        assert [c.image for c in pod.init_containers] == [pinned]
+        assert {c.name: c.image for c in pod.containers}["cache"] == pinned
+        records = kubectl(platform, cluster, "get", "configmaps", "-n", test_promote.PRODUCTION_NS, "-o", "json",
+                          "-l", f"deployer.io/record,deployer.io/service={name}")
+        assert records.returncode == 0, records.stderr
+        [record] = [json.loads(i["data"]["record.json"]) for i in yaml.safe_load(records.stdout)["items"]]
+        assert set(record["images"]) == {"", "cache"} and record["images"]["cache"] == pinned, record
 
 
 TWO_BUILT = deployment_of("""\
