@@ -300,7 +300,8 @@ def _preflight(target: Target, placement: Placement, app: App) -> str:
     # cluster-scoped one cluster-wide (a RoleBinding in ns could never grant it).
     needed: set[tuple[str, str, str, str]] = {(ns, "", "configmaps", v) for v in ("get", "list", "create", "patch")}
     needed |= {(ns, "coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
-    kinds: list[tuple[str, str, str]] = []
+    kinds: dict[tuple[str, str, str], set[str]] = {}
+    """(kind, group, plural) -> the namespaces the release writes it in (for a refusal's words)."""
     pending: list[dict[str, Any]] = []
     admin_objects: list[dict[str, Any]] = []
     for obj in target.desired:
@@ -316,7 +317,7 @@ def _preflight(target: Target, placement: Placement, app: App) -> str:
             group, plural = group_of(res.api_version), res.plural
             where = (where or ns) if res.namespaced else ""
         if where:
-            kinds.append((obj["kind"], group, plural))
+            kinds.setdefault((obj["kind"], group, plural), set()).add(where)
         for verb in ("get", "create", "patch"):
             needed.add((where, group, plural, verb))
     missing: dict[str, list[str]] = {}
@@ -332,8 +333,9 @@ def _preflight(target: Target, placement: Placement, app: App) -> str:
         file = cluster_file.name if cluster_file else f"{target.name}.yaml"
         outside = kinds_outside_role([k for k in kinds if (k[1], k[2]) in denied],
                                      _deployer_role(app.config, target.cluster))
-        because = "".join(f"; {kind} is outside the chart's deployer role: set {kind.value} in clusters/{file}"
-                          for kind in outside)
+        because = "".join(f"; {kind} is outside the chart's deployer role in namespace "
+                          f"{', '.join(sorted(kinds[(kind.kind, kind.group, kind.plural)]))}: set {kind.value} in "
+                          f"clusters/{file}" for kind in outside)
         raise ForbiddenError(f"cluster {target.name}: {client.identity} may not {places}{because}",
                              hint=(f"Add the value named above to clusters/{file}, then `deployer cluster sync "
                                    f"{target.name}`; the deployer role never deletes." if outside else
@@ -484,14 +486,16 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
 
 def _still_on_the_last_release(target: Target) -> None:
     """A failed cluster whose new release never reached its objects (its first apply failed, as
-    when its API server kept answering 503) is still on the release before it: say so, never "on
-    the new release"."""
+    when its API server kept answering 503, or its pre-deploy Job failed) is still on the release
+    before it: say so, never "on the new release"."""
     end = target.report.end
     if end is None or end.kind is not End.NEW_FAILED or target.wrote or end.revision is None:
         return
     last = previous_good(target.records, end.revision)
+    why = (f"r{end.revision} failed in its pre-deploy phase; nothing else of it was written" if target.pre_deployed
+           else f"r{end.revision} failed before any object was written")
     target.report.end = EndState(End.UNCHANGED, last.revision if last else None, failed_revision=end.revision,
-                                 reason=f"r{end.revision} failed before any object was written")
+                                 reason=why)
 
 
 def _has_release_to_return_to(target: Target) -> bool:

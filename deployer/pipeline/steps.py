@@ -77,6 +77,10 @@ class Target:
     images: dict[str, str] = field(default_factory=dict)
     """Every image of the release by name, pinned for this cluster (``ReleaseRecord.images``)."""
     wrote: bool = False
+    """Whether an object of the release reached the cluster (its pre-deploy objects do not count:
+    a failed pre-deploy phase leaves the cluster on the release before)."""
+    pre_deployed: bool = False
+    """Whether a pre-deploy object (a migration Job) of the release was applied."""
     record: ReleaseRecord | None = None
     """The release record this run wrote for the new release."""
     stop: Stop = field(default_factory=Stop)
@@ -478,6 +482,7 @@ def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, a
                 target.stop.check(kind, f"cluster {target.name}: {key_of(obj)}")
                 live = objects.apply(reader_for(target, obj, app), obj, force=True, manager=target.owner.manager)
                 target.wrote = target.wrote or phase != PRE_DEPLOY
+                target.pre_deployed = target.pre_deployed or phase == PRE_DEPLOY
                 meta = live.get("metadata") or {}
                 target.uids[key_of(obj)] = meta.get("uid") or ""
                 applied.append((obj, meta.get("generation")))

@@ -267,7 +267,8 @@ def test_a_failing_pre_deploy_job_stops_the_deploy_with_the_old_deployment_untou
         assert "DeadlineExceeded" in failed["message"] or "deadline" in failed["message"].lower(), failed
         assert "deploy:apply" not in [s["name"] for s in report["steps"]]
         assert report["outcome"] == "failed"
-        assert "nothing was written, nothing to roll back" in report["release"], report
+        assert report["release"] == ("unchanged, on r1 (r2 failed in its pre-deploy phase; nothing else of it "
+                                     "was written)"), report
         assert {kind: read(platform, cluster, kind, n)["metadata"]["resourceVersion"]
                 for kind, n in (("deployment", name), ("deployment", f"{name}-other"),
                                 ("configmap", f"{name}-config"))} == before[cluster]
