@@ -217,7 +217,7 @@ def _primary_image_name(service: Service) -> str | None:
     return next((name for name, s in service.images.items() if isinstance(s, BuiltImage)), None)
 
 
-def _placeholders(service: Service, cluster: Cluster) -> tuple[str, dict[str, str]]:
+def placeholders(service: Service, cluster: Cluster) -> tuple[str, dict[str, str]]:
     """The service's image and each named image as a placeholder reference, for rendering before
     anything is built: a built image in the cluster's registry, a prebuilt one as declared."""
     def built(name: str) -> str:
@@ -257,7 +257,7 @@ def _sources_render(targets: list[Target], service: Service, environment: str, a
     notes: dict[str, list[str]] = {}  # per cluster: the clusters render in parallel
 
     def check(target: Target) -> str:
-        image, images = _placeholders(service, target.cluster)
+        image, images = placeholders(service, target.cluster)
         rendered = sources.render(service, environment, target.cluster, image, base, images)
         notes[target.name] = rendered.notes
         return f"{len(rendered.objects)} objects from its {service.source_of(environment).kind} source pass the checks"

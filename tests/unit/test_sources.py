@@ -244,3 +244,28 @@ def test_a_release_prunes_in_allowed_namespaces_and_allowed_cluster_scoped_kinds
     # Allowed, a CRD is still never pruned: deleting it deletes every custom object of its kind.
     assert decided["crd"].left == ("a CustomResourceDefinition is never deleted by a release "
                                    "(every object of its kind would go too)")
+
+
+def test_the_early_render_has_a_placeholder_per_image_name_even_without_an_image_of_its_own(tmp_path: Path) -> None:
+    from deployer.pipeline.deploy import placeholders
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "web.yaml.j2").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n"
+        "      containers:\n        - name: worker\n          image: {{ images.worker }}\n"
+        "        - name: cache\n          image: {{ images.cache }}\n")
+    svc = Service.model_validate({"name": "shop", "namespace": "apps", "source": {"jinja": "m"},
+                                  "images": {"worker": {"build": {"name": "shop-worker"}},
+                                             "cache": {"prebuilt": "registry.example.com/team/redis:7.2"}},
+                                  "environments": {"staging": {"clusters": ["c1"]}}})
+    image, images = placeholders(svc, CLUSTER)
+    assert image == "127.0.0.1:5000/shop-worker:deployer-render-check"  # the first built entry
+    assert images == {"worker": "127.0.0.1:5000/shop-worker:deployer-render-check",
+                      "cache": "registry.example.com/team/redis:7.2"}
+    [deployment] = render(svc, "staging", CLUSTER, image, tmp_path, images).objects
+    assert [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]] == [images["worker"],
+                                                                                          images["cache"]]
+    upstream = Service.model_validate({"name": "up", "namespace": "apps",
+                                       "images": {"cache": {"prebuilt": "registry.example.com/team/redis:7.2"}},
+                                       "environments": {"staging": {"clusters": ["c1"]}}})
+    assert placeholders(upstream, CLUSTER) == ("", {"cache": "registry.example.com/team/redis:7.2"})
