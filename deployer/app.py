@@ -203,30 +203,70 @@ class App:
 
     def image_commit(self, service: Service, commit: str | None) -> str:
         """The commit the service's image is built from: ``commit``, else $DEPLOYER_COMMIT, else the
-        last git commit of its build context."""
+        last git commit of its build context (of its manifests, for a service that builds nothing)."""
         from deployer.images.publish import source_commit
 
-        context = (self.config.service_files[service.name].parent / service.image.context).resolve()
+        folder = self.config.service_files[service.name].parent
+        build = service.primary_build
+        context = (folder / (build.context if build else service.manifests)).resolve()
         return commit or os.environ.get("DEPLOYER_COMMIT") or source_commit(context)
 
     def publish(self, service: Service, clusters: list[Cluster], *, commit: str, builder: str, dry_run: bool,
-                promotion: Promotion | None = None) -> dict[str, Published]:
-        """Per cluster, the image to pin, present in that cluster's registry: the build of ``commit``
-        (tagged with it; built once, unless a target registry has it), or with ``promotion`` the
-        digest the source environment ran, copied by digest and never rebuilt."""
+                promotion: Promotion | None = None) -> dict[str, dict[str, Published]]:
+        """Per image name (``image`` first, as "" -- the one release records name -- then each of
+        ``images``), per cluster, the image to pin, present in that cluster's registry: a build of
+        ``commit`` (tagged with it; built once, unless a target registry has it), a prebuilt image
+        resolved to its digest once and copied by digest, or with ``promotion`` the digest the source
+        environment ran for each of them (``Promotion.images``), copied by digest: never rebuilt,
+        and a prebuilt tag is never looked up again (it may have moved since the source ran it)."""
+        from deployer.config.models import BuiltImage
         from deployer.images import backends
-        from deployer.images.publish import copy_digest, image_tag, publish
+        from deployer.images.publish import (
+            copy_digest,
+            copy_prebuilt,
+            image_tag,
+            promote_build,
+            publish,
+            publish_prebuilt,
+        )
 
         def progress(message: str) -> None:
             self.progress("", message)
 
-        if promotion is not None:
-            return copy_digest(service, clusters, promotion.image, promotion.digest,
-                               image_tag(commit or promotion.digest.replace(":", "-")),
-                               registry=backends.Registry(), progress=progress, dry_run=dry_run)
+        registry = backends.Registry()
         service_dir = self.config.service_files[service.name].parent
-        return publish(service, service_dir, clusters, image_tag(commit), backend=lambda: backends.backend(builder),
-                       registry=backends.Registry(), progress=progress, dry_run=dry_run)
+        primary = service.primary_build
+        builds = {"": service.image} if service.image is not None else {}
+        builds |= {name: s.build for name, s in service.images.items() if isinstance(s, BuiltImage)}
+        found: dict[str, dict[str, Published]] = {}
+        for name, build in builds.items():
+            if promotion is not None and name in promotion.images:
+                ran = promotion.images[name]
+                found[name] = copy_digest(build.name, clusters, ran, ran.rpartition("@")[2],
+                                          image_tag(commit or ran.rpartition("@")[2].replace(":", "-")),
+                                          registry=registry, progress=progress, dry_run=dry_run)
+            elif build is primary and promotion is not None:
+                found[name] = copy_digest(build.name, clusters, promotion.image, promotion.digest,
+                                          image_tag(commit or promotion.digest.replace(":", "-")),
+                                          registry=registry, progress=progress, dry_run=dry_run)
+            elif promotion is not None:
+                # Never rebuilt on promotion: the source cluster's build of this commit, by digest.
+                found[name] = promote_build(build.name, promotion.image, image_tag(commit), clusters,
+                                            registry=registry, progress=progress, dry_run=dry_run)
+            else:
+                found[name] = publish(build, service_dir, clusters, image_tag(commit),
+                                      backend=lambda: backends.backend(builder), registry=registry,
+                                      progress=progress, dry_run=dry_run)
+        for name, source in service.images.items():
+            if isinstance(source, BuiltImage):
+                continue
+            if promotion is not None and name in promotion.images:  # what the source ran, not the tag now
+                found[name] = copy_prebuilt(source.prebuilt, promotion.images[name], clusters, registry=registry,
+                                            progress=progress, dry_run=dry_run)
+            else:
+                found[name] = publish_prebuilt(source.prebuilt, clusters, registry=registry, progress=progress,
+                                               dry_run=dry_run)
+        return {name: found[name] for name in ["", *service.images] if name in found}
 
     def provision(self, cluster: Cluster, *, dry_run: bool) -> ProvisionResult:
         """Terraform for one GKE cluster's deployer account (a stand-in's endpoints when the

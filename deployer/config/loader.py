@@ -139,7 +139,7 @@ def _pydantic_problems(exc: ValidationError, doc: Positioned, shown: str) -> lis
 def _is_union_tag(part: str) -> bool:
     # pydantic puts the chosen union member's tag or a function name in the location
     # ('token', 'function-after[...]'); they are not keys of the file.
-    return part in ("token", "serviceAccountKey", "applicationDefault") or "[" in part
+    return part in ("token", "serviceAccountKey", "applicationDefault", "built-image", "prebuilt-image") or "[" in part
 
 
 def validate_document(model: type[Model], doc: Positioned, shown: str) -> tuple[Model | None, list[ConfigProblem]]:

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -308,6 +308,28 @@ class ImageBuild(Strict):
     build_args: dict[str, str] = Field(default_factory=dict)
 
 
+class BuiltImage(Strict):
+    build: ImageBuild
+    """Built once per commit, like ``image``."""
+
+
+class PrebuiltImage(Strict):
+    prebuilt: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127})?"
+                                             r"(@sha256:[0-9a-f]{64})?$")]
+    """``registry/path/name:tag`` (resolved to a digest once per run) or ``...@sha256:...``; copied by
+    digest into each cluster's registry, and manifests naming its repository literally are pinned to it."""
+
+
+def _image_source_kind(value: Any) -> str:
+    # Chosen by key, so a bad prebuilt reference is reported at its field, not as a missing "build".
+    return "prebuilt-image" if isinstance(value, dict) and "prebuilt" in value else "built-image"
+
+
+ImageSource = Annotated[
+    Annotated[BuiltImage, Tag("built-image")] | Annotated[PrebuiltImage, Tag("prebuilt-image")],
+    Discriminator(_image_source_kind),
+]
+
 # --- where a service's manifests come from -------------------------------------------------------
 
 KindName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=63)]
@@ -391,7 +413,11 @@ class Rollout(Strict):
 class Service(Strict):
     name: Name
     namespace: Name
-    image: ImageBuild
+    image: ImageBuild | None = None
+    """The service's own image, built once per commit (``{{ image }}`` in templates)."""
+    images: dict[Name, ImageSource] = Field(default_factory=dict)
+    """More images by name (``{{ images.NAME }}``), one per container: built or prebuilt, each
+    pinned by digest, the same on every cluster. A service may have none (a chart of upstream images)."""
     manifests: str = "manifests"
     """Folder of jinja2 manifest templates, relative to the service file's folder (the same as
     ``source: {jinja: DIR}``)."""
@@ -403,10 +429,28 @@ class Service(Strict):
     object without one goes to the environment's namespace, as with ``kubectl apply -n``."""
     allow_cluster_scoped: list[KindName] = Field(default_factory=list)
     """Cluster-scoped kinds (CustomResourceDefinition, ClusterRole, ...) this service may deploy;
-    they are owned, recorded and pruned like its other objects. Any other is refused."""
+    they are owned, recorded and pruned like its other objects (a CustomResourceDefinition is never
+    pruned: its custom objects would go with it). Any other is refused."""
     values: dict[str, Any] = Field(default_factory=dict)
     environments: Annotated[dict[Name, Environment], Field(min_length=1)]
     rollout: Rollout = Field(default_factory=Rollout)
+
+    @property
+    def primary_build(self) -> ImageBuild | None:
+        """The build release records name (image, digest, promotion): ``image``, else the first
+        built entry of ``images``."""
+        if self.image is not None:
+            return self.image
+        return next((i.build for i in self.images.values() if isinstance(i, BuiltImage)), None)
+
+    @model_validator(mode="after")
+    def _image_names(self) -> Service:
+        if self.image is not None:
+            for name, source in self.images.items():
+                if isinstance(source, BuiltImage) and source.build.name == self.image.name:
+                    raise FieldError(("images", name, "build", "name"),
+                                     f"image {self.image.name!r} is built already as the service's image")
+        return self
 
     def namespace_of(self, environment: str) -> str:
         """The namespace ``environment``'s objects live in."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployer import procs
-from deployer.config.models import Cluster, Service
+from deployer.config.models import Cluster, ImageBuild
 from deployer.errors import ToolError
 from deployer.images.backends import Backend, Registry
 
@@ -67,16 +67,16 @@ def _tree_hash(folder: Path) -> str:
     return digest.hexdigest()[:8]
 
 
-def repositories(service: Service, clusters: Iterable[Cluster]) -> dict[str, str]:
-    """cluster name -> the repository its image is pushed to."""
-    return {c.name: f"{c.registry}/{service.image.name}" for c in clusters}
+def repositories(name: str, clusters: Iterable[Cluster]) -> dict[str, str]:
+    """cluster name -> the repository image ``name`` is pushed to."""
+    return {c.name: f"{c.registry}/{name}" for c in clusters}
 
 
-def publish(service: Service, service_dir: Path, clusters: list[Cluster], tag: str, *,
+def publish(image: ImageBuild, service_dir: Path, clusters: list[Cluster], tag: str, *,
             backend: Callable[[], Backend], registry: Registry, progress: Progress = lambda _: None,
             dry_run: bool = False) -> dict[str, Published]:
     """Make ``<registry>/<image>:<tag>`` exist in every target cluster's registry; return per cluster."""
-    by_cluster = repositories(service, clusters)
+    by_cluster = repositories(image.name, clusters)
     unique = sorted(set(by_cluster.values()))
     present = {repo: registry.digest(f"{repo}:{tag}") for repo in unique}
     results: dict[str, Published] = {}
@@ -100,23 +100,24 @@ def publish(service: Service, service_dir: Path, clusters: list[Cluster], tag: s
             results[repo] = Published(repo, tag, "", "not built (dry run)")
     else:
         builder = backend()
-        context = (service_dir / service.image.context).resolve()
-        dockerfile = context / service.image.dockerfile
-        local = f"localhost/deployer/{service.image.name}:{tag}"
-        progress(f"building {service.image.name}:{tag} with {builder.name} from {context}")
-        builder.build(context, dockerfile, local, dict(service.image.build_args))
+        context = (service_dir / image.context).resolve()
+        dockerfile = context / image.dockerfile
+        local = f"localhost/deployer/{image.name}:{tag}"
+        progress(f"building {image.name}:{tag} with {builder.name} from {context}")
+        builder.build(context, dockerfile, local, dict(image.build_args))
         for repo in unique:
             progress(f"pushing {repo}:{tag}")
             results[repo] = Published(repo, tag, builder.push(local, f"{repo}:{tag}"), "built")
     return {cluster: results[repo] for cluster, repo in by_cluster.items()}
 
 
-def copy_digest(service: Service, clusters: list[Cluster], source: str, digest: str, tag: str, *,
+def copy_digest(name: str, clusters: list[Cluster], source: str, digest: str, tag: str, *,
                 registry: Registry, progress: Progress = lambda _: None, dry_run: bool = False
                 ) -> dict[str, Published]:
-    """Make ``digest`` (copied from ``source``, a pinned reference) exist in every target cluster's
-    registry, tagged ``tag``; nothing is built. A registry that has the digest already is left alone."""
-    by_cluster = repositories(service, clusters)
+    """Make ``digest`` (copied from ``source``, a pinned reference) exist as image ``name`` in every
+    target cluster's registry, tagged ``tag``; nothing is built. A registry that has the digest
+    already is left alone."""
+    by_cluster = repositories(name, clusters)
     results: dict[str, Published] = {}
     for repo in sorted(set(by_cluster.values())):
         if registry.digest(f"{repo}@{digest}") == digest:
@@ -134,3 +135,50 @@ def copy_digest(service: Service, clusters: list[Cluster], source: str, digest: 
                                                               "that skopeo and the registry support the format.")
             results[repo] = Published(repo, tag, digest, "copied")
     return {cluster: results[repo] for cluster, repo in by_cluster.items()}
+
+
+def _untagged(source: str) -> str:
+    """``source`` without tag or digest (a colon before the last slash is a registry's port)."""
+    name = source.split("@", 1)[0]
+    return name[:name.rfind(":")] if name.rfind(":") > name.rfind("/") else name
+
+
+def publish_prebuilt(source: str, clusters: list[Cluster], *, registry: Registry, progress: Progress = lambda _: None,
+                     dry_run: bool = False) -> dict[str, Published]:
+    """A prebuilt image in every target cluster's registry, by digest: ``source``'s digest (its own
+    when pinned, else what its tag points at now, asked once per run so every cluster gets the same
+    bytes even if the tag moves meanwhile), copied under its last path segment
+    (``registry.example.com/team/redis:7`` -> ``<cluster registry>/redis``)."""
+    digest = source.split("@", 1)[1] if "@" in source else registry.digest(source)
+    if not digest:
+        raise ToolError(f"prebuilt image {source}: the registry has no such tag",
+                        hint="Check the reference in the service file's images, and that its registry holds it.")
+    progress(f"prebuilt image {source} is {digest}")
+    name = _untagged(source).rsplit("/", 1)[-1]
+    return copy_digest(name, clusters, f"{_untagged(source)}@{digest}", digest, digest.replace(":", "-"),
+                       registry=registry, progress=progress, dry_run=dry_run)
+
+
+def copy_prebuilt(declared: str, ran: str, clusters: list[Cluster], *, registry: Registry,
+                  progress: Progress = lambda _: None, dry_run: bool = False) -> dict[str, Published]:
+    """A promoted release's prebuilt image: ``ran`` (a source cluster's pinned copy of ``declared``)
+    copied by digest under the name ``publish_prebuilt`` gives it; the declared tag is not looked
+    up again, since it may point elsewhere now."""
+    digest = ran.rpartition("@")[2]
+    progress(f"prebuilt image {declared} as the source ran it: {digest}")
+    return copy_digest(_untagged(declared).rsplit("/", 1)[-1], clusters, ran, digest, digest.replace(":", "-"),
+                       registry=registry, progress=progress, dry_run=dry_run)
+
+
+def promote_build(name: str, promoted: str, tag: str, clusters: list[Cluster], *, registry: Registry,
+                  progress: Progress = lambda _: None, dry_run: bool = False) -> dict[str, Published]:
+    """Another built image of a promoted release: the build of ``tag`` in the registry the promoted
+    image came from (``promoted``, a source cluster's pinned reference), copied by digest; never
+    rebuilt."""
+    source = f"{promoted.split('@', 1)[0].rsplit('/', 1)[0]}/{name}"
+    digest = registry.digest(f"{source}:{tag}")
+    if not digest:
+        raise ToolError(f"promote image {name}: {source}:{tag} does not exist, so there is no build of it to "
+                        "promote", hint="Deploy the commit to the source environment first; a promotion never builds.")
+    return copy_digest(name, clusters, f"{source}@{digest}", digest, tag, registry=registry, progress=progress,
+                       dry_run=dry_run)

@@ -79,3 +79,12 @@ def _group_version(client: KubeClient, api_version: str) -> dict[str, Resource]:
     with cache["lock"]:
         cache[key] = found
     return found
+
+
+def forget_discovery(client: KubeClient) -> None:
+    """Drop what discovery said so far: after CustomResourceDefinitions are established, the kinds
+    they define are served, and the next lookup must ask again."""
+    cache = client.shared
+    with cache["lock"]:
+        for key in [k for k in cache if isinstance(k, str) and k.startswith("discovery:")]:
+            del cache[key]

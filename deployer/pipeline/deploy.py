@@ -4,11 +4,13 @@ Read top to bottom, ``deploy`` is what `deployer deploy SERVICE --env ENV` does:
 
 1. resolve the target clusters of the environment and connect to each with its own credential;
 2. render every cluster's manifests from the environment's source (``deployer.sources``) with a
-   placeholder image and check them (objects, namespaces, ownership), so a broken template, chart
-   or kustomization stops the deploy before anything is built or pushed;
-3. build the image once per commit and push it to every target cluster's registry; pin it by digest
-   (an environment with ``promoteFrom`` takes the digest its source ran instead: ``promote_from``),
-   and render the manifests per cluster again with it;
+   placeholder per image name and check them (objects, namespaces, ownership), so a broken
+   template, chart or kustomization stops the deploy before anything is built or pushed;
+3. build the service's images once per commit and push them to every target cluster's registry;
+   resolve prebuilt ones to a digest once and copy them by digest; pin all by digest (an environment
+   with ``promoteFrom`` takes the digests its source ran instead: ``promote_from``); render the
+   manifests per cluster again with them, pin literal references to declared images (every
+   source), hash the configuration each pod template uses into it, name pre-deploy Jobs by content;
 4. preflight on every cluster before any write (access reviews, strict server-side dry run), so a
    missing permission or an immutable-field change stops the deploy with nothing written;
 5. take the deploy lock on every cluster (a Lease naming the holder), then read the environment's
@@ -16,7 +18,8 @@ Read top to bottom, ``deploy`` is what `deployer deploy SERVICE --env ENV` does:
    its release after the one that held it); a redeploy of what every cluster already runs, read
    without the lock, stops before it with nothing written (not even the Lease);
 6. skip clusters already on this exact release; create the new release record on the others,
-   apply in parallel (each object labelled with its owner and stamped with its revision), wait
+   apply in parallel, phase by phase (``deployer.plan.phases``: CRDs, pre-deploy Jobs, the rest;
+   each object labelled with its owner and stamped with its revision), wait
    by kubectl's rollout rules within the service's timeout, and prune what the release dropped;
 7. on failure apply the service's onFailure policy (roll back the failed cluster, all, or leave);
 8. settle each release record, release the locks, and report per cluster and step.
@@ -26,13 +29,14 @@ The steps it shares with ``deployer.pipeline.rollback`` are in ``deployer.pipeli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from deployer import sources
 from deployer.app import App
 from deployer.config.loader import Config
-from deployer.config.models import Cluster, Service
+from deployer.config.models import BuiltImage, Cluster, PrebuiltImage, Service
 from deployer.errors import ConfigError, DeployerError, ForbiddenError
 from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
@@ -46,21 +50,28 @@ from deployer.pipeline.steps import (
     apply_release,
     begin,
     begin_record,
+    by_admin,
     default_actor,
     each_target,
     holding_locks,
     interrupted,
     read_release_state,
+    reader_for,
     roll_back_to,
     settle,
     settle_run,
     stopped,
     timed,
 )
+from deployer.plan.access import Rule
 from deployer.plan.compare import changes_to_apply, normalise
+from deployer.plan.deploy_role import deployer_role_rules, kinds_outside_role
 from deployer.plan.inventory import Inventory
 from deployer.plan.keys import group_of, key_of
 from deployer.plan.ownership import Owner, removals, stamped
+from deployer.plan.phases import content_named_jobs, defined_kinds
+from deployer.render.config_hash import with_config_hashes
+from deployer.render.pin import pin_images
 from deployer.rollout import policy
 from deployer.rollout.promotion import Promotion
 from deployer.rollout.release import ReleaseRecord, current, manifest_hash, next_revision, previous_good
@@ -111,20 +122,31 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
                             builder=request.builder, dry_run=request.dry_run)
     if app.stop.stopping():
         return _stopped_unwritten(run, targets, app, "interrupted after the image step")
-    for target in targets:
-        item = published[target.name]
-        target.image, target.digest = item.pinned, item.digest
-        target.report.image = item.pinned
-        target.report.step("image", "ok", 0.0, f"{item.tagged} {item.how} ({item.digest})")
+    primary = _primary_image_name(service)
+    for name, per_cluster in published.items():
+        for target in targets:
+            item = per_cluster[target.name]
+            target.images[name] = item.pinned
+            if name == primary:
+                target.image, target.digest = item.pinned, item.digest
+                target.report.image = item.pinned
+            label = f"image {name}" if name else "image"
+            target.report.step(label, "ok", 0.0, f"{item.tagged} {item.how} ({item.digest})")
+    if not published:
+        for target in targets:
+            target.report.step("image", "ok", 0.0, "the service builds no image of its own")
 
     # 4. render with the pinned image and preflight everywhere before any write
     def prepare(target: Target) -> str:
         def check() -> str:
-            target.desired = render_for(app.config, service, request.environment, target.cluster, target.image)
+            rendered = render_for(app.config, service, request.environment, target.cluster, target.image,
+                                  target.images)
+            target.desired = content_named_jobs(with_config_hashes(_pinned(target, service, rendered,
+                                                                          target.images)))
             if request.dry_run:  # for its report; a real run reads the records under the lock
                 target.records = releases.read_records(target.client, target.namespace, service.name,
                                                        request.environment)
-            return _preflight(target, Placement.of(service, request.environment))
+            return _preflight(target, Placement.of(service, request.environment), app)
 
         return timed(target.report, "preflight", check, app.clock)
 
@@ -146,7 +168,7 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
         return run
 
     # 5. a redeploy of what every cluster already runs writes nothing, not even the lock
-    if _every_target_current(targets):
+    if _every_target_current(targets, app):
         for target in targets:
             _report_current(target)
         return run
@@ -172,31 +194,71 @@ def _stopped_unwritten(run: RunReport, targets: list[Target], app: App, why: str
     return run
 
 
-def render_for(config: Config, service: Service, environment: str, cluster: Cluster, image: str
-               ) -> list[dict[str, Any]]:
-    """The environment's objects for ``cluster`` from its manifest source (``deployer.sources``):
-    placed and checked in its namespace, labelled with their owner, and normalised as cluster sync
-    normalises (what an apply actually sets), so that an ``annotations: {}`` in a template is no
-    change."""
+def render_for(config: Config, service: Service, environment: str, cluster: Cluster, image: str,
+               images: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The environment's objects for ``cluster`` from its manifest source (``deployer.sources``;
+    ``images`` by name for ``{{ images.NAME }}``): placed and checked in its namespace, labelled
+    with their owner, and normalised as cluster sync normalises (what an apply actually sets), so
+    that an ``annotations: {}`` in a template is no change."""
     base = config.service_files[service.name].parent
     owner = Owner(service.name, environment, service.namespace_of(environment))
-    rendered = [normalise(obj) for obj in sources.render(service, environment, cluster, image, base).objects]
+    named = {name: ref for name, ref in (images or {}).items() if name}
+    rendered = [normalise(obj) for obj in sources.render(service, environment, cluster, image, base, named).objects]
     for obj in rendered:
         meta = obj.setdefault("metadata", {})
         meta["labels"] = {**(meta.get("labels") or {}), **owner.labels}
     return rendered
 
 
+def _primary_image_name(service: Service) -> str | None:
+    """The key ``App.publish`` gives the image release records name ("" for ``image``)."""
+    if service.image is not None:
+        return ""
+    return next((name for name, s in service.images.items() if isinstance(s, BuiltImage)), None)
+
+
+def placeholders(service: Service, cluster: Cluster) -> tuple[str, dict[str, str]]:
+    """The service's image and each named image as a placeholder reference, for rendering before
+    anything is built: a built image in the cluster's registry, a prebuilt one as declared."""
+    def built(name: str) -> str:
+        return f"{cluster.registry}/{name}:deployer-render-check"
+
+    images = {name: built(s.build.name) if isinstance(s, BuiltImage) else s.prebuilt
+              for name, s in service.images.items()}
+    primary = service.primary_build
+    return (built(primary.name) if primary is not None else ""), images
+
+
+def _pinned(target: Target, service: Service, rendered: list[dict[str, Any]], images: Mapping[str, str]
+            ) -> list[dict[str, Any]]:
+    """``rendered`` with every literal reference to a prebuilt image's repository pinned to its
+    digest in the cluster's registry; the report's pin step names each rewrite."""
+    pins = {source.prebuilt: images[name] for name, source in service.images.items()
+            if isinstance(source, PrebuiltImage) and name in images}
+    if not pins:
+        return rendered
+    pinned, rewrites = pin_images(rendered, pins)
+    target.report.step("pin", "ok", 0.0, "; ".join(str(r) for r in rewrites) if rewrites
+                       else "no manifest names a prebuilt image literally")
+    return pinned
+
+
+def _deployer_role(config: Config, cluster: Cluster) -> list[Rule]:
+    from deployer.render.chart import load_chart, render_chart
+
+    return deployer_role_rules(render_chart(cluster, load_chart(config.chart_dir)))
+
+
 def _sources_render(targets: list[Target], service: Service, environment: str, app: App, run: RunReport) -> bool:
-    """Render each cluster's manifests with a placeholder image and check them; on a problem stop
-    the run (exit 3, every problem named) before anything is built. The notes (what a source left
-    out on purpose) go to the run's report once."""
+    """Render each cluster's manifests with a placeholder per image and check them; on a problem
+    stop the run (exit 3, every problem named) before anything is built. The notes (what a source
+    left out on purpose) go to the run's report once."""
     base = app.config.service_files[service.name].parent
     notes: dict[str, list[str]] = {}  # per cluster: the clusters render in parallel
 
     def check(target: Target) -> str:
-        placeholder = f"{target.cluster.registry}/{service.image.name}:deployer-render-check"
-        rendered = sources.render(service, environment, target.cluster, placeholder, base)
+        image, images = placeholders(service, target.cluster)
+        rendered = sources.render(service, environment, target.cluster, image, base, images)
         notes[target.name] = rendered.notes
         return f"{len(rendered.objects)} objects from its {service.source_of(environment).kind} source pass the checks"
 
@@ -213,13 +275,23 @@ def _sources_render(targets: list[Target], service: Service, environment: str, a
     return False
 
 
-def _preflight(target: Target, placement: Placement) -> str:
+def _preflight(target: Target, placement: Placement, app: App) -> str:
     """Every kind is scoped as the manifests assumed, every planned verb is allowed, and every
-    object passes a strict server-side dry run."""
+    object passes a strict server-side dry run.
+
+    CustomResourceDefinitions are cluster-wide, outside every namespace's deployer role: the admin
+    credential dry-runs (and later applies) them, as it does any other allowed cluster-scoped kind
+    the deploy identity may not write cluster-wide (``steps.by_admin``). A custom object whose
+    definition is in the same release is not served yet: its verbs are reviewed from the
+    definition's names, and the API server checks it when it is applied, once its definition is
+    Established."""
     client, ns = target.client, target.namespace
+    defined = defined_kinds(target.desired)
 
     def namespaced(api_version: str, kind: str) -> bool | None:
-        return resource(client, api_version, kind).namespaced if served(client, api_version, kind) else None
+        if served(client, api_version, kind):
+            return resource(client, api_version, kind).namespaced
+        return None
 
     misplaced = scope_problems(target.desired, placement, target.name, namespaced)
     if misplaced:
@@ -228,27 +300,60 @@ def _preflight(target: Target, placement: Placement) -> str:
     # cluster-scoped one cluster-wide (a RoleBinding in ns could never grant it).
     needed: set[tuple[str, str, str, str]] = {(ns, "", "configmaps", v) for v in ("get", "list", "create", "patch")}
     needed |= {(ns, "coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
+    kinds: dict[tuple[str, str, str], set[str]] = {}
+    """(kind, group, plural) -> the namespaces the release writes it in (for a refusal's words)."""
+    pending: list[dict[str, Any]] = []
+    admin_objects: list[dict[str, Any]] = []
     for obj in target.desired:
-        res = resource(client, obj["apiVersion"], obj["kind"])
-        where = (obj["metadata"].get("namespace") or ns) if res.namespaced else ""
+        group, where = group_of(obj["apiVersion"]), obj["metadata"].get("namespace") or ""
+        if (group, obj["kind"]) in defined and not served(client, obj["apiVersion"], obj["kind"]):
+            plural = defined[(group, obj["kind"])]
+            pending.append(obj)
+        elif by_admin(target, obj):
+            admin_objects.append(obj)
+            continue
+        else:
+            res = resource(client, obj["apiVersion"], obj["kind"])
+            group, plural = group_of(res.api_version), res.plural
+            where = (where or ns) if res.namespaced else ""
+        if where:
+            kinds.setdefault((obj["kind"], group, plural), set()).add(where)
         for verb in ("get", "create", "patch"):
-            needed.add((where, group_of(res.api_version), res.plural, verb))
+            needed.add((where, group, plural, verb))
     missing: dict[str, list[str]] = {}
+    denied: set[tuple[str, str]] = set()
     for where, group, plural, verb in sorted(needed, key=lambda n: (n[0] != ns, n)):
         if not access.can(client, where, group, plural, verb):
             missing.setdefault(where, []).append(f"{verb} {plural}{'.' + group if group else ''}")
+            denied.add((group, plural))
     if missing:
         places = "; ".join(f"{', '.join(verbs)} {f'in namespace {where}' if where else 'cluster-wide'}"
                            for where, verbs in missing.items())
-        raise ForbiddenError(f"cluster {target.name}: {client.identity} may not {places}",
-                             hint=f"Grant the chart's deployer role in {ns} (cluster file access), then "
-                                  "`deployer cluster sync`; `deployer cluster verify` shows what it can do.")
+        cluster_file = app.config.cluster_files.get(target.name)
+        file = cluster_file.name if cluster_file else f"{target.name}.yaml"
+        outside = kinds_outside_role([k for k in kinds if (k[1], k[2]) in denied],
+                                     _deployer_role(app.config, target.cluster))
+        because = "".join(f"; {kind} is outside the chart's deployer role in namespace "
+                          f"{', '.join(sorted(kinds[(kind.kind, kind.group, kind.plural)]))}: set {kind.value} in "
+                          f"clusters/{file}" for kind in outside)
+        raise ForbiddenError(f"cluster {target.name}: {client.identity} may not {places}{because}",
+                             hint=(f"Add the value named above to clusters/{file}, then `deployer cluster sync "
+                                   f"{target.name}`; the deployer role never deletes." if outside else
+                                   f"Grant the chart's deployer role in {ns} (cluster file access), then "
+                                   "`deployer cluster sync`; `deployer cluster verify` shows what it can do."))
+    admin = app.admin_client(target.cluster) if admin_objects else None
     for obj in target.desired:
-        objects.apply(client, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
-    return f"{len(target.desired)} objects pass a strict server-side dry run; all {len(needed)} verbs allowed"
+        if any(obj is a for a in admin_objects):
+            assert admin is not None
+            objects.apply(admin, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
+        elif not any(obj is p for p in pending):
+            objects.apply(client, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
+    checked = len(target.desired) - len(pending)
+    later = f" ({len(pending)} custom objects are checked once their definitions are established)" if pending else ""
+    return f"{checked} objects pass a strict server-side dry run{later}; all {len(needed)} verbs allowed"
 
 
-def _is_current(target: Target, mhash: str) -> bool:
+def _is_current(target: Target, mhash: str, app: App) -> bool:
     """The cluster already runs exactly this release: same manifests, same digest, nothing left to
     prune, and live objects match (compared as cluster sync compares: normalised, by the owner's
     field manager) with every workload ready. Only then is it skipped with no writes."""
@@ -261,14 +366,14 @@ def _is_current(target: Target, mhash: str) -> bool:
     if inventory.keys() != {key_of(obj) for obj in target.desired}:
         return False
     for obj in target.desired:
-        live = objects.get(target.client, key_of(obj), obj["apiVersion"])
+        live = objects.get(reader_for(target, obj, app), key_of(obj), obj["apiVersion"])
         if live is None or changes_to_apply(stamped(obj, now.revision), live, target.owner.manager) \
                 or not readiness(live).done:
             return False
     return True
 
 
-def _every_target_current(targets: list[Target]) -> bool:
+def _every_target_current(targets: list[Target], app: App) -> bool:
     """Read without the lock: every cluster's newest record is a succeeded one of exactly this
     release and its live objects match. A run in progress anywhere (a newer record not yet settled)
     sends the deploy the locked way, which waits for it or reports it; reading without the lock
@@ -277,7 +382,7 @@ def _every_target_current(targets: list[Target]) -> bool:
         read_release_state(target)
         newest = max(target.records, key=lambda r: r.revision, default=None)
         return newest is not None and newest is current(target.records) and \
-            _is_current(target, manifest_hash(target.desired))
+            _is_current(target, manifest_hash(target.desired), app)
 
     return all(r.result is True for _, r in each_target(targets, check))
 
@@ -298,14 +403,15 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         read_release_state(target)
         mhash = manifest_hash(target.desired)
         now = current(target.records)
-        if now is not None and _is_current(target, mhash):
+        if now is not None and _is_current(target, mhash, app):
             _report_current(target)
             return "unchanged"
         try:
             record = begin_record(target, ReleaseRecord(
                 service.name, target.name, request.environment, next_revision(target.records), target.image,
                 target.digest, mhash, request.actor, app.now().isoformat(), "in-progress", objects=target.desired,
-                commit=request.commit or "", promoted_from=request.promotion.note() if request.promotion else None))
+                commit=request.commit or "", promoted_from=request.promotion.note() if request.promotion else None,
+                images=dict(target.images)))
         except Interrupted as exc:  # stopped before this cluster's first write: it stays where it was
             target.report.outcome = "failed"
             target.report.step("deploy", "failed", 0.0, exc.message)
@@ -380,14 +486,16 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
 
 def _still_on_the_last_release(target: Target) -> None:
     """A failed cluster whose new release never reached its objects (its first apply failed, as
-    when its API server kept answering 503) is still on the release before it: say so, never "on
-    the new release"."""
+    when its API server kept answering 503, or its pre-deploy Job failed) is still on the release
+    before it: say so, never "on the new release"."""
     end = target.report.end
     if end is None or end.kind is not End.NEW_FAILED or target.wrote or end.revision is None:
         return
     last = previous_good(target.records, end.revision)
+    why = (f"r{end.revision} failed in its pre-deploy phase; nothing else of it was written" if target.pre_deployed
+           else f"r{end.revision} failed before any object was written")
     target.report.end = EndState(End.UNCHANGED, last.revision if last else None, failed_revision=end.revision,
-                                 reason=f"r{end.revision} failed before any object was written")
+                                 reason=why)
 
 
 def _has_release_to_return_to(target: Target) -> bool:

@@ -32,13 +32,15 @@ from deployer.errors import DeployerError, LockedError, UsageError
 from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory, write_inventory
+from deployer.kube.resources import forget_discovery, resource
 from deployer.pipeline import locking
 from deployer.pipeline.fanout import ClusterRun, fan_out
 from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
 from deployer.pipeline.waiting import wait_for
 from deployer.plan.inventory import Inventory
-from deployer.plan.keys import ObjectKey, key_of
+from deployer.plan.keys import ObjectKey, group_of, key_of
 from deployer.plan.ownership import Owner, removals, running_revision, stamped
+from deployer.plan.phases import DEFINITION, DEFINITIONS, PRE_DEPLOY, RELEASE, phases
 from deployer.polling import poll_until
 from deployer.rollout.lock import LockDecision, holder_of
 from deployer.rollout.release import Outcome, ReleaseRecord, current, next_revision
@@ -72,11 +74,19 @@ class Target:
     lock: locking.HeldLock | None = None
     image: str = ""
     digest: str = ""
+    images: dict[str, str] = field(default_factory=dict)
+    """Every image of the release by name, pinned for this cluster (``ReleaseRecord.images``)."""
     wrote: bool = False
+    """Whether an object of the release reached the cluster (its pre-deploy objects do not count:
+    a failed pre-deploy phase leaves the cluster on the release before)."""
+    pre_deployed: bool = False
+    """Whether a pre-deploy object (a migration Job) of the release was applied."""
     record: ReleaseRecord | None = None
     """The release record this run wrote for the new release."""
     stop: Stop = field(default_factory=Stop)
     """This cluster's part of the run's ``App.stop``: also abandoned on its own when its lock is lost."""
+    admin_kinds: dict[tuple[str, str], bool] = field(default_factory=dict)
+    """(apiVersion, kind) of cluster-scoped kinds -> whether the admin credential writes them."""
 
     @property
     def name(self) -> str:
@@ -394,38 +404,116 @@ def release_running(target: Target) -> int | None:
     newest = max(target.records, key=lambda r: r.revision, default=None)
     for obj in newest.objects if newest else ():
         wanted.setdefault(key_of(obj), obj["apiVersion"])
+    # Cluster-scoped objects (CustomResourceDefinitions above all) the deploy identity may not read;
+    # the release's namespaced objects say which release runs.
+    wanted = {key: version for key, version in wanted.items() if key.namespace}
     return running_revision(objects.read_live(target.client, wanted).values(), target.owner)
 
 
+def _clear_failed_jobs(target: Target, group: list[dict[str, Any]], app: App, kind: WriteKind) -> None:
+    """A pre-deploy Job that failed before, under the same content name, is deleted (by the admin
+    credential: the deployer role never deletes) so that deploying again runs it again, instead of
+    reading the old failure; its spec cannot be changed in place."""
+    from deployer.rollout.readiness import readiness
+
+    for obj in group:
+        if obj["kind"] != "Job":
+            continue
+        key = key_of(obj)
+        live = objects.get(target.client, key, obj["apiVersion"])
+        if live is None or readiness(live).state != "failed":
+            continue
+        app.progress(target.name, f"{key} failed in an earlier run: deleting it to run it again")
+        _delete_and_wait(target, key, obj["apiVersion"], (live.get("metadata") or {}).get("uid"), app, kind)
+
+
+def _delete_and_wait(target: Target, key: ObjectKey, api_version: str, uid: str | None, app: App,
+                     kind: WriteKind) -> None:
+    admin = app.admin_client(target.cluster)
+    target.stop.check(kind, f"cluster {target.name}: deleting the failed {key}")
+    objects.delete(admin, key, api_version, uid=uid)
+
+    def deleted() -> bool | None:
+        return True if objects.get(admin, key, api_version) is None else None
+
+    if not poll_until(deleted, 30.0, interval=app.poll_interval, clock=app.clock, sleep=app.sleep,
+                      cancelled=lambda: target.stop.cancelled(kind)):
+        target.stop.check(kind, f"cluster {target.name}: waiting for the failed {key} to go")
+        raise RolloutFailure(f"{key} failed in an earlier run and was still there 30s after its delete")
+
+
+def reader_for(target: Target, obj: dict[str, Any], app: App) -> KubeClient:
+    """Who reads and writes ``obj``: the deploy identity, except for a CustomResourceDefinition,
+    which is cluster-wide, outside every namespace's deployer role, and so the admin credential's
+    (as prune's deletes are); so is any other cluster-scoped kind the service file allows that the
+    deploy identity may not write cluster-wide (a namespace's RoleBinding can never grant one)."""
+    return app.admin_client(target.cluster) if by_admin(target, obj) else target.client
+
+
+def by_admin(target: Target, obj: dict[str, Any]) -> bool:
+    """Whether the admin credential, not the deploy identity, writes ``obj`` (see ``reader_for``);
+    asked of the API server once per kind and run."""
+    if obj.get("kind") == DEFINITION:
+        return True
+    if key_of(obj).namespace:
+        return False
+    kind = (str(obj["apiVersion"]), str(obj["kind"]))
+    if kind not in target.admin_kinds:
+        res = resource(target.client, *kind)
+        target.admin_kinds[kind] = not all(access.can(target.client, "", group_of(res.api_version), res.plural, verb)
+                                           for verb in ("get", "create", "patch"))
+    return target.admin_kinds[kind]
+
+
 def apply_and_wait(target: Target, objs: list[dict[str, Any]], timeout: float, app: App, step: str) -> str:
-    """Apply ``objs`` in order, as the owner's field manager, and wait for them; raises
-    RolloutFailure when the wait fails."""
-    applied: list[tuple[dict[str, Any], int | None]] = []
+    """Apply ``objs`` phase by phase (``deployer.plan.phases``: CustomResourceDefinitions until
+    Established, pre-deploy objects until their Jobs complete, then the release in dependency
+    order), as the owner's field manager, and wait for each phase; raises RolloutFailure when a
+    wait fails. A failed pre-deploy phase leaves the release's other objects unwritten, so the
+    run counts as having written nothing to roll back (its Job stays, recorded, for its logs)."""
     start = app.clock()
-    try:
-        for obj in objs:
-            target.stop.check(write_kind(step), f"cluster {target.name}: {key_of(obj)}")
-            live = objects.apply(target.client, obj, force=True, manager=target.owner.manager)
-            target.wrote = True
-            meta = live.get("metadata") or {}
-            target.uids[key_of(obj)] = meta.get("uid") or ""
-            applied.append((obj, meta.get("generation")))
-    except DeployerError as exc:
-        target.report.step(f"{step}:apply", "failed", app.clock() - start, exc.message)
-        raise RolloutFailure(exc.message) from exc
-    target.report.step(f"{step}:apply", "ok", app.clock() - start, f"{len(objs)} objects applied")
-    start = app.clock()
-    try:
-        result = wait_for(target.client, applied, timeout, progress=lambda m: app.progress(target.name, m),
-                          clock=app.clock, sleep=app.sleep, interval=app.poll_interval, stop=target.stop,
-                          kind=write_kind(step))
-    except DeployerError as exc:
-        target.report.step(f"{step}:wait", "failed", app.clock() - start, exc.message)
-        raise RolloutFailure(exc.message) from exc
-    target.report.step(f"{step}:wait", "ok" if result.done else "failed", app.clock() - start, result.message)
-    if not result.done:
-        raise RolloutFailure(result.message)
-    return result.message
+    deadline = start + timeout
+    kind = write_kind(step)
+    messages = []
+    for phase, group in phases(objs):
+        label = step if phase == RELEASE else f"{step}:{phase}"
+        applied: list[tuple[dict[str, Any], int | None]] = []
+        began = app.clock()
+        try:
+            if phase == PRE_DEPLOY:
+                _clear_failed_jobs(target, group, app, kind)
+            for obj in group:
+                target.stop.check(kind, f"cluster {target.name}: {key_of(obj)}")
+                live = objects.apply(reader_for(target, obj, app), obj, force=True, manager=target.owner.manager)
+                target.wrote = target.wrote or phase != PRE_DEPLOY
+                target.pre_deployed = target.pre_deployed or phase == PRE_DEPLOY
+                meta = live.get("metadata") or {}
+                target.uids[key_of(obj)] = meta.get("uid") or ""
+                applied.append((obj, meta.get("generation")))
+        except DeployerError as exc:
+            target.report.step(f"{label}:apply", "failed", app.clock() - began, exc.message)
+            raise RolloutFailure(exc.message) from exc
+        target.report.step(f"{label}:apply", "ok", app.clock() - began, f"{len(group)} objects applied")
+        began = app.clock()
+        try:
+            # Read by the admin credential when it wrote any of them: the deploy identity may not read those.
+            reader = app.admin_client(target.cluster) if any(by_admin(target, o) for o in group) else target.client
+            result = wait_for(reader, applied,
+                              max(deadline - app.clock(), 0.0), progress=lambda m: app.progress(target.name, m),
+                              clock=app.clock, sleep=app.sleep, interval=app.poll_interval, stop=target.stop,
+                              kind=kind)
+        except DeployerError as exc:
+            target.report.step(f"{label}:wait", "failed", app.clock() - began, exc.message)
+            raise RolloutFailure(exc.message) from exc
+        if not result.done and phase == PRE_DEPLOY:
+            result = replace(result, message=f"pre-deploy {result.message}; nothing else of the release was applied")
+        target.report.step(f"{label}:wait", "ok" if result.done else "failed", app.clock() - began, result.message)
+        if not result.done:
+            raise RolloutFailure(result.message)
+        if phase == DEFINITIONS:  # the custom kinds they define are served now: ask discovery again
+            forget_discovery(target.client)
+        messages.append(result.message if phase == RELEASE else f"{phase}: {result.message}")
+    return "; ".join(messages)
 
 
 def begin_record(target: Target, record: ReleaseRecord, kind: WriteKind = "new") -> ReleaseRecord:
@@ -459,7 +547,7 @@ def roll_back_to(target: Target, previous: ReleaseRecord, service: Service, envi
     record = begin_record(target, ReleaseRecord(
         service.name, target.name, environment, next_revision(target.records), previous.image, previous.digest,
         previous.manifest_hash, actor, app.now().isoformat(), "in-progress", rollback_of=previous.revision,
-        objects=previous.objects), kind="rollback")
+        images=dict(previous.images), objects=previous.objects), kind="rollback")
     try:
         message = apply_release(target, previous.objects, record.revision, float(service.rollout.timeout), app,
                                 "rollback", prune=prune)

@@ -134,6 +134,8 @@ def removals(inventory: Inventory | None, keep: Collection[ObjectKey], live: Map
             left = "already gone"
         elif key.kind == "Namespace":
             left = "a Namespace is never deleted by a release (it holds everything in it)"
+        elif key.kind == "CustomResourceDefinition":
+            left = "a CustomResourceDefinition is never deleted by a release (every object of its kind would go too)"
         elif not owner.reaches(key):
             left = f"it is outside the release's namespace {owner.namespace} and what its service file allows"
         elif reason := owner.disowns(current):
@@ -150,5 +152,7 @@ def running_revision(live: Iterable[Mapping[str, Any]], owner: Owner) -> int | N
     """The release the cluster runs, as its live objects say: the newest revision stamped on an
     object that carries the owner's labels (None when none says). A release that failed and was
     left in place runs, whatever the newest good record says."""
-    revisions = [revision_of(obj) for obj in live if not owner.disowns(obj)]
+    # A pre-deploy Job runs before its release does: a failed one says nothing about what runs.
+    revisions = [revision_of(obj) for obj in live if not owner.disowns(obj)
+                 and ((obj.get("metadata") or {}).get("annotations") or {}).get("deployer.io/phase") != "pre-deploy"]
     return max((r for r in revisions if r is not None), default=None)

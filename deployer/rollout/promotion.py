@@ -10,7 +10,7 @@ Both read only the SOURCE environment's release records, passed in per cluster.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from deployer.errors import UsageError
@@ -29,6 +29,9 @@ class Promotion:
     """A pinned reference to copy from (a source cluster's repository@digest)."""
     revisions: dict[str, int]
     """Source cluster -> the revision of the source release that ran this build there."""
+    images: dict[str, str] = field(default_factory=dict)
+    """Every image the source ran, by name (``ReleaseRecord.images``): pinned references to copy
+    from, never looked up again by tag. Empty when the source's records predate the map."""
 
     def note(self) -> dict[str, Any]:
         """What the release record keeps (``ReleaseRecord.promoted_from``)."""
@@ -74,9 +77,8 @@ def promotable(service: str, source: str, target: str, records: Mapping[str, lis
                              "successfully", hint=f"Deploy a good commit to {source} (or roll {source} back: "
                                                   f"`deployer rollback {service} --env {source}`), then {again}.")
         newest[cluster] = latest
-    digests = {record.digest for record in newest.values()}
-    if len(digests) != 1:
-        runs = "; ".join(f"{cluster} runs {r.digest} (r{r.revision})" for cluster, r in newest.items())
+    if len({_digests(record) for record in newest.values()}) != 1:
+        runs = "; ".join(f"{cluster} runs {_shown(r)} (r{r.revision})" for cluster, r in newest.items())
         raise UsageError(f"cannot promote {service} from {source}: its clusters disagree: {runs}",
                          hint=f"Deploy one commit to every {source} cluster (`deployer deploy {service} --env "
                               f"{source}`), then {again}.")
@@ -92,9 +94,20 @@ def succeeded_in(commit: str, source: str, records: Mapping[str, list[ReleaseRec
         if not good:
             return None
         matched[cluster] = max(good, key=lambda r: r.revision)
-    if not matched or len({r.digest for r in matched.values()}) != 1:
+    if not matched or len({_digests(r) for r in matched.values()}) != 1:
         return None
     return _promotion(source, matched, records)
+
+
+def _digests(record: ReleaseRecord) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """What must be the same on every source cluster: the digest of every image (each cluster names
+    its own registry, so references differ; digests may not)."""
+    return record.digest, tuple(sorted((name, ref.rpartition("@")[2]) for name, ref in record.images.items()))
+
+
+def _shown(record: ReleaseRecord) -> str:
+    others = ", ".join(f"{name} {ref.rpartition('@')[2]}" for name, ref in sorted(record.images.items()) if name)
+    return record.digest + (f" ({others})" if others else "")
 
 
 def _promotion(source: str, chosen: dict[str, ReleaseRecord], records: Mapping[str, list[ReleaseRecord]]
@@ -102,4 +115,4 @@ def _promotion(source: str, chosen: dict[str, ReleaseRecord], records: Mapping[s
     _, first = min(chosen.items())
     commits = [commit_of(r, records[cluster]) for cluster, r in sorted(chosen.items())]
     return Promotion(source, first.digest, next((c for c in commits if c), ""), first.image,
-                     {cluster: r.revision for cluster, r in chosen.items()})
+                     {cluster: r.revision for cluster, r in chosen.items()}, dict(first.images))

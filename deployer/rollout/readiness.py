@@ -116,14 +116,18 @@ def daemonset(obj: dict[str, Any], min_generation: int | None = None) -> Readine
     return Readiness("done", f"{available} of {wanted} pods available")
 
 
+def _why(what: str, condition: dict[str, Any]) -> str:
+    detail = condition.get("message") or condition.get("reason") or ""
+    return f"{what}: {detail}" if detail else what
+
+
 def job(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
     """A Job is done when it completes and failed when it fails (`kubectl wait --for=condition=
     Complete` / `Failed`); a Job's spec.template is immutable, so there is no generation to wait for."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     failed = _condition(status, "Failed")
     if failed and failed.get("status") == "True":
-        detail = failed.get("message") or failed.get("reason") or ""
-        return Readiness("failed", f"failed: {detail}" if detail else "failed")
+        return Readiness("failed", _why("failed", failed))
     complete = _condition(status, "Complete")
     if complete and complete.get("status") == "True":
         return Readiness("done", "completed")
@@ -132,8 +136,21 @@ def job(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
     return Readiness("waiting", f"{succeeded} of {completions} completions")
 
 
+def custom_resource_definition(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:
+    """Done when Established (`kubectl wait --for=condition=Established`): only then are its
+    custom objects served; NamesAccepted False is a failure (the names clash with another CRD)."""
+    status = obj.get("status") or {}
+    names = _condition(status, "NamesAccepted")
+    if names and names.get("status") == "False":
+        return Readiness("failed", _why("names not accepted", names))
+    established = _condition(status, "Established")
+    return Readiness("done", "established") if established and established.get("status") == "True" \
+        else Readiness("waiting", "not established yet")
+
+
 RULES = {("apps", "Deployment"): deployment, ("apps", "StatefulSet"): statefulset,
-         ("apps", "DaemonSet"): daemonset, ("batch", "Job"): job}
+         ("apps", "DaemonSet"): daemonset, ("batch", "Job"): job,
+         ("apiextensions.k8s.io", "CustomResourceDefinition"): custom_resource_definition}
 
 
 def readiness(obj: dict[str, Any], min_generation: int | None = None) -> Readiness:

@@ -46,6 +46,10 @@ class ReleaseRecord:
     """The commit the image was built from (its tag); empty in records older than this field."""
     promoted_from: dict[str, Any] | None = None
     """For a promotion: {"environment": source, "revisions": {source cluster: revision}}."""
+    images: dict[str, str] = field(default_factory=dict)
+    """Every image of the release by name ("" for the service's own ``image``, else its ``images``
+    key) -> its pinned reference on this cluster: what a promotion copies. Empty in records older
+    than this field (``image`` and ``digest`` still name the service's own image there)."""
     objects: list[dict[str, Any]] = field(default_factory=list, compare=False)
 
     def with_outcome(self, outcome: Outcome, message: str = "") -> ReleaseRecord:

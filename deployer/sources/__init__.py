@@ -1,6 +1,6 @@
 """Every manifest source a service file can name, behind one contract.
 
-``render(service, environment, cluster, image, base)`` returns the environment's objects for one
+``render(service, environment, cluster, image, base, images)`` returns the environment's objects for one
 cluster, whatever the source: a jinja2 folder (``jinja``), plain YAML files (``yaml``), a
 Kustomize directory (``kustomize``) or a Helm chart (``helm``), one module each. Every source's
 objects come out the same way: parsed safely, ``List`` kinds flattened, namespaced objects without
@@ -12,6 +12,7 @@ a cluster or builds an image, so the deploy runs it before it builds anything.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,13 @@ class Rendered:
     """What the source left out on purpose (Helm test hooks), for the run's report."""
 
 
-def render(service: Service, environment: str, cluster: Cluster, image: str, base: Path) -> Rendered:
+def render(service: Service, environment: str, cluster: Cluster, image: str, base: Path,
+           images: Mapping[str, str] | None = None) -> Rendered:
     """``environment``'s objects for ``cluster`` from its manifest source; ``base`` is the service
-    file's folder. Raises ``ConfigError`` (exit 3) naming every problem."""
+    file's folder; ``images`` the service's named images by name (jinja's ``{{ images.NAME }}``,
+    Helm's ``deployer.images.NAME``). Raises ``ConfigError`` (exit 3) naming every problem."""
     source = service.source_of(environment)
-    ctx = SourceContext(service, environment, cluster, image, base)
+    ctx = SourceContext(service, environment, cluster, image, base, dict(images or {}))
     if source.helm is not None:
         collected = helm.render(ctx, source.helm)
     elif source.yaml is not None:

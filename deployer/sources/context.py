@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployer.config.models import Cluster, Service
@@ -18,6 +19,8 @@ class SourceContext:
     """The image reference to deploy (pinned by digest, or a placeholder in the early check)."""
     base: Path
     """The service file's folder: source paths are relative to it."""
+    images: Mapping[str, str] = field(default_factory=dict)
+    """The service's named images (``images:``), each pinned (or a placeholder), by name."""
 
     @property
     def placement(self) -> Placement:

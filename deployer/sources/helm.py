@@ -3,7 +3,7 @@ rendered by `helm template`, release name the service's and namespace the enviro
 
 Values reach Helm as files only: the chart's ``values`` files in order, then one generated file
 holding the service file's ``values`` (environment's over service's), the ``set`` paths and
-``deployer.image`` / ``deployer.environment`` / ``deployer.cluster``. A generated file, not
+``deployer.image`` / ``deployer.images.NAME`` / ``deployer.environment`` / ``deployer.cluster``. A generated file, not
 ``--set`` flags, so nothing needs shell quoting and no value shows in ``ps``; it lives in a
 private temporary folder removed when Helm exits. CRDs in the chart's ``crds/`` are included
 (``--include-crds``) so they meet ``allowClusterScoped`` like any other cluster-scoped object.
@@ -41,7 +41,8 @@ def values_document(ctx: SourceContext, helm: HelmSource) -> dict[str, Any]:
     values = merged(ctx.service.values, env.values)
     for path, value in helm.set.items():
         values = merged(values, nested(path, value))
-    return merged(values, {"deployer": {"image": ctx.image, "environment": ctx.environment,
+    return merged(values, {"deployer": {"image": ctx.image, "images": dict(ctx.images),
+                                        "environment": ctx.environment,
                                         "cluster": ctx.cluster.name}})
 
 

@@ -19,6 +19,7 @@ def render(ctx: SourceContext, folder: Path) -> Collected:
         "service": {"name": ctx.service.name, "namespace": ctx.placement.namespace},
         "values": values,
         "image": ctx.image,
+        "images": dict(ctx.images),
         "environment": ctx.environment,
         "cluster": {"name": ctx.cluster.name, "provider": ctx.cluster.provider,
                     "environment": ctx.cluster.environment, "labels": dict(ctx.cluster.labels)},

@@ -36,6 +36,22 @@ spec:
 """
 
 
+def copy_cluster_files(folder: Any, edit: Callable[[dict[str, Any]], None]) -> Any:
+    """Replace the config folder's clusters/ (a link to the synced files) by copies, each passed
+    through ``edit`` (a cluster file's document, changed in place); returns the new folder."""
+    import yaml
+
+    linked = folder / "clusters"
+    source = linked.resolve()
+    linked.unlink()
+    linked.mkdir()
+    for path in source.glob("*.yaml"):
+        document = yaml.safe_load(path.read_text())
+        edit(document)
+        (linked / path.name).write_text(yaml.safe_dump(document, sort_keys=False))
+    return linked
+
+
 def admin_api(cluster: Any) -> Any:
     """The official client as the cluster's admin (a ``ClusterInfo``): the independent witness of
     what a cluster holds. Use it in a ``with`` block, which closes it."""

@@ -30,28 +30,16 @@ deploy_dir = test_deploy.deploy_dir
 
 CLUSTERS = ("local-onprem", "local-gke")
 
-# A kind the chart's deployer role does not grant (it grants Deployments, Services, ConfigMaps,
-# ServiceAccounts and Leases; charts/cluster-base/templates/20-clusterroles.yaml.j2).
-STATEFULSET = """\
-apiVersion: apps/v1
-kind: StatefulSet
+# A kind the chart's deployer role grants only when a cluster file opts in (values.deployerRole.secrets;
+# charts/cluster-base/templates/20-clusterroles.yaml.j2), which the platform's cluster files do not.
+SECRET = """\
+apiVersion: v1
+kind: Secret
 metadata:
   name: {{ service.name ~ '-db' }}
   namespace: {{ service.namespace }}
-spec:
-  serviceName: {{ service.name ~ '-db' }}
-  replicas: 1
-  selector:
-    matchLabels:
-      app: {{ service.name ~ '-db' }}
-  template:
-    metadata:
-      labels:
-        app: {{ service.name ~ '-db' }}
-    spec:
-      containers:
-        - name: db
-          image: {{ image }}
+stringData:
+  password: not-a-real-one
 """
 
 
@@ -92,9 +80,9 @@ def preflight_steps(report: dict) -> dict[str, dict]:
 
 def test_a_kind_the_deployer_role_does_not_grant_is_refused_at_preflight_naming_the_verbs(
         deploy_dir, platform) -> None:
-    name = unique("sts")
+    name = unique("secret")
     write_service(deploy_dir, _service(name))
-    (deploy_dir / "services" / f"{name}-manifests" / "statefulset.yaml.j2").write_text(STATEFULSET)
+    (deploy_dir / "services" / f"{name}-manifests" / "secret.yaml.j2").write_text(SECRET)
 
     result = deployer(deploy_dir, "-o", "json", "deploy", name, "--env", "staging", "--commit", unique("c"))
 
@@ -103,9 +91,11 @@ def test_a_kind_the_deployer_role_does_not_grant_is_refused_at_preflight_naming_
     steps = preflight_steps(report)
     for cluster in CLUSTERS:
         assert steps[cluster]["status"] == "failed", steps
-        # Exactly the StatefulSet's verbs: everything else the deploy needs is granted.
-        assert ("may not create statefulsets.apps, get statefulsets.apps, patch statefulsets.apps in namespace "
-                "apps") in steps[cluster]["message"], steps[cluster]
+        # Exactly the Secret's verbs: everything else the deploy needs is granted; and the value that
+        # grants them.
+        assert "may not create secrets, get secrets, patch secrets in namespace apps" in steps[cluster]["message"]
+        assert (f"set values.deployerRole.secrets: true in clusters/{cluster}.yaml"
+                in steps[cluster]["message"]), steps[cluster]
     assert [c["outcome"] for c in report["clusters"]] == ["failed", "failed"]
     assert any("stopped before writing to any cluster" in note for note in report["notes"])
     assert written_for(platform, name) == {cluster: [] for cluster in CLUSTERS}
@@ -163,18 +153,12 @@ def test_an_identity_bound_to_the_viewer_role_is_refused_at_preflight_and_no_clu
 
 
 def _clusters_with_onprem_credential(folder: Path, token_file: Path) -> Path:
-    """Replace the config folder's clusters/ (a link to the synced files) by copies in which
-    local-onprem's deploy credential is ``token_file``."""
-    linked = folder / "clusters"
-    source = linked.resolve()
-    linked.unlink()
-    linked.mkdir()
-    for path in source.glob("*.yaml"):
-        document = yaml.safe_load(path.read_text())
+    """The config folder's clusters, with local-onprem's deploy credential ``token_file``."""
+    def edit(document: dict) -> None:
         if document["name"] == "local-onprem":
             document["credential"] = {"type": "token", "file": str(token_file)}
-        (linked / path.name).write_text(yaml.safe_dump(document, sort_keys=False))
-    return linked
+
+    return kit.copy_cluster_files(folder, edit)
 
 
 def test_an_unknown_field_is_refused_by_the_strict_dry_run_naming_the_field(deploy_dir, platform) -> None:

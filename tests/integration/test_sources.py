@@ -92,6 +92,14 @@ def live(platform, cluster: str, kind: str, name: str) -> dict:
         return found
 
 
+def jobs_of(platform, cluster: str, service: str) -> list[dict]:
+    from kubernetes import client
+
+    with admin_api(platform.cluster(cluster)) as api:
+        found = client.BatchV1Api(api).list_namespaced_job("apps", label_selector=f"deployer.io/service={service}")
+        return list(api.sanitize_for_serialization(found)["items"])
+
+
 def versions(platform, objects: list[tuple[str, str]]) -> dict:
     return {(c, kind, name): live(platform, c, kind, name)["metadata"]["resourceVersion"]
             for c in CLUSTERS for kind, name in objects}
@@ -145,14 +153,22 @@ def test_a_helm_chart_deploys_maps_its_hooks_and_a_changed_value_rolls_only_what
         config_dir, platform, tools) -> None:
     name = f"shop-{uuid.uuid4().hex[:6]}"
     chart = DATA / "helm" / "shop"
-    # The chart's pre-upgrade Job is switched off here: the chart's deployer role does not grant
-    # Jobs yet (issue #19's role item); test_helm_hooks_from_the_real_chart checks its mapping.
+    # The chart's pre-install/pre-upgrade hook (its migration Job) runs as a pre-deploy phase Job,
+    # under the chart's default deployer role (which grants Jobs).
     source = {"helm": {"chart": str(chart), "values": [str(chart / "values-staging.yaml")],
-                       "set": {"config.greeting": "hello", "migrations.enabled": False}}}
+                       "set": {"config.greeting": "hello"}}}
     write_service(config_dir, name, source)
     objects = [("Deployment", name), ("Service", name), ("ConfigMap", f"{name}-config")]
     commit = deploys_then_changes_nothing(config_dir, platform, name, objects)
     rollout_status(platform, tools["kubectl"], name)
+    migrations = {cluster: jobs_of(platform, cluster, name) for cluster in CLUSTERS}
+    for cluster, [job] in migrations.items():
+        assert job["metadata"]["name"].startswith(f"{name}-migrate-"), job["metadata"]["name"]  # named by content
+        assert job["metadata"]["annotations"]["deployer.io/phase"] == "pre-deploy"
+        assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
+        # It completed before the workloads were written: its completion precedes the Deployment's creation.
+        created = live(platform, cluster, "Deployment", name)["metadata"]["creationTimestamp"]
+        assert job["status"]["completionTime"] <= created, (job["status"], created)
     before = {(c, kind): live(platform, c, kind, n) for c in CLUSTERS for kind, n in objects}
     for cluster in CLUSTERS:
         deployment = before[(cluster, "Deployment")]
@@ -160,11 +176,16 @@ def test_a_helm_chart_deploys_maps_its_hooks_and_a_changed_value_rolls_only_what
         assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].split("@")[1].startswith("sha256:")
         assert live(platform, cluster, "ConfigMap", f"{name}-config")["data"]["GREETING"] == "hello"
 
-    write_service(config_dir, name, {"helm": {**source["helm"], "set": {"config.greeting": "bonjour",
-                                                                       "migrations.enabled": False}}})
+    write_service(config_dir, name, {"helm": {**source["helm"], "set": {"config.greeting": "bonjour"}}})
     changed = deploy(config_dir, name, commit)
     assert changed.exit_code == 0, changed.stdout + changed.stderr
     assert any("Helm test hook" in note for note in changed.json()["notes"])
+    for report in changed.json()["clusters"]:
+        steps = [s["name"] for s in report["steps"]]
+        assert steps.index("deploy:pre-deploy:wait") < steps.index("deploy:apply"), steps
+    for cluster in CLUSTERS:  # the migration did not change, so the same Job (completed) is not run again
+        [job] = jobs_of(platform, cluster, name)
+        assert job["metadata"]["uid"] == migrations[cluster][0]["metadata"]["uid"]
     rollout_status(platform, tools["kubectl"], name)
     for cluster in CLUSTERS:
         after = {kind: live(platform, cluster, kind, n) for kind, n in objects}
@@ -321,7 +342,7 @@ def test_a_custom_kind_the_cluster_serves_cluster_scoped_is_refused_at_preflight
                             "delete", "-f", str(crd), "--wait=false"], check=True, capture_output=True, timeout=60)
 
 
-def test_an_allowed_other_namespace_is_owned_and_pruned_and_a_cluster_scoped_kind_needs_cluster_access(
+def test_an_allowed_other_namespace_and_an_allowed_cluster_scoped_kind_are_owned_and_pruned(
         config_dir, platform, tmp_path) -> None:
     from kubernetes import client
 
@@ -357,6 +378,24 @@ def test_an_allowed_other_namespace_is_owned_and_pruned_and_a_cluster_scoped_kin
     (plain / "role.yaml").write_text(f"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
                                      f"metadata: {{name: reader-{suffix}}}\nrules: []\n")
     write_service(config_dir, name, {"yaml": str(plain)}, allowClusterScoped=["ClusterRole"])
-    refused = run_cli("--config-dir", str(config_dir), "deploy", name, "--env", "staging", "--commit", f"c-{suffix}")
-    assert refused.exit_code == ExitCode.API_REJECTED, refused.stdout + refused.stderr
-    assert "clusterroles.rbac.authorization.k8s.io cluster-wide" in refused.stdout + refused.stderr
+
+    def read_role(cluster: str) -> dict | None:
+        from tests.integration.kit import or_none
+
+        with admin_api(platform.cluster(cluster)) as api:
+            found = or_none(lambda: client.RbacAuthorizationV1Api(api).read_cluster_role(f"reader-{suffix}"))
+            return api.sanitize_for_serialization(found) if found is not None else None
+
+    # The deployer role never writes cluster-wide: the allowed ClusterRole goes through the admin credential.
+    third = deploy(config_dir, name, f"c-{suffix}")
+    assert third.exit_code == 0, third.stdout + third.stderr
+    for cluster in CLUSTERS:
+        role = read_role(cluster)
+        assert role is not None and role["metadata"]["labels"]["deployer.io/service"] == name
+
+    (plain / "role.yaml").unlink()
+    fourth = deploy(config_dir, name, f"c-{suffix}")
+    assert fourth.exit_code == 0, fourth.stdout + fourth.stderr
+    for cluster in CLUSTERS:  # dropped: pruned like the rest (only a CRD is never pruned)
+        role = read_role(cluster)
+        assert role is None or role["metadata"].get("deletionTimestamp"), role

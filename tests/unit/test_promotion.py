@@ -3,11 +3,14 @@ environment takes from the one it is promoted from, and when that is refused."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from deployer.errors import UsageError
 from deployer.rollout.promotion import commit_of, promotable, succeeded_in
-from deployer.rollout.release import ReleaseRecord
+from deployer.rollout.release import ReleaseRecord, from_configmap, to_configmap
 
 A, B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 
@@ -69,3 +72,28 @@ def test_the_promote_from_gate_needs_the_commit_to_have_succeeded_on_every_sourc
     assert succeeded_in("c1", "staging", half) is None
     rolled_back = {"onprem": [rec("onprem", 1, A, "rolled-back")]}
     assert succeeded_in("c1", "staging", rolled_back) is None
+
+
+def test_every_image_the_source_ran_is_promoted_and_clusters_must_agree_on_each_digest() -> None:
+    def with_cache(cluster: str, digest: str) -> ReleaseRecord:
+        record = rec(cluster, 1, A)
+        return replace(record, images={"": record.image, "cache": f"reg/{cluster}/redis@{digest}"})
+
+    chosen = promotable("hello", "staging", "production", {"onprem": [with_cache("onprem", B)],
+                                                           "gke": [with_cache("gke", B)]})
+    assert chosen.images == {"": f"reg/gke/hello@{A}", "cache": f"reg/gke/redis@{B}"}
+    with pytest.raises(UsageError) as refused:  # same service image, another cache image
+        promotable("hello", "staging", "production", {"onprem": [with_cache("onprem", B)],
+                                                      "gke": [with_cache("gke", A)]})
+    assert f"gke runs {A} (cache {A}) (r1)" in refused.value.message
+
+
+def test_a_record_written_before_the_images_map_still_reads() -> None:
+    record = rec("onprem", 1, A)
+    stored = to_configmap(record, "apps")
+    summary = json.loads(stored["data"]["record.json"])
+    del summary["images"]  # as older deployers wrote it
+    stored["data"]["record.json"] = json.dumps(summary)
+    old = from_configmap(stored)
+    assert (old.images, old.image, old.digest) == ({}, record.image, A)
+    assert promotable("hello", "staging", "production", {"onprem": [old]}).images == {}

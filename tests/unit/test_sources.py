@@ -168,9 +168,11 @@ def test_helm_values_merge_service_environment_and_set_paths_then_deployers() ->
     svc = service(values={"image": {"pullPolicy": "IfNotPresent", "tag": "x"}, "replicas": 1},
                   environments={"staging": {"clusters": ["c1"], "values": {"replicas": 2}}})
     helm = HelmSource(chart="chart", set={"image.pullPolicy": "Always", "config.greeting": "hi"})
-    values = values_document(SourceContext(svc, "staging", CLUSTER, "reg/shop@sha256:1", Path(".")), helm)
+    values = values_document(SourceContext(svc, "staging", CLUSTER, "reg/shop@sha256:1", Path("."),
+                                           {"cache": "reg/redis@sha256:2"}), helm)
     assert values == {"image": {"pullPolicy": "Always", "tag": "x"}, "replicas": 2, "config": {"greeting": "hi"},
-                      "deployer": {"image": "reg/shop@sha256:1", "environment": "staging", "cluster": "c1"}}
+                      "deployer": {"image": "reg/shop@sha256:1", "images": {"cache": "reg/redis@sha256:2"},
+                                   "environment": "staging", "cluster": "c1"}}
 
 
 @pytest.mark.parametrize(("stderr", "file", "line"), [
@@ -221,10 +223,12 @@ def test_a_release_prunes_in_allowed_namespaces_and_allowed_cluster_scoped_kinds
     from deployer.plan.keys import ObjectKey
     from deployer.plan.ownership import Owner, removals
 
-    owner = Owner("shop", "staging", "apps", frozenset({"shared"}), frozenset({"ClusterRole"}))
+    owner = Owner("shop", "staging", "apps", frozenset({"shared"}),
+                  frozenset({"ClusterRole", "CustomResourceDefinition"}))
     keys = {"there": ObjectKey("", "ConfigMap", "shared", "there"), "far": ObjectKey("", "ConfigMap", "other", "far"),
             "role": ObjectKey("rbac.authorization.k8s.io", "ClusterRole", "", "role"),
-            "crd": ObjectKey("apiextensions.k8s.io", "CustomResourceDefinition", "", "crd")}
+            "crd": ObjectKey("apiextensions.k8s.io", "CustomResourceDefinition", "", "crd"),
+            "binding": ObjectKey("rbac.authorization.k8s.io", "ClusterRoleBinding", "", "binding")}
 
     def live(key: ObjectKey) -> dict:
         meta = {"name": key.name, "uid": f"u-{key.name}", "labels": owner.labels,
@@ -236,4 +240,32 @@ def test_a_release_prunes_in_allowed_namespaces_and_allowed_cluster_scoped_kinds
     decided = {r.key.name: r for r in removals(inventory, (), {k: live(k) for k in keys.values()}, owner)}
     assert sorted(name for name, r in decided.items() if r.delete) == ["role", "there"]
     assert "outside the release's namespace apps" in decided["far"].left
-    assert "outside the release's namespace apps" in decided["crd"].left
+    assert "outside the release's namespace apps" in decided["binding"].left
+    # Allowed, a CRD is still never pruned: deleting it deletes every custom object of its kind.
+    assert decided["crd"].left == ("a CustomResourceDefinition is never deleted by a release "
+                                   "(every object of its kind would go too)")
+
+
+def test_the_early_render_has_a_placeholder_per_image_name_even_without_an_image_of_its_own(tmp_path: Path) -> None:
+    from deployer.pipeline.deploy import placeholders
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "web.yaml.j2").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n"
+        "      containers:\n        - name: worker\n          image: {{ images.worker }}\n"
+        "        - name: cache\n          image: {{ images.cache }}\n")
+    svc = Service.model_validate({"name": "shop", "namespace": "apps", "source": {"jinja": "m"},
+                                  "images": {"worker": {"build": {"name": "shop-worker"}},
+                                             "cache": {"prebuilt": "registry.example.com/team/redis:7.2"}},
+                                  "environments": {"staging": {"clusters": ["c1"]}}})
+    image, images = placeholders(svc, CLUSTER)
+    assert image == "127.0.0.1:5000/shop-worker:deployer-render-check"  # the first built entry
+    assert images == {"worker": "127.0.0.1:5000/shop-worker:deployer-render-check",
+                      "cache": "registry.example.com/team/redis:7.2"}
+    [deployment] = render(svc, "staging", CLUSTER, image, tmp_path, images).objects
+    assert [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]] == [images["worker"],
+                                                                                          images["cache"]]
+    upstream = Service.model_validate({"name": "up", "namespace": "apps",
+                                       "images": {"cache": {"prebuilt": "registry.example.com/team/redis:7.2"}},
+                                       "environments": {"staging": {"clusters": ["c1"]}}})
+    assert placeholders(upstream, CLUSTER) == ("", {"cache": "registry.example.com/team/redis:7.2"})

@@ -173,3 +173,61 @@ def test_a_signal_while_waiting_for_a_lock_ends_the_wait_at_once_with_nothing_wr
     # Nothing written: no record, and the lock it got on the free cluster was given back.
     assert outcomes(folder, name) == {c: [] for c in CLUSTERS}
     assert lease(platform, "local-onprem", name)["spec"].get("holderIdentity") is None
+
+
+HANGING_MIGRATION = """\
+# A pre-deploy Job whose pods are refused (no such ServiceAccount): without a deadline it never ends.
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ service.name ~ '-migrate' }}
+  namespace: {{ service.namespace }}
+  annotations:
+    deployer.io/phase: pre-deploy
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      serviceAccountName: no-such-account
+      containers:
+        - name: migrate
+          image: {{ image }}
+"""
+
+
+def test_a_signal_while_a_pre_deploy_job_runs_ends_its_wait_at_once_and_nothing_else_is_written(
+        folder, platform, tmp_path) -> None:
+    name, commit = unique("sigjob"), unique("c")
+    write_service(folder, name)
+    first = deployer(folder, "deploy", name, "--env", "staging", "--commit", commit)
+    assert first.exit_code == 0, first.stdout + first.stderr
+    before = {cluster: deployment(platform, cluster, name)["metadata"]["resourceVersion"] for cluster in CLUSTERS}
+    (folder / "services" / "manifests" / "migrate.yaml.j2").write_text(HANGING_MIGRATION)
+    running = Running(folder, "-o", "json", "deploy", name, "--env", "staging", "--commit", commit,
+                      "--grace-period", f"{GRACE:g}s", "--report", str(tmp_path / "report.json"),
+                      env=child_env(platform))
+    try:
+        for cluster in CLUSTERS:
+            running.wait_for_line(rf"\[{cluster}\] Job apps/{name}-migrate-[0-9a-f]+: ", 120)
+        assert running.proc.poll() is None, running.stderr
+        sent = time.monotonic()
+        running.proc.send_signal(signal.SIGTERM)
+        # The pre-deploy wait is cancelled by the stop token at once, not at the 10-minute timeout,
+        # and there is nothing to roll back, so the grace period is not used.
+        assert running.wait(SLACK) == ExitCode.TERMINATED, running.stderr
+        took = time.monotonic() - sent
+    finally:
+        running.kill()
+    print(f"SIGTERM during a pre-deploy Job: exit 143 {took:.1f}s after the signal")
+
+    for cluster in CLUSTERS:  # the release's workloads were never written; the lock is released
+        assert deployment(platform, cluster, name)["metadata"]["resourceVersion"] == before[cluster], cluster
+        assert lease(platform, cluster, name)["spec"].get("holderIdentity") is None, cluster
+    history = records(folder, name)
+    for cluster in CLUSTERS:
+        assert [r["outcome"] for r in history[cluster]] == ["succeeded", "failed"], history[cluster]
+        assert "interrupted by SIGTERM" in history[cluster][1]["message"], history[cluster][1]
+    written = report(tmp_path / "report.json")
+    assert written["interrupted"] == "SIGTERM"
+    assert all(c["end"]["kind"] == "unchanged" for c in written["clusters"]), written["clusters"]
