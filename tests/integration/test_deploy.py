@@ -243,7 +243,8 @@ def test_killed_deploy_is_taken_over_after_its_lease_expires(deploy_dir, platfor
                                name, "--env", "staging", "--commit", unique("c"), "--lock-lease", "3s",
                                "--actor", "killed-run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
-    _wait_for_line(killed, "] Deployment apps/", 60)  # mid-wait, holding the lock on both clusters
+    # mid-wait on both clusters: each holds its lock and has written its in-progress record
+    _wait_for_lines(killed, ["[local-onprem] Deployment apps/", "[local-gke] Deployment apps/"], 60)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
 
@@ -367,16 +368,23 @@ def test_no_secret_in_any_output(deploy_dir, platform, tmp_path, monkeypatch) ->
 
 def _wait_for_line(proc: subprocess.Popen, needle: str, seconds: float) -> None:
     """Read the child's stderr until ``needle`` appears (the child is mid-wait when it does)."""
+    _wait_for_lines(proc, [needle], seconds)
+
+
+def _wait_for_lines(proc: subprocess.Popen, needles: list[str], seconds: float) -> None:
+    """Read the child's stderr until every one of ``needles`` has appeared, in any order."""
     deadline = time.monotonic() + seconds
-    seen = []
+    seen: list[str] = []
+    missing = list(needles)
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
         if not line and proc.poll() is not None:
             break
         seen.append(line)
-        if needle in line:
+        missing = [needle for needle in missing if needle not in line]
+        if not missing:
             return
-    raise AssertionError(f"{needle!r} never appeared; child said:\n{''.join(seen)}")
+    raise AssertionError(f"{missing!r} never appeared; child said:\n{''.join(seen)}")
 
 
 def test_a_cluster_dropped_from_the_environment_is_named_then_deleted_on_request(deploy_dir, platform) -> None:
