@@ -29,7 +29,9 @@ def cluster_file(platform_doc: dict[str, Any], namespaces: int) -> dict[str, Any
     if not gke:  # on GKE the chart binds the deployer account's email in every namespace itself
         doc["access"].append({"role": "deployer", "namespaces": list(names),
                               "subjects": [{"kind": "User", "name": "jenkins-deployer"}]})
-    doc["values"] = {"resourceQuota": {"cpu": "8", "memory": "16Gi", "pods": "100"}}
+    # A quota on cpu and memory makes every pod declare requests (the service's do); pods: room
+    # for every round's 50 pods per tool in the deploy namespace.
+    doc["values"] = {"resourceQuota": {"cpu": "8", "memory": "16Gi", "pods": "2000"}}
     return doc
 
 
@@ -52,17 +54,17 @@ SERVICE_TEMPLATE = """\
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ service.name }}-{{ i }}
+  name: {{ service.name ~ '-' ~ i }}
   namespace: {{ service.namespace }}
 spec:
   replicas: 1
   selector:
     matchLabels:
-      app: {{ service.name }}-{{ i }}
+      app: {{ service.name ~ '-' ~ i }}
   template:
     metadata:
       labels:
-        app: {{ service.name }}-{{ i }}
+        app: {{ service.name ~ '-' ~ i }}
 {% if values.neverReady %}
         deployer.test/never-ready: "true"
 {% endif %}
@@ -72,15 +74,17 @@ spec:
           image: {{ image }}
           ports:
             - containerPort: 8080
+          resources:
+            requests: {cpu: 5m, memory: 8Mi}
 ---
 apiVersion: v1
 kind: Service
 metadata:
-  name: {{ service.name }}-{{ i }}
+  name: {{ service.name ~ '-' ~ i }}
   namespace: {{ service.namespace }}
 spec:
   selector:
-    app: {{ service.name }}-{{ i }}
+    app: {{ service.name ~ '-' ~ i }}
   ports:
     - port: 80
       targetPort: 8080
@@ -100,7 +104,9 @@ def service_objects(name: str, image: str, *, apps: int = 50, never_ready: bool 
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": app}},
                      "template": {"metadata": {"labels": labels},
                                   "spec": {"containers": [{"name": "web", "image": image,
-                                                           "ports": [{"containerPort": 8080}]}]}}}})
+                                                           "ports": [{"containerPort": 8080}],
+                                                           "resources": {"requests": {"cpu": "5m",
+                                                                                      "memory": "8Mi"}}}]}}}})
         objects.append({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": app, "namespace": DEPLOY_NAMESPACE},

@@ -78,3 +78,16 @@ def test_bench_cluster_file_has_the_deploy_namespace_and_99_namespaces() -> None
     names = [n["name"] for n in doc["namespaces"]]
     assert names[0] == workload.DEPLOY_NAMESPACE and len(names) == 99 and len(set(names)) == 99
     assert {a["role"] for a in doc["access"]} == {"viewer", "namespace-admin", "deployer"}
+
+
+def test_the_platform_adds_bench_clusters_only_when_asked(tmp_path) -> None:
+    from deployer_localplatform.platform import Platform, PortPlan
+    from deployer_localplatform.topology import CLUSTERS
+
+    assert Platform(tmp_path).clusters == CLUSTERS
+    with_three = Platform(tmp_path, extra_bench_clusters=3).clusters
+    assert [c.name for c in with_three] == ["local-onprem", "local-gke", "bench-1", "bench-2", "bench-3"]
+    assert with_three[:2] == CLUSTERS and len({c.etcd_prefix for c in with_three}) == 5
+    ports = PortPlan.allocate(with_three)
+    every = [p for roles in ports.cluster.values() for p in roles.values()]
+    assert len(every) == 20 and len(set(every) | {ports.etcd, ports.etcd_peer, ports.registry}) == 23
