@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import platform as host
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,7 +104,9 @@ class Bench:
         for folder in (self.root, self.state / "platform-config"):
             if not (folder / "charts").exists():
                 (folder / "charts").symlink_to(REPO / "charts")
-        (self.root / "services").mkdir(exist_ok=True)
+        # Services of an earlier case name the clusters of that platform: each case starts without any.
+        shutil.rmtree(self.root / "services", ignore_errors=True)
+        (self.root / "services").mkdir()
         for name in names:
             doc = yaml.safe_load(self.info.cluster(name).cluster_file.read_text())
             (clusters / f"{name}.yaml").write_text(
@@ -396,6 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     bench = Bench(args.state, args.namespaces)
     cases: list[Case] = []
     fanout: dict[int, Case] = {}
+    failure: BaseException | None = None
     try:
         if "fixed" in chosen:
             bench.fresh()
@@ -406,6 +410,9 @@ def main(argv: list[str] | None = None) -> None:
             cases += case_deploy(bench, args.rounds, with_failure="failure" in chosen)
         if "fanout" in chosen:
             fanout = case_fanout(bench, args.rounds, args.max_clusters)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the cases measured so far are still written
+        failure = exc
+        log(f"stopped by a failing case; writing what was measured: {exc}")
     finally:
         bench.platform.down()
     meta = {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),
@@ -420,6 +427,8 @@ def main(argv: list[str] | None = None) -> None:
             CHART.write_text(bar_chart(cases, (DEPLOYER, "kubectl", "helm"), "deployer vs kubectl vs Helm (medians)"))
         if fanout:
             FANOUT_CHART.write_text(line_chart(fanout, FANOUT_TOOLS, "B3: deployer wall time against clusters"))
+    if failure is not None:
+        raise SystemExit(1) from failure
 
 
 if __name__ == "__main__":
