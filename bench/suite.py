@@ -95,6 +95,9 @@ class Bench:
         the cluster names the bench targets (the pair, or bench-1..extra)."""
         self.extra = extra
         self.platform.down()
+        # The platform writes the files of the clusters it starts; a larger fan-out's are stale.
+        for stale in (self.state / "platform-config" / "clusters").glob("*.yaml"):
+            stale.unlink()
         self.info = self.platform.up()
         names = [f"bench-{i}" for i in range(1, extra + 1)] if extra else list(PAIR)
         clusters = self.root / "clusters"
