@@ -70,3 +70,15 @@ mutation: $(BIN)/.installed
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/python scripts/mutation_scores.py
+
+# The benchmark suite of docs/benchmarks.md (issue 13): deployer against `kubectl apply
+# --server-side` and Helm, every case in one run on the local platform, then the doc's tables and
+# charts rewritten from that run. Long (tens of minutes), so not part of `make test`; a quick run:
+# `make bench ROUNDS=1 CASES=fixed,sync MAX_CLUSTERS=2`. Helm is built on first use
+# (scripts/build-helm.sh).
+ROUNDS ?= 3
+CASES ?= fixed,sync,deploy,failure,fanout
+MAX_CLUSTERS ?= 10
+.PHONY: bench
+bench: prepare
+	$(BIN)/python -m bench.suite --rounds $(ROUNDS) --cases $(CASES) --max-clusters $(MAX_CLUSTERS)

@@ -46,6 +46,7 @@ from deployer_localplatform.topology import (
     NODE_NAME,
     PLATFORM_ADMIN_ACCOUNT_ID,
     ClusterSpec,
+    bench_clusters,
 )
 
 TIMEOUT_ENV = "DEPLOYER_PLATFORM_TIMEOUT"
@@ -84,10 +85,10 @@ class PortPlan:
     """cluster name -> role (apiserver, controller-manager, scheduler, kwok) -> port"""
 
     @classmethod
-    def allocate(cls) -> PortPlan:
-        free = iter(processes.free_ports(3 + len(CLUSTER_ROLES) * len(CLUSTERS)))
+    def allocate(cls, clusters: tuple[ClusterSpec, ...]) -> PortPlan:
+        free = iter(processes.free_ports(3 + len(CLUSTER_ROLES) * len(clusters)))
         etcd, etcd_peer, registry = next(free), next(free), next(free)
-        cluster = {spec.name: {role: next(free) for role in CLUSTER_ROLES} for spec in CLUSTERS}
+        cluster = {spec.name: {role: next(free) for role in CLUSTER_ROLES} for spec in clusters}
         return cls(etcd, etcd_peer, registry, cluster)
 
     @property
@@ -125,11 +126,15 @@ class _Startup:
 
 class Platform:
     def __init__(self, state_dir: Path | None = None, *, config_dir: Path | None = None,
-                 progress: Progress | None = None, timeout: float | None = None) -> None:
+                 progress: Progress | None = None, timeout: float | None = None,
+                 extra_bench_clusters: int = 0) -> None:
+        """``extra_bench_clusters``: also start bench-1..N (topology.bench_clusters) for the
+        fan-out benchmark; the default platform is the two clusters alone."""
         self.layout = StateLayout((state_dir or default_state_dir()).expanduser().resolve())
         self.config_dir = config_dir.resolve() if config_dir is not None else None
         self._progress = progress or (lambda _message: None)
         self.timeout = timeout or float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
+        self.clusters = CLUSTERS + bench_clusters(extra_bench_clusters)
 
     # --- the three operations ------------------------------------------------------------------
 
@@ -189,14 +194,14 @@ class Platform:
     # --- starting -------------------------------------------------------------------------------
 
     def _start(self, bins: Binaries) -> PlatformInfo:
-        ports = PortPlan.allocate()
+        ports = PortPlan.allocate(self.clusters)
         run = _Startup(self.layout, self._progress, self.timeout)
-        for spec in CLUSTERS:
+        for spec in self.clusters:
             prepare_cluster_files(spec, self.layout.cluster(spec.name), ports.server(spec))
         gcp_url = self._start_shared(run, bins, ports)
         self._start_apiservers(run, bins, ports, gcp_url)
         self._start_cluster_agents(run, bins, ports)
-        clusters = {spec.name: self._cluster_info(spec, ports, gcp_url) for spec in CLUSTERS}
+        clusters = {spec.name: self._cluster_info(spec, ports, gcp_url) for spec in self.clusters}
         return PlatformInfo(state_dir=self.layout.root, registry=ports.registry_host, etcd_url=ports.etcd_url,
                             gcp_url=gcp_url, gcp_project=GCP_PROJECT, clusters=clusters,
                             components=run.components, buildah_root=self.layout.buildah_root,
@@ -222,7 +227,7 @@ class Platform:
     def _start_apiservers(self, run: _Startup, bins: Binaries, ports: PortPlan, gcp_url: str) -> None:
         # Both start before either is waited for: each spends seconds of CPU bootstrapping its
         # RBAC roles and priority levels, and the two overlap on two cores.
-        for spec in CLUSTERS:
+        for spec in self.clusters:
             files = self.layout.cluster(spec.name)
             if spec.google_webhook:
                 write_webhook_kubeconfig(files.webhook_kubeconfig, gcp_url)
@@ -230,7 +235,7 @@ class Platform:
             port = ports.cluster[spec.name]["apiserver"]
             run.launch(components.apiserver(self.layout, bins, spec, files, port=port, etcd_url=ports.etcd_url),
                        port, ports.server(spec))
-        for spec in CLUSTERS:
+        for spec in self.clusters:
             admin = self._admin_http(spec, ports.server(spec))
             run.wait(spec.component("apiserver"), lambda admin=admin: admin.ok("/readyz"))
 
@@ -238,7 +243,7 @@ class Platform:
         """The controller-manager, scheduler and kwok of each cluster, and kwok's node."""
         builders = {"controller-manager": components.controller_manager, "scheduler": components.scheduler,
                     "kwok": components.kwok}
-        for spec in CLUSTERS:
+        for spec in self.clusters:
             files = self.layout.cluster(spec.name)
             for role, build in builders.items():
                 port = ports.cluster[spec.name][role]
@@ -247,7 +252,7 @@ class Platform:
             self._create_node(spec, self._admin_http(spec, ports.server(spec)))
             if spec.provider == "gke":
                 self._grant_platform_admin(spec, self._admin_http(spec, ports.server(spec)))
-        for spec in CLUSTERS:
+        for spec in self.clusters:
             files = self.layout.cluster(spec.name)
             for role in builders:
                 url = run.components[spec.component(role)].endpoint + "/healthz"
@@ -346,10 +351,12 @@ class Platform:
         info = self._recorded_info()
         if info is None:
             return None
+        if set(info.clusters) != {spec.name for spec in self.clusters}:
+            return None  # started with another set of clusters: `up` starts this one afresh
         procs = self._recorded_processes()
         if set(procs) != set(info.components) or not all(p.alive() for p in procs.values()):
             return None
-        for spec in CLUSTERS:
+        for spec in self.clusters:
             try:
                 if not self._admin_http(spec, info.cluster(spec.name).server).ok("/readyz"):
                     return None

@@ -57,6 +57,14 @@ ONPREM = ClusterSpec("local-onprem", "onprem", (ADMIN, TokenUser("jenkins-deploy
 GKE = ClusterSpec("local-gke", "gke", (ADMIN,), True, "gke")
 CLUSTERS = (ONPREM, GKE)
 
+
+def bench_clusters(count: int) -> tuple[ClusterSpec, ...]:
+    """Extra on-prem-style clusters bench-1..count for the fan-out benchmark (bench/), beside the
+    two above and sharing their etcd and registry. Each costs about 0.3 GB (an API server, a
+    controller-manager, a scheduler and kwok), so only the benchmark asks for them."""
+    return tuple(ClusterSpec(f"bench-{i}", "onprem", (ADMIN, TokenUser("jenkins-deployer")), False, f"bench-{i}")
+                 for i in range(1, count + 1))
+
 # The addresses inside the clusters are never routed anywhere (kwok's pods run nothing); they only
 # need to be valid and distinct from 127.0.0.1.
 SERVICE_CIDR = "10.96.0.0/16"
