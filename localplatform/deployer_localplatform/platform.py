@@ -174,6 +174,36 @@ class Platform:
             self.layout.record.unlink(missing_ok=True)
             return stopped
 
+    def stop_apiserver(self, cluster: str) -> None:
+        """Stop one cluster's kube-apiserver process (SIGTERM, then SIGKILL after the grace), as
+        a crash or a node going down would: the fault suite's real outage. The rest keeps running."""
+        spec = self._spec(cluster)
+        proc = self._recorded_processes().get(spec.component("apiserver"))
+        if proc is None or not proc.alive():
+            raise ToolError(f"cluster {cluster}: its API server is not running")
+        processes.stop([proc])
+
+    def start_apiserver(self, cluster: str) -> float:
+        """Start a stopped API server again with the same flags, port and etcd data; return the
+        seconds until it answered /readyz."""
+        info = self._recorded_info()
+        if info is None:
+            raise ToolError("the platform is not running")
+        spec, files = self._spec(cluster), self.layout.cluster(cluster)
+        server = info.cluster(cluster).server
+        port = int(server.rsplit(":", 1)[1])
+        proc = processes.start(components.apiserver(self.layout, ensure_binaries(), spec, files, port=port,
+                                                    etcd_url=info.etcd_url))
+        admin = self._admin_http(spec, server)
+        return wait_ready(spec.component("apiserver"), lambda: admin.ok("/readyz"), process=proc,
+                          timeout=self.timeout)
+
+    def _spec(self, cluster: str) -> ClusterSpec:
+        for spec in self.clusters:
+            if spec.name == cluster:
+                return spec
+        raise ToolError(f"no cluster {cluster} on this platform")
+
     def status(self) -> PlatformStatus:
         info = self._recorded_info()
         running = self._recorded_processes()
