@@ -44,6 +44,7 @@ from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventor
 from deployer.kube.resources import resource, served
 from deployer.pipeline.promote_from import build_for
 from deployer.pipeline.report import End, EndState, RunReport
+from deployer.pipeline.requests import each_concurrently
 from deployer.pipeline.steps import (
     RolloutFailure,
     Target,
@@ -322,8 +323,10 @@ def _preflight(target: Target, placement: Placement, app: App) -> str:
             needed.add((where, group, plural, verb))
     missing: dict[str, list[str]] = {}
     denied: set[tuple[str, str]] = set()
-    for where, group, plural, verb in sorted(needed, key=lambda n: (n[0] != ns, n)):
-        if not access.can(client, where, group, plural, verb):
+    reviews = sorted(needed, key=lambda n: (n[0] != ns, n))
+    allowed = each_concurrently(reviews, lambda n: access.can(client, *n))
+    for (where, group, plural, verb), ok in zip(reviews, allowed, strict=True):
+        if not ok:
             missing.setdefault(where, []).append(f"{verb} {plural}{'.' + group if group else ''}")
             denied.add((group, plural))
     if missing:
@@ -342,12 +345,13 @@ def _preflight(target: Target, placement: Placement, app: App) -> str:
                                    f"Grant the chart's deployer role in {ns} (cluster file access), then "
                                    "`deployer cluster sync`; `deployer cluster verify` shows what it can do."))
     admin = app.admin_client(target.cluster) if admin_objects else None
-    for obj in target.desired:
-        if any(obj is a for a in admin_objects):
-            assert admin is not None
-            objects.apply(admin, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
-        elif not any(obj is p for p in pending):
-            objects.apply(client, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
+
+    def dry_run(obj: dict[str, Any]) -> None:
+        by = admin if any(obj is a for a in admin_objects) else client
+        assert by is not None
+        objects.apply(by, obj, force=True, dry_run=True, strict=True, manager=target.owner.manager)
+
+    each_concurrently([obj for obj in target.desired if not any(obj is p for p in pending)], dry_run)
     checked = len(target.desired) - len(pending)
     later = f" ({len(pending)} custom objects are checked once their definitions are established)" if pending else ""
     return f"{checked} objects pass a strict server-side dry run{later}; all {len(needed)} verbs allowed"
@@ -365,8 +369,9 @@ def _is_current(target: Target, mhash: str, app: App) -> bool:
         return False
     if inventory.keys() != {key_of(obj) for obj in target.desired}:
         return False
-    for obj in target.desired:
-        live = objects.get(reader_for(target, obj, app), key_of(obj), obj["apiVersion"])
+    lives = each_concurrently(target.desired,
+                              lambda obj: objects.get(reader_for(target, obj, app), key_of(obj), obj["apiVersion"]))
+    for obj, live in zip(target.desired, lives, strict=True):
         if live is None or changes_to_apply(stamped(obj, now.revision), live, target.owner.manager) \
                 or not readiness(live).done:
             return False
