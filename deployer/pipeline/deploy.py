@@ -16,7 +16,8 @@ Read top to bottom, ``deploy`` is what `deployer deploy SERVICE --env ENV` does:
 5. take the deploy lock on every cluster (a Lease naming the holder), then read the environment's
    release records and inventory there (never before: a run that waited for the lock numbers
    its release after the one that held it); a redeploy of what every cluster already runs, read
-   without the lock, stops before it with nothing written (not even the Lease);
+   without the lock right after rendering, stops before the preflight with nothing written (not
+   even the Lease);
 6. skip clusters already on this exact release; create the new release record on the others,
    apply in parallel, phase by phase (``deployer.plan.phases``: CRDs, pre-deploy Jobs, the rest;
    each object labelled with its owner and stamped with its revision), wait
@@ -137,13 +138,13 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
         for target in targets:
             target.report.step("image", "ok", 0.0, "the service builds no image of its own")
 
-    # 4. render with the pinned image and preflight everywhere before any write
+    # 4. render with the pinned images, then preflight everywhere before any write
+    def pin(target: Target) -> None:
+        rendered = render_for(app.config, service, request.environment, target.cluster, target.image, target.images)
+        target.desired = content_named_jobs(with_config_hashes(_pinned(target, service, rendered, target.images)))
+
     def prepare(target: Target) -> str:
         def check() -> str:
-            rendered = render_for(app.config, service, request.environment, target.cluster, target.image,
-                                  target.images)
-            target.desired = content_named_jobs(with_config_hashes(_pinned(target, service, rendered,
-                                                                          target.images)))
             if request.dry_run:  # for its report; a real run reads the records under the lock
                 target.records = releases.read_records(target.client, target.namespace, service.name,
                                                        request.environment)
@@ -151,27 +152,29 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
 
         return timed(target.report, "preflight", check, app.clock)
 
-    failed = [(target, r) for target, r in each_target(targets, prepare) if r.failed]
-    for target, r in failed:
-        if not any(s.status == "failed" for s in target.report.steps) and r.error is not None:
-            target.report.step("preflight", "failed", r.seconds, r.error.message)
-    if failed:
-        for target in targets:
-            target.report.outcome = "skipped"
-        return stopped(run, targets, [target for target, _ in failed], failed[0][1].error, "preflight failed")
-    if app.stop.stopping():
-        return _stopped_unwritten(run, targets, app, "interrupted after preflight")
+    for step in (pin, prepare):
+        failed = [(target, r) for target, r in each_target(targets, step) if r.failed]
+        for target, r in failed:
+            if not any(s.status == "failed" for s in target.report.steps) and r.error is not None:
+                target.report.step("preflight", "failed", r.seconds, r.error.message)
+        if failed:
+            for target in targets:
+                target.report.outcome = "skipped"
+            return stopped(run, targets, [target for target, _ in failed], failed[0][1].error, "preflight failed")
+        if app.stop.stopping():
+            return _stopped_unwritten(run, targets, app, "interrupted before any write")
+        # 5. a redeploy of what every cluster already runs writes nothing, not even the lock; with
+        #    nothing to write there is nothing to preflight either (its reviews and dry runs are
+        #    most of a no-change deploy's requests)
+        if step is pin and not request.dry_run and _every_target_current(targets, app):
+            for target in targets:
+                _report_current(target)
+            return run
     if request.dry_run:
         for target in targets:
             now = current(target.records)
             target.report.outcome = "unchanged"
             target.report.end = EndState(End.DRY_RUN, now.revision if now else None)
-        return run
-
-    # 5. a redeploy of what every cluster already runs writes nothing, not even the lock
-    if _every_target_current(targets, app):
-        for target in targets:
-            _report_current(target)
         return run
 
     # 5-8. lock every cluster, then apply, wait, roll back by policy and record under the locks
