@@ -73,7 +73,8 @@ def test_an_api_server_process_stopped_mid_wait_and_restarted_leaves_every_clust
         # The retries rode the restart out: the rollout timed out as it would have anyway and the
         # cluster was rolled back to r1's objects, which is what its report and records say.
         assert ends[GKE].known and ends[GKE].greeting == "one", ends[GKE]
-        assert [outcome for rev, outcome in ends[GKE].records if rev == 2] == ["failed"], ends[GKE]
+        # r2's record says it did not succeed there (failed, or rolled back once the rollback ran).
+        assert [outcome for rev, outcome in ends[GKE].records if rev == 2] in (["failed"], ["rolled-back"]), ends[GKE]
         assert ends[GKE].lock_holder is None
     assert ends[ONPREM].greeting == "two"
     assert all(end.bystander_present for end in ends.values())
