@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from deployer.config.loader import Config
 from deployer.config.models import Cluster, Credential, Service, TokenCredential
 from deployer.errors import DeployerError
+from deployer.notify.events import Events
 from deployer.stopping import Stop
 
 if TYPE_CHECKING:  # imported for real only when a client or a publisher is built
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # imported for real only when a client or a publisher is buil
     from deployer.images.publish import Published
     from deployer.infra.provision import ProvisionResult
     from deployer.kube.client import ClientOptions, Endpoint, KubeClient
+    from deployer.notify.sender import Notifier
+    from deployer.observe.metrics import DeployMetrics
     from deployer.rollout.promotion import Promotion
 
 Locate = Callable[[Cluster, Config, "BearerSource"], "ControlPlane"]
@@ -134,7 +137,7 @@ class App:
     def __init__(self, config: Config, *, progress: Progress | None = None,
                  now: Callable[[], dt.datetime] = utcnow, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, poll_interval: float = 1.0,
-                 stop: Stop | None = None) -> None:
+                 stop: Stop | None = None, publishers: Publishers | None = None) -> None:
         self.config = config
         self.run_id = uuid.uuid4().hex[:8]
         """Names this run in the locks it holds: two runs by one actor (one user@host, one Jenkins
@@ -147,6 +150,10 @@ class App:
         self._control_planes: dict[str, ControlPlane | DeployerError] = {}
         """GKE clusters found by name: one GKE API call per cluster per run, whichever client asks."""
         self._lock = threading.Lock()
+        self.publishers = publishers
+        """Where this run's events go when the App was given some (the CLI's); closed with it."""
+        self.events = publishers.events if publishers is not None else Events()
+        """What the stories publish to (``deployer.pipeline.news``): webhooks and metrics."""
 
     # --- clients: one per cluster and credential, for the whole run ----------------------------
 
@@ -192,6 +199,8 @@ class App:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
+        if self.publishers is not None:
+            self.publishers.finish()
 
     def __enter__(self) -> App:
         return self
@@ -278,3 +287,32 @@ class App:
         endpoint = cluster.gke.google_api_endpoint
         return provision(cluster, self.config, dry_run=dry_run, progress=lambda message: self.progress("", message),
                          endpoints=GoogleEndpoints.standin(endpoint) if endpoint else None)
+
+
+class Publishers:
+    """Where one run's events go: the webhooks of deployer.yaml and the service files
+    (``deployer.notify``), and the metrics (``deployer.observe``), pushed to ``pushgateway`` (the
+    CLI's --pushgateway) when the run ends. ``finish`` (``App.close``) flushes the webhooks for at
+    most ``flush_seconds`` and pushes; neither ever fails the run, each problem is one ``warn``."""
+
+    def __init__(self, config: Config, warn: Callable[[str], None], *, pushgateway: str | None = None,
+                 flush_seconds: float = 10.0, notifier: Notifier | None = None,
+                 metrics: DeployMetrics | None = None) -> None:
+        from deployer.notify.sender import Notifier
+        from deployer.observe.metrics import DeployMetrics
+
+        self.notifier = notifier or Notifier(config, warn=warn)
+        self.metrics = metrics or DeployMetrics()
+        self.pushgateway, self.flush_seconds, self.warn = pushgateway, flush_seconds, warn
+        self.services: set[str] = set()
+        """The services this run published events of: each one's metrics group is pushed."""
+        self.events = Events([self.notifier, self.metrics, lambda event: self.services.add(event.service)], warn=warn)
+
+    def finish(self) -> None:
+        from deployer.observe.pushing import push
+
+        if self.notifier.configured:
+            self.notifier.flush(self.flush_seconds)
+        if self.pushgateway:
+            for service in sorted(self.services):
+                push(self.metrics, self.pushgateway, service, self.warn)

@@ -127,11 +127,13 @@ SHORT_HELP = {
 class Settings:
     """Global options, passed to every command through click's context object."""
 
-    def __init__(self, output: str, debug: bool, config_dir: Path, detailed_exitcode: bool) -> None:
+    def __init__(self, output: str, debug: bool, config_dir: Path, detailed_exitcode: bool,
+                 pushgateway: str | None = None) -> None:
         self.output = output
         self.debug = debug
         self.config_dir = config_dir
         self.detailed_exitcode = detailed_exitcode
+        self.pushgateway = pushgateway
 
     @property
     def json(self) -> bool:
@@ -158,9 +160,14 @@ def default_config_dir() -> Path:
               help="Folder holding clusters/, services/ and charts/ (default: the current folder).")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 10 when something was changed and 0 only when nothing was (like terraform plan).")
+@click.option("--pushgateway", default=None, metavar="URL",
+              help="Push the run's metrics to this Prometheus Pushgateway when it ends (from Jenkins: "
+                   "DEPLOYER_PUSHGATEWAY=http://pushgateway:9091). A gateway that is down is a warning, "
+                   "never a failed deploy.")
 @click.version_option(package_name="deployer")
 @click.pass_context
-def cli(ctx: click.Context, output: str, debug: bool, config_dir: Path | None, detailed_exitcode: bool) -> None:
+def cli(ctx: click.Context, output: str, debug: bool, config_dir: Path | None, detailed_exitcode: bool,
+        pushgateway: str | None) -> None:
     """deployer: deploy services to on-premises Kubernetes and GKE at the same time.
 
     \b
@@ -170,7 +177,7 @@ def cli(ctx: click.Context, output: str, debug: bool, config_dir: Path | None, d
       deployer deploy hello --env staging
     """
     ctx.obj = Settings(output=output, debug=debug, config_dir=config_dir or default_config_dir(),
-                       detailed_exitcode=detailed_exitcode)
+                       detailed_exitcode=detailed_exitcode, pushgateway=pushgateway or None)
 
 
 def render_error(error: DeployerError, as_json: bool) -> None:

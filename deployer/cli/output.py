@@ -47,6 +47,16 @@ def config_of(ctx: click.Context) -> Any:
 def app_of(config: Any, progress: Callable[[str, str], None] | None = None) -> Any:
     """The composition root of one command's run (``deployer.app.App``: a client per cluster and
     credential, the image publisher, Terraform); a ``with`` block closes its clients."""
-    from deployer.app import App
+    from deployer.app import App, Publishers
 
-    return App(config, progress=progress)
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.find_object(Settings) if ctx is not None else None
+    return App(config, progress=progress,
+               publishers=Publishers(config, warn, pushgateway=settings.pushgateway if settings else None))
+
+
+def warn(message: str) -> None:
+    """A problem that does not change the run's result (a webhook or the Pushgateway down)."""
+    from deployer.redact import scrub
+
+    click.echo(scrub(f"deployer: warning: {message}"), err=True)

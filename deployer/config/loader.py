@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from deployer.config.models import Cluster, FieldError, Service, Source
+from deployer.config.models import Cluster, FieldError, Service, Settings, Source
 from deployer.config.yamlsafe import ConfigFileError, Positioned, dotted, load_yaml
 from deployer.errors import ConfigError, ConfigProblem
 
@@ -33,6 +33,7 @@ _SECRET_SHAPES = [
     (re.compile(r"\bya29\.[A-Za-z0-9_-]{10,}"), "a Google access token"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), "a JSON web token"),
     (re.compile(r"\"private_key\"\s*:"), "a service-account key"),
+    (re.compile(r"hooks\.slack\.com/(services|workflows|triggers)/"), "a Slack webhook URL (give it by urlEnv)"),
 ]
 _SECRET_KEYS = re.compile(r"^(token|password|secret|privateKey|private_key|apiKey|clientSecret)$", re.I)
 
@@ -47,6 +48,8 @@ class Config:
     cluster_files: dict[str, Path] = field(default_factory=dict)
     service_files: dict[str, Path] = field(default_factory=dict)
     chart_roles: tuple[str, ...] = ()
+    settings: Settings = field(default_factory=Settings)
+    """deployer.yaml: what holds for every service (global notifications)."""
 
     @property
     def chart_dir(self) -> Path:
@@ -315,6 +318,7 @@ def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
         services[service.name] = service
         service_files[service.name] = path
 
+    settings = _read_settings(root, problems)
     if selected is not None:
         chosen = {str(p) for p in selected}
         keep_files = {_display(p, root) for p in selected} | chosen
@@ -322,7 +326,26 @@ def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(root=root, clusters=clusters, services=services, cluster_files=cluster_files,
-                  service_files=service_files, chart_roles=chart_roles)
+                  service_files=service_files, chart_roles=chart_roles, settings=settings)
+
+
+SETTINGS_FILE = "deployer.yaml"
+
+
+def _read_settings(root: Path, problems: list[ConfigProblem]) -> Settings:
+    """``deployer.yaml`` at the top of the configuration folder, when there is one."""
+    path = root / SETTINGS_FILE
+    if not path.is_file():
+        return Settings()
+    shown = _display(path, root)
+    try:
+        doc = load_yaml(path, shown)
+    except ConfigFileError as exc:
+        problems.append(exc.problem)
+        return Settings()
+    settings, found = validate_document(Settings, doc, shown)
+    problems += found
+    return settings or Settings()
 
 
 def _missing_source_paths(service: Service, path: Path, shown: str, doc: Positioned) -> list[ConfigProblem]:

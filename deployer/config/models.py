@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic.alias_generators import to_camel
 
+from deployer.notify.events import EVENT_TYPES, EventType
+
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
@@ -410,6 +412,35 @@ class Rollout(Strict):
     on_failure: Literal["rollback-failed", "rollback-all", "leave"] = "rollback-failed"
 
 
+class Webhook(Strict):
+    """An outgoing webhook: where events are sent, in which form, and which of them
+    (docs/notifications.md). The URL of a chat webhook is a secret: give it by ``urlEnv`` or
+    ``urlFile`` (Jenkins binds both); ``url`` is for receivers whose address is no secret."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
+    url_env: EnvVarName | None = None
+    url_file: str | None = None
+    format: Literal["json", "slack"] = "json"
+    events: Annotated[list[EventType], Field(min_length=1)] = Field(default_factory=lambda: list(EVENT_TYPES))
+    """Which events it hears (default: all)."""
+    environments: list[Name] = Field(default_factory=list)
+    """Only these environments' events (default: every environment)."""
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$")] | None = None
+    """How warnings name it (default: where its URL comes from, never the URL itself)."""
+
+    @model_validator(mode="after")
+    def _one_url(self) -> Webhook:
+        _exactly_one(self, "url", "url_env", "url_file")
+        return self
+
+
+class Settings(Strict):
+    """``deployer.yaml`` at the top of the configuration folder: what holds for every service."""
+
+    notifications: list[Webhook] = Field(default_factory=list)
+    """Webhooks that hear every service's events."""
+
+
 class Service(Strict):
     name: Name
     namespace: Name
@@ -434,6 +465,8 @@ class Service(Strict):
     values: dict[str, Any] = Field(default_factory=dict)
     environments: Annotated[dict[Name, Environment], Field(min_length=1)]
     rollout: Rollout = Field(default_factory=Rollout)
+    notifications: list[Webhook] = Field(default_factory=list)
+    """Webhooks that hear this service's events, besides deployer.yaml's (docs/notifications.md)."""
 
     @property
     def primary_build(self) -> ImageBuild | None:

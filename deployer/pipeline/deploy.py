@@ -43,6 +43,7 @@ from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory, write_inventory
 from deployer.kube.resources import resource, served
+from deployer.pipeline.news import RunNews
 from deployer.pipeline.promote_from import build_for
 from deployer.pipeline.report import End, EndState, RunReport
 from deployer.pipeline.requests import each_concurrently
@@ -103,10 +104,23 @@ class DeployRequest:
 
 
 def deploy(request: DeployRequest, app: App) -> RunReport:
+    news = RunNews(app, "promote" if request.promotion else "deploy", request.service, request.environment,
+                   request.actor, dry_run=request.dry_run)
+    try:
+        run = _deploy(request, app, news)
+    except BaseException as exc:
+        news.broke_off(exc)
+        raise
+    news.finished(run)
+    return run
+
+
+def _deploy(request: DeployRequest, app: App, news: RunNews) -> RunReport:
     service, targets, run = begin("deploy", app, request.service, request.environment, request.clusters,
                                   dry_run=request.dry_run)
     if run.stopped_by is not None:
         return run
+    news.started([t.name for t in targets], request.commit or (request.promotion.commit if request.promotion else None))
 
     if app.stop.stopping():
         return _stopped_unwritten(run, targets, app, "interrupted before rendering")
@@ -120,6 +134,7 @@ def deploy(request: DeployRequest, app: App) -> RunReport:
     #    to every target registry, pinned by digest
     commit, promotion = build_for(app, service, request.environment, request.commit, request.promotion)
     request = replace(request, commit=commit, promotion=promotion)
+    news.commit = commit or news.commit
     published = app.publish(service, [t.cluster for t in targets], commit=commit, promotion=promotion,
                             builder=request.builder, dry_run=request.dry_run)
     if app.stop.stopping():

@@ -20,8 +20,10 @@ from typing import Any
 from deployer.app import App
 from deployer.errors import DeployerError, ExitCode
 from deployer.kube import objects
+from deployer.pipeline import news
 from deployer.pipeline.fanout import fan_out
 from deployer.pipeline.history import ClusterHistory, history
+from deployer.pipeline.steps import default_actor
 from deployer.plan.keys import key_of
 from deployer.rollout.drift import Finding, compare
 from deployer.rollout.release import ReleaseRecord
@@ -81,6 +83,7 @@ def status(app: App, service_name: str, environment: str | None = None) -> list[
         cluster, env = place
         results.append(run.result if run.result is not None else
                        ReleaseStatus(cluster.cluster, env, service.namespace_of(env), error=run.error))
+    news.drift_found(app, results, default_actor())
     return results
 
 

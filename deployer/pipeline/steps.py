@@ -33,7 +33,7 @@ from deployer.kube import access, objects, releases
 from deployer.kube.client import KubeClient
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory, write_inventory
 from deployer.kube.resources import forget_discovery, resource
-from deployer.pipeline import locking
+from deployer.pipeline import locking, news
 from deployer.pipeline.fanout import ClusterRun, fan_out
 from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
 from deployer.pipeline.waiting import wait_for
@@ -242,6 +242,7 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
                 app.progress(target.name, f"waiting for the deploy lock held by {decision.holder}")
         return None
 
+    waited_from = app.clock()  # the lock step's seconds: how long this run waited (a metric)
     try:
         got_all = poll_until(all_held, wait_seconds, interval=app.poll_interval, clock=app.clock, sleep=app.sleep,
                              cancelled=lambda: app.stop.stopping())
@@ -252,7 +253,8 @@ def _lock_all(targets: list[Target], service: Service, actor: str, wait_seconds:
         raise
     if got_all:
         for target in targets:
-            target.report.step("lock", "ok", 0.0, f"lease {locking.lease_name(service.name)} held by {holder}")
+            target.report.step("lock", "ok", app.clock() - waited_from,
+                               f"lease {locking.lease_name(service.name)} held by {holder}")
         return
     _release_all(targets)
     target, decision = held_by[0]
@@ -555,8 +557,10 @@ def roll_back_to(target: Target, previous: ReleaseRecord, service: Service, envi
         settle(target, record, "failed", str(exc))
         target.report.outcome = "failed"
         target.report.end = EndState(End.ROLLBACK_FAILED, rollback_target=previous.revision, reason=str(exc))
+        news.rolled_back(app, record, previous, failed_revision, actor, "failed", str(exc))
         return
     settle(target, record, "succeeded", message)
+    news.rolled_back(app, record, previous, failed_revision, actor, "succeeded")
     if failed_revision is not None:
         failed = next(r for r in target.records if r.revision == failed_revision)
         settle(target, failed, "rolled-back", failed.message or "rolled back")
