@@ -218,6 +218,6 @@ class Notifier:
         left = sum(lane.wait_idle(deadline - self._clock()) for lane in lanes)
         self._giving_up.set()
         if left:
-            self._warn(f"{left} notification(s) not delivered within {seconds:.0f}s at the end of the run; "
+            self._warn(f"{left} notification(s) not delivered within {seconds:g}s at the end of the run; "
                        "given up (the receivers' errors are above)")
         return left
