@@ -36,6 +36,7 @@ COMMANDS = {
     "rollback": "deployer.cli.deploy:rollback",
     "history": "deployer.cli.deploy:history",
     "status": "deployer.cli.status:status",
+    "stats": "deployer.cli.stats:stats",
     "web": "deployer.cli.web:web",
 }
 

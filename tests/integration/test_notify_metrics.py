@@ -78,6 +78,20 @@ def test_a_receiver_hears_every_event_of_a_never_ready_deploy_in_order(deploy_di
     for output in (good.stdout, good.stderr, bad.stdout, bad.stderr):
         assert "T0KEN-S3CRET-PATH" not in output
 
+    # The same two runs as DORA figures: two deploys, one failed, restored by its rollback
+    charts = deploy_dir / "charts-out"
+    figures = deployer(deploy_dir, "-o", "json", "stats", name, "--env", "staging", "--days", "2",
+                       "--charts", str(charts))
+    assert figures.exit_code == 0, figures.stdout + figures.stderr
+    found = figures.json()
+    assert (found["deploys"], found["failures"], found["changeFailureRate"]) == (2, 1, 0.5)
+    assert sum(d["succeeded"] for d in found["deploysPerDay"]) == 1
+    assert len(found["timeToRestoreSeconds"]["each"]) == 1 and found["timeToRestoreSeconds"]["unrestored"] == 0
+    assert len(found["unknownCommits"]) == 1  # "good-...": no such commit in git, so no lead time
+    assert sorted(p.name for p in charts.iterdir()) == ["change-failure-rate.svg", "deploys-per-day.svg",
+                                                        "lead-time.svg", "time-to-restore.svg"]
+    assert "Change failure rate of staging: 50%" in (charts / "change-failure-rate.svg").read_text()
+
 
 def _timed_deploy(folder: Path, name: str, flush_seconds: float) -> tuple[float, float, int]:
     """(seconds the deploy story took, seconds the App's close took, exit code)."""
@@ -105,6 +119,8 @@ def test_a_failing_or_hanging_receiver_does_not_slow_the_deploy(deploy_dir: Path
         hung = len(hanging.received)
         tries = [r for r in failing.received if r.body["type"] == "deploy-started"]
 
+    print(f"deploy story: {healthy_story:.2f}s with a healthy receiver, {slow_story:.2f}s with a hanging and a "
+          f"failing one; the App's close (bounded flush) {closing:.2f}s")
     assert code == 0
     # The hanging receiver holds its first request 10 s: the deploy never waits for it.
     assert hung >= 1
