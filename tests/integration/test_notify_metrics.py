@@ -181,3 +181,20 @@ def test_metrics_pushed_to_a_real_pushgateway_move_by_exactly_one_deploy_each_ru
     assert [value(s, "deployer_deploy_duration_seconds_count", service=name) for s in seen] == [0, 1, 2, 3]
     assert [value(s, "deployer_rollbacks_total", service=name, cluster="local-gke", outcome="succeeded")
             for s in seen] == [0, 0, 0, 1]
+
+
+def test_status_finding_drift_notifies_once_per_drifted_release(deploy_dir: Path, platform, admin_client) -> None:
+    from kubernetes import client
+
+    name = unique("drifty")
+    with receiving() as hook:
+        write_service(deploy_dir, with_hooks(_service(name), {"url": hook.url, "events": ["drift-found"]}))
+        assert deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("c")).exit_code == 0
+        body = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:by-hand"}]}}}}
+        client.AppsV1Api(admin_client(platform.cluster("local-gke"))).patch_namespaced_deployment(name, "apps", body)
+        found = deployer(deploy_dir, "status", name)
+        assert found.exit_code == ExitCode.DRIFT, found.stdout + found.stderr
+        bodies = hook.bodies()
+    assert [(b["type"], b["cluster"], b["revision"]) for b in bodies] == [("drift-found", "local-gke", 1)]
+    assert "nginx:by-hand" in bodies[0]["summary"]
+    assert [f["object"] for f in bodies[0]["details"]["findings"]] == [f"Deployment apps/{name}"]
