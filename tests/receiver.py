@@ -49,10 +49,13 @@ def receiving(answers: list[int] | None = None, delay: float = 0.0) -> Iterator[
                 status = state.answers[min(len(state.received), len(state.answers)) - 1]
             if state.delay:
                 state.released.wait(state.delay)
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            except (BrokenPipeError, ConnectionResetError):  # the sender gave up waiting: as a real server
+                pass
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 -- http.server's name
             pass
