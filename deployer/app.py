@@ -199,7 +199,7 @@ class App:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
-        if self.publishers is not None:
+        if self.publishers is not None and self.publishers.per_run:
             self.publishers.finish()
 
     def __enter__(self) -> App:
@@ -290,20 +290,23 @@ class App:
 
 
 class Publishers:
-    """Where one run's events go: the webhooks of deployer.yaml and the service files
+    """Where a run's events go: the webhooks of deployer.yaml and the service files
     (``deployer.notify``), and the metrics (``deployer.observe``), pushed to ``pushgateway`` (the
-    CLI's --pushgateway) when the run ends. ``finish`` (``App.close``) flushes the webhooks for at
-    most ``flush_seconds`` and pushes; neither ever fails the run, each problem is one ``warn``."""
+    CLI's --pushgateway) at the end. ``finish`` flushes the webhooks for at most ``flush_seconds``
+    and pushes; neither ever fails the run, each problem is one ``warn``.
+
+    ``per_run`` (the CLI's): the App's close finishes them. A long-running process (the page) makes
+    one with ``per_run=False``, gives it to every job's App, and calls ``finish`` once at shutdown."""
 
     def __init__(self, config: Config, warn: Callable[[str], None], *, pushgateway: str | None = None,
                  flush_seconds: float = 10.0, notifier: Notifier | None = None,
-                 metrics: DeployMetrics | None = None) -> None:
+                 metrics: DeployMetrics | None = None, per_run: bool = True) -> None:
         from deployer.notify.sender import Notifier
         from deployer.observe.metrics import DeployMetrics
 
         self.notifier = notifier or Notifier(config, warn=warn)
         self.metrics = metrics or DeployMetrics()
-        self.pushgateway, self.flush_seconds, self.warn = pushgateway, flush_seconds, warn
+        self.pushgateway, self.flush_seconds, self.warn, self.per_run = pushgateway, flush_seconds, warn, per_run
         self.services: set[str] = set()
         """The services this run published events of: each one's metrics group is pushed."""
         self.events = Events([self.notifier, self.metrics, lambda event: self.services.add(event.service)], warn=warn)

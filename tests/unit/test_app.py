@@ -79,3 +79,22 @@ def test_the_app_passes_progress_and_clocks_to_the_stories() -> None:
     app.progress("onprem-dc1", "applying")
     assert said == [("onprem-dc1", "applying")] and app.clock() == 42.0 and app.poll_interval == 0.01
     App(load_config(REPO)).progress("", "nobody listens")  # the default is quiet
+
+
+def test_an_app_finishes_its_run_publishers_but_never_a_shared_one(tmp_path: Path) -> None:
+    from deployer.app import Publishers
+
+    config = two_onprem_clusters(tmp_path)
+    finished: list[str] = []
+
+    class Counted(Publishers):
+        def finish(self) -> None:
+            finished.append("per run" if self.per_run else "shared")
+
+    shared = Counted(config, lambda message: None, per_run=False)
+    for _ in range(2):
+        with App(config, publishers=shared) as app:
+            assert app.events is shared.events
+    with App(config, publishers=Counted(config, lambda message: None)):
+        pass
+    assert finished == ["per run"]
