@@ -33,7 +33,8 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> int:
 
 
 @click.command()
-@click.option("--kind", type=click.Choice(["all", "cluster", "service"]), default="all", show_default=True)
+@click.option("--kind", type=click.Choice(["all", "cluster", "service", "settings"]), default="all",
+              show_default=True, help="settings: deployer.yaml, the settings of every service.")
 def schema(kind: str) -> int:
     """Print the JSON Schema of cluster and service files.
 

@@ -193,3 +193,12 @@ def test_a_listener_that_raises_never_reaches_the_publisher() -> None:
     Events([broken, lambda e: heard.append(e.type)], warn=warnings.append).publish(event())
     assert heard == ["deploy-succeeded"]
     assert warnings == ["a listener of deploy-succeeded events failed: RuntimeError: bug"]
+
+
+def test_the_schema_of_deployer_yaml_lists_the_webhook_fields() -> None:
+    from deployer.config.schema import json_schemas
+
+    settings = json_schemas()["settings"]
+    assert settings["title"] == "deployer.yaml" and settings["additionalProperties"] is False
+    webhook = settings["$defs"]["Webhook"]["properties"]
+    assert {"url", "urlEnv", "urlFile", "format", "events", "environments", "name"} <= set(webhook)
