@@ -121,6 +121,7 @@ SHORT_HELP = {
     "rollback": "Put a service back on an earlier release on every target cluster.",
     "history": "Show a service's release records per cluster.",
     "status": "Show what each cluster of a service runs now, read from the cluster; drift if it differs.",
+    "stats": "Show how a service's deploys went: the four DORA figures, as text, JSON or SVG charts.",
     "web": "Serve the deploy-button page.",
 }
 
