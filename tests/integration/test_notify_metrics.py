@@ -83,6 +83,9 @@ def test_a_receiver_hears_every_event_of_a_never_ready_deploy_in_order(deploy_di
     assert sorted(p.name for p in charts.iterdir()) == ["change-failure-rate.svg", "deploys-per-day.svg",
                                                         "lead-time.svg", "time-to-restore.svg"]
     assert "Change failure rate of staging: 50%" in (charts / "change-failure-rate.svg").read_text()
+    text = deployer(deploy_dir, "stats", name, "--env", "staging", "--days", "2")
+    assert text.exit_code == 0 and "deploys              2 (1 failed)" in text.stdout
+    assert "change failure rate  50%" in text.stdout and "over 1 restores" in text.stdout
 
 
 def _timed_deploy(folder: Path, name: str, flush_seconds: float) -> tuple[float, float, float, int]:
