@@ -42,6 +42,9 @@ apt_install java openjdk-17-jre-headless
 apt_install faketime faketime
 apt_install mvn maven
 apt_install chromium chromium
+# Prometheus and its Pushgateway: the metric gate between waves queries a real server (test_waves.py).
+apt_install prometheus prometheus
+apt_install prometheus-pushgateway prometheus-pushgateway
 
 log "Groovy jars for the Jenkinsfile harness"
 bash scripts/fetch-groovy.sh >/dev/null || fail "the Groovy jars could not be fetched from Maven Central (output above)" \

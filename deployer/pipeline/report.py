@@ -152,7 +152,10 @@ class RunReport:
             return self.stopped_by
         failed = [c for c in self.clusters if c.failed]
         changed = [c for c in self.clusters if c.outcome == "succeeded"]
-        if failed and len(failed) == len(self.clusters):
+        # In waves, the clusters of waves never started were not touched: failing every wave that
+        # ran is failing everywhere the run went.
+        touched = [c for c in self.clusters if c.outcome != "skipped"] if self.waves else self.clusters
+        if failed and len(failed) == len(touched):
             return ExitCode.FAILED
         if failed:
             return ExitCode.PARTIAL
