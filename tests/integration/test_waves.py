@@ -354,3 +354,50 @@ def test_abort_during_the_bake_leaves_every_cluster_on_a_known_release(deploy_di
     assert [(r, o) for r, o, _ in records["local-onprem"]] == [(1, "succeeded"), (2, "rolled-back"), (3, "succeeded")]
     assert "wave 1 failed its gate: aborted by ops-bob" in records["local-onprem"][1][2]
     assert [(r, o) for r, o, _ in records["local-gke"]] == [(1, "succeeded")]
+
+
+def test_the_page_watches_typed_wave_events_and_aborts_through_the_same_function(deploy_dir, platform) -> None:
+    """What the page will do, without the CLI: run the deploy story with a watcher of its wave
+    events, and abort it with ``deployer.pipeline.waves.control`` once the first wave bakes."""
+    import threading
+
+    from deployer.app import App
+    from deployer.config.loader import load_config
+    from deployer.pipeline.deploy import DeployRequest, deploy
+    from deployer.pipeline.waves import control
+    from deployer.rollout.waves import WaveEvent, WaveState
+
+    name = unique("wave")
+    write_service(deploy_dir, waved(name, bake="5m"))
+    events: list[WaveEvent] = []
+    baking = threading.Event()
+
+    def watch(event: WaveEvent) -> None:
+        events.append(event)
+        if event.state is WaveState.BAKING:
+            baking.set()
+
+    config = load_config(deploy_dir)
+    request = DeployRequest(name, "staging", commit=unique("c"), actor="page:carol", on_wave=watch)
+    with App(config) as app:
+        ran: list = []
+        story = threading.Thread(target=lambda: ran.append(deploy(request, app)))
+        story.start()
+        try:
+            assert baking.wait(120), [e.message for e in events]
+            with App(config) as page:
+                sent = control(page, name, "staging", "abort", "page:dave")
+            assert sent.holder.startswith("page:carol (run ") and sent.clusters == ["local-onprem", "local-gke"]
+        finally:
+            story.join(60)
+    assert not story.is_alive()
+    [report] = ran
+    seen = [(e.wave, e.of, e.state) for e in events]
+    assert seen[:2] == [(1, 2, WaveState.DEPLOYING), (1, 2, WaveState.BAKING)]
+    assert seen[-2:] == [(1, 2, WaveState.FAILED), (2, 2, WaveState.NOT_STARTED)]
+    baked = next(e for e in events if e.state is WaveState.BAKING)
+    assert baked.clusters == ("local-onprem",) and baked.remaining == 300
+    assert events[-2].message.startswith("gate failed: aborted by page:dave")
+    assert [w.state for w in report.waves] == [WaveState.FAILED, WaveState.NOT_STARTED]
+    # No earlier release: local-onprem is left on r1 and says so; local-gke was never written.
+    assert greeting(platform, "local-gke", name) is None

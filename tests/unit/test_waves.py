@@ -1,0 +1,139 @@
+"""The pure decisions of progressive delivery (deployer.rollout.waves), the wave plan a service
+file declares, and how a run report shows waves, from inline data."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from deployer.config.models import Environment, Gate
+from deployer.pipeline.report import ClusterReport, RunReport
+from deployer.rollout.waves import (
+    Baseline,
+    ControlRequest,
+    EventSeen,
+    PodSeen,
+    Sample,
+    WaveReport,
+    WaveState,
+    control_for,
+    health_problems,
+    metric_problem,
+    restrict,
+    window_query,
+)
+
+
+def test_the_wave_plan_is_one_wave_by_default_the_declared_waves_or_the_canary_first() -> None:
+    assert Environment(clusters=["a", "b", "c"]).wave_plan() == [["a", "b", "c"]]
+    assert Environment(clusters=["a", "b", "c"], waves=[["b"], ["a", "c"]]).wave_plan() == [["b"], ["a", "c"]]
+    assert Environment(clusters=["a", "b", "c"], canary="c").wave_plan() == [["c"], ["a", "b"]]
+    assert Environment(clusters=["a"], canary="a").wave_plan() == [["a"]]
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"waves": [["a"]]}, "missing: b"),
+    ({"waves": [["a", "b"], ["b"]]}, "cluster 'b' is in more than one wave"),
+    ({"waves": [["a"], ["b"], ["x"]]}, "cluster 'x' is not one of clusters"),
+    ({"waves": [["a"], []]}, "at least 1 item"),
+    ({"canary": "x"}, "canary 'x' is not one of clusters"),
+    ({"canary": "a", "waves": [["a"], ["b"]]}, "set waves or canary, not both"),
+])
+def test_waves_must_cover_exactly_the_environments_clusters(fields: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Environment(clusters=["a", "b"], **fields)
+
+
+def test_a_gate_reads_durations_and_refuses_negative_restarts() -> None:
+    gate = Gate.model_validate({"bake": "2m", "maxRestarts": 1, "metrics": [
+        {"name": "errors", "prometheus": "main", "query": "x", "max": 0.1, "window": "30s"}]})
+    assert (gate.bake, gate.max_restarts, gate.metrics[0].window) == (120.0, 1, 30.0)
+    with pytest.raises(ValueError):
+        Gate.model_validate({"maxRestarts": -1})
+
+
+def test_restrict_keeps_the_plans_order_and_drops_empty_waves() -> None:
+    plan = [["a"], ["b", "c"], ["d"]]
+    assert restrict(plan, ["a", "b", "c", "d"]) == plan
+    assert restrict(plan, ["c", "a"]) == [["a"], ["c"]]
+    assert restrict(plan, ["d"]) == [["d"]]
+    assert restrict(plan, ["d", "z"]) == [["d"], ["z"]]
+
+
+def pod(uid: str, restarts: int) -> PodSeen:
+    return PodSeen(uid, f"web-{uid}", restarts)
+
+
+def warning(uid: str, count: int = 1) -> EventSeen:
+    return EventSeen(uid, count, "Pod", "web-1", "BackOff", "Back-off restarting failed container")
+
+
+def test_a_healthy_wave_has_no_problems_whatever_happened_before_its_bake() -> None:
+    baseline = Baseline.of([pod("1", 3)], [warning("e1", 2)])
+    assert health_problems("c1", baseline, [], [pod("1", 3)], [warning("e1", 2)], max_restarts=0) == []
+
+
+def test_restarts_during_the_bake_beyond_the_threshold_fail_naming_the_pods() -> None:
+    baseline = Baseline.of([pod("1", 3), pod("2", 0)], [])
+    assert health_problems("c1", baseline, [], [pod("1", 4), pod("2", 0)], [], max_restarts=1) == []
+    problems = health_problems("c1", baseline, [], [pod("1", 4), pod("2", 0), pod("3", 1)], [], max_restarts=1)
+    assert problems == ["cluster c1: 2 container restart(s) during the bake, more than the 1 allowed "
+                        "(gate.maxRestarts): web-1 1, web-3 1"]
+
+
+def test_a_new_or_repeated_warning_fails_and_an_unavailable_workload_is_named() -> None:
+    baseline = Baseline.of([], [warning("e1", 2)])
+    assert health_problems("c1", baseline, [], [], [warning("e1", 3)], 0) == [
+        "cluster c1: Warning BackOff on Pod web-1: Back-off restarting failed container"]
+    assert len(health_problems("c1", baseline, [], [], [warning("e2")], 0)) == 1
+    assert health_problems("c1", baseline, ["Deployment apps/web is no longer available: 1 of 2"], [], [], 0) == [
+        "cluster c1: Deployment apps/web is no longer available: 1 of 2"]
+
+
+def test_a_metric_fails_over_its_threshold_on_nan_and_on_no_samples() -> None:
+    assert metric_problem("e", "main (http://p)", "q", [Sample({}, 0.01)], 0.01) is None
+    over = metric_problem("e", "main (http://p)", "q", [Sample({"pod": "a"}, 0.0), Sample({"pod": "b"}, 0.5)], 0.01)
+    assert over == "metric e: 0.5 > 0.01 ('q' on Prometheus main (http://p) {pod=b})"
+    assert "nan > 0.01" in str(metric_problem("e", "s", "q", [Sample({}, math.nan)], 0.01))
+    assert "returned no samples" in str(metric_problem("e", "s", "q", [], 0.01))
+
+
+def test_window_is_put_into_the_query_in_seconds() -> None:
+    assert window_query("rate(x[$window])", 120.0) == "rate(x[120s])"
+
+
+def test_only_the_newest_request_for_this_run_counts() -> None:
+    mine = "ci (run 1)"
+    old = ControlRequest("abort", "ci (run 0)", "bob", "2026-01-01T10:00:00")
+    pause = ControlRequest("pause", mine, "alice", "2026-01-01T10:00:01")
+    resume = ControlRequest("resume", mine, "alice", "2026-01-01T10:00:05")
+    assert control_for(mine, [old, None]) is None
+    assert control_for(mine, [pause, resume, old]) == resume
+    assert control_for(mine, [pause]) == pause
+    assert ControlRequest.from_data(resume.to_data()) == resume
+    assert ControlRequest.from_data({"action": "explode", "holder": mine, "by": "x", "at": "y"}) is None
+    assert ControlRequest.from_data(None) is None
+
+
+def _run(waves: list[WaveReport]) -> RunReport:
+    return RunReport("deploy", "web", "production",
+                     [ClusterReport("c1", outcome="failed"), ClusterReport("c2", outcome="skipped")], waves=waves)
+
+
+def test_a_run_in_waves_reports_each_wave_and_one_wave_reports_as_before() -> None:
+    waves = [WaveReport(1, ["c1"], WaveState.FAILED, "aborted by bob", 3.25),
+             WaveReport(2, ["c2"], WaveState.NOT_STARTED, "wave 1 stopped the deploy: aborted by bob")]
+    report = _run(waves)
+    assert report.to_dict()["waves"] == [
+        {"wave": 1, "clusters": ["c1"], "state": "failed", "reason": "aborted by bob", "gateSeconds": 3.25},
+        {"wave": 2, "clusters": ["c2"], "state": "not-started", "reason": "wave 1 stopped the deploy: aborted by bob",
+         "gateSeconds": 0.0}]
+    assert "wave 1 (c1): failed: aborted by bob" in report.to_text()
+    assert "wave 2 (c2): not-started: wave 1 stopped the deploy" in report.to_text()
+    # The clusters of a wave never started were not touched: the run failed everywhere it went.
+    assert int(report.exit_code()) == 7
+
+    plain = _run([])
+    assert "waves" not in plain.to_dict() and "wave" not in plain.to_text()
+    assert int(plain.exit_code()) == 8
