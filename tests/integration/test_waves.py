@@ -26,7 +26,7 @@ from deployer.errors import ExitCode
 from deployer.polling import poll_until
 from tests.integration import test_deploy
 from tests.integration.kit import admin_api, or_none
-from tests.integration.test_deploy import _service, _wait_for_line, deployer, deployment, unique, write_service
+from tests.integration.test_deploy import _service, _wait_for_line, deployer, unique, write_service
 
 pytestmark = pytest.mark.integration
 
@@ -92,9 +92,11 @@ def metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Metrics]:
         for name, command in (
                 ("pushgateway", [pushgateway, f"--web.listen-address=127.0.0.1:{push_port}"]),
                 ("prometheus", [prometheus, f"--config.file={folder / 'prometheus.yml'}",
-                                f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}"])):
+                                f"--storage.tsdb.path={folder / 'data'}",
+                                f"--web.listen-address=127.0.0.1:{prom_port}"])):
             log = (folder / f"{name}.log").open("w")
-            procs.append((name, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), folder / f"{name}.log"))
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            procs.append((name, proc, folder / f"{name}.log"))
         for name, port, path in (("pushgateway", push_port, "/-/ready"), ("prometheus", prom_port, "/-/ready")):
             if not poll_until(lambda port=port, path=path: _ready(f"http://127.0.0.1:{port}{path}"), 30, interval=0.2):
                 logs = {n: p.read_text()[-2000:] for n, _, p in procs}
@@ -185,7 +187,8 @@ def test_a_healthy_release_passes_two_waves_then_a_metric_over_its_threshold_sto
     assert gate["status"] == "ok"
     assert "wave 1/2 (local-onprem): baking for 2s with 1 metric check(s)" in first.stderr
     # wave 2 started only after wave 1's gate: its progress comes after the bake's
-    assert first.stderr.index("wave 1/2 (local-onprem): healthy") < first.stderr.index("wave 2/2 (local-gke): deploying")
+    assert first.stderr.index("wave 1/2 (local-onprem): healthy") < \
+        first.stderr.index("wave 2/2 (local-gke): deploying")
     assert greeting(platform, "local-onprem", name) == greeting(platform, "local-gke", name) == "hi"
 
     # The error ratio goes over its threshold: wave 1's gate fails, local-onprem goes back to r1
@@ -204,7 +207,8 @@ def test_a_healthy_release_passes_two_waves_then_a_metric_over_its_threshold_sto
     assert waves[1]["reason"].startswith("wave 1 stopped the deploy: metric error-ratio")
     clusters = by_cluster(report)
     assert clusters["local-onprem"]["outcome"] == "rolled-back"
-    assert clusters["local-onprem"]["end"]["kind"] == "previous" and clusters["local-onprem"]["end"]["rollbackTarget"] == 1
+    assert (clusters["local-onprem"]["end"]["kind"], clusters["local-onprem"]["end"]["rollbackTarget"]) == \
+        ("previous", 1)
     assert clusters["local-gke"]["outcome"] == "skipped"
     assert clusters["local-gke"]["end"] == {"kind": "unchanged", "revision": 1, "rollbackTarget": None,
                                             "failedRevision": None, "reason": "wave 2 was not started"}
@@ -347,7 +351,8 @@ def test_abort_during_the_bake_leaves_every_cluster_on_a_known_release(deploy_di
     clusters = by_cluster(report)
     # Every cluster on a known release, each saying which: local-onprem back on r1's release,
     # local-gke never left r1.
-    assert clusters["local-onprem"]["end"]["kind"] == "previous" and clusters["local-onprem"]["end"]["rollbackTarget"] == 1
+    assert (clusters["local-onprem"]["end"]["kind"], clusters["local-onprem"]["end"]["rollbackTarget"]) == \
+        ("previous", 1)
     assert clusters["local-gke"]["end"]["kind"] == "unchanged" and clusters["local-gke"]["end"]["revision"] == 1
     assert greeting(platform, "local-onprem", name) == greeting(platform, "local-gke", name) == "hi"
     records = history(deploy_dir, name)
