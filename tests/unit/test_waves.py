@@ -137,3 +137,10 @@ def test_a_run_in_waves_reports_each_wave_and_one_wave_reports_as_before() -> No
     plain = _run([])
     assert "waves" not in plain.to_dict() and "wave" not in plain.to_text()
     assert int(plain.exit_code()) == 8
+
+
+def test_a_later_wave_failing_after_an_earlier_one_succeeded_is_partial() -> None:
+    report = RunReport("deploy", "web", "production",
+                       [ClusterReport("c1", outcome="succeeded"), ClusterReport("c2", outcome="failed")],
+                       waves=[WaveReport(1, ["c1"], WaveState.PASSED), WaveReport(2, ["c2"], WaveState.FAILED)])
+    assert int(report.exit_code()) == 8
