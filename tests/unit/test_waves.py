@@ -144,3 +144,58 @@ def test_a_later_wave_failing_after_an_earlier_one_succeeded_is_partial() -> Non
                        [ClusterReport("c1", outcome="succeeded"), ClusterReport("c2", outcome="failed")],
                        waves=[WaveReport(1, ["c1"], WaveState.PASSED), WaveReport(2, ["c2"], WaveState.FAILED)])
     assert int(report.exit_code()) == 8
+
+
+def test_prometheus_answers_are_read_and_errors_name_server_and_query_never_the_token(monkeypatch) -> None:
+    """Against a small real HTTP server that speaks Prometheus' query API (and, on a bad query,
+    echoes the token it was sent, as a careless proxy might)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    from deployer.config.models import PrometheusServer
+    from deployer.gates.prometheus import Prometheus, PrometheusError
+
+    token = "prom-token-3f9a1c0e7d"
+    monkeypatch.setenv("PROM_TOKEN", token)
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlparse(self.path).query)["query"][0]
+            seen.append(self.headers.get("Authorization", ""))
+            if query == "bad(":
+                status, body = 400, {"status": "error", "errorType": "bad_data",
+                                     "error": f"parse error (sent with {self.headers.get('Authorization')})"}
+            else:
+                status, body = 200, {"status": "success", "data": {"resultType": "vector", "result": [
+                    {"metric": {"pod": "a"}, "value": [1, "0.25"]}, {"metric": {"pod": "b"}, "value": [1, "NaN"]}]}}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        prometheus = Prometheus("main", PrometheusServer(url=url, bearer_token_env="PROM_TOKEN"))
+        samples = prometheus.query("errors")
+        assert [(s.labels, s.value) for s in samples[:1]] == [({"pod": "a"}, 0.25)] and math.isnan(samples[1].value)
+        assert seen == [f"Bearer {token}"]
+        with pytest.raises(PrometheusError) as failed:
+            prometheus.query("bad(")
+        assert f"Prometheus main ({url}): query 'bad(' failed: HTTP 400: parse error" in failed.value.message
+        assert token not in failed.value.message
+        monkeypatch.delenv("PROM_TOKEN")
+        with pytest.raises(PrometheusError, match="PROM_TOKEN that holds its token is not set"):
+            prometheus.query("errors")
+    finally:
+        server.shutdown()
+        server.server_close()
