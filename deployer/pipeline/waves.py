@@ -127,8 +127,12 @@ class Waves:
             target.report.step("gate", "failed", wave.gate_seconds, why)
             record = target.record
             if record is not None and target.report.end is not None and target.report.end.kind is End.NEW:
-                settle(target, next(r for r in target.records if r.revision == record.revision), "failed", why)
                 target.report.end = EndState(End.NEW_FAILED, record.revision, reason=why)
+                try:
+                    settle(target, next(r for r in target.records if r.revision == record.revision), "failed", why)
+                except DeployerError as exc:  # the policy must still run; the record says succeeded meanwhile
+                    target.report.step("record", "failed", 0.0, f"could not mark r{record.revision} failed: "
+                                                                f"{exc.message}")
 
     def _not_started(self) -> None:
         stopped_at = next((w for w in self.reports if w.state is WaveState.FAILED), None)
