@@ -295,6 +295,49 @@ def test_a_pod_restarting_during_the_bake_fails_the_gate_and_rolls_back_all_by_p
     assert [(r, o) for r, o, _ in history(deploy_dir, name)["local-gke"]] == [(1, "succeeded")]
 
 
+def _warn(platform, cluster: str, name: str) -> str:
+    """Post a Warning event about one of the release's pods, as a kubelet would after a failed probe."""
+    import datetime as dt
+
+    from kubernetes import client
+
+    with admin_api(platform.cluster(cluster)) as api:
+        core = client.CoreV1Api(api)
+        pod = core.list_namespaced_pod("apps", label_selector=f"app={name}").items[0]
+        now = dt.datetime.now(dt.UTC)
+        core.create_namespaced_event("apps", {
+            "metadata": {"name": f"{pod.metadata.name}.probe", "namespace": "apps"},
+            "involvedObject": {"kind": "Pod", "name": pod.metadata.name, "namespace": "apps",
+                               "uid": pod.metadata.uid, "apiVersion": "v1"},
+            "type": "Warning", "reason": "Unhealthy", "message": "Readiness probe failed: HTTP 503",
+            "count": 1, "firstTimestamp": now.isoformat(), "lastTimestamp": now.isoformat(),
+            "source": {"component": "kubelet"}})
+        return pod.metadata.name
+
+
+def test_a_new_warning_event_for_the_release_fails_the_gate_and_leave_keeps_it(deploy_dir, platform) -> None:
+    name = unique("wave")
+    write_service(deploy_dir, waved(name, bake="60s", on_failure="leave"))
+    proc = background_deploy(deploy_dir, platform, name)
+    try:
+        _wait_for_line(proc, "wave 1/2 (local-onprem): baking for 60s", 90)
+        pod = _warn(platform, "local-onprem", name)
+        code, report, err = finished(proc)
+    finally:
+        proc.kill()
+    assert code == ExitCode.FAILED, err
+    wave = report["waves"][0]
+    assert wave["state"] == "failed" and wave["gateSeconds"] < 30, wave
+    assert wave["reason"] == (f"cluster local-onprem: Warning Unhealthy on Pod {pod}: Readiness probe failed: "
+                              "HTTP 503")
+    clusters = by_cluster(report)
+    # onFailure: leave: the failing wave keeps the new release and says why; wave 2 was never written.
+    assert clusters["local-onprem"]["end"]["kind"] == "new-failed"
+    assert clusters["local-onprem"]["release"].endswith("left on the new release (onFailure: leave)")
+    assert greeting(platform, "local-onprem", name) == "hi" and greeting(platform, "local-gke", name) is None
+    assert [(r, o) for r, o, _ in history(deploy_dir, name)["local-onprem"]] == [(1, "failed")]
+
+
 def test_pause_holds_the_next_wave_and_resume_lets_it_go(deploy_dir, platform) -> None:
     name = unique("wave")
     write_service(deploy_dir, waved(name, bake="3s"))
