@@ -17,7 +17,7 @@ decides what the deployed waves end on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,13 @@ ANNOUNCE_EVERY = 10.0
 OnWave = Callable[[WaveEvent], None]
 
 
+def wave_plan(service: Service, environment: str, only: Sequence[str] = ()) -> list[list[str]]:
+    """The clusters a deploy of ``environment`` (restricted to ``only``, when given) reaches, wave
+    by wave: what the page shows before a deploy starts."""
+    env = service.environments[environment]
+    return restrict(env.wave_plan(), only or env.clusters)
+
+
 class Waves:
     """One deploy's waves: the plan, each wave's report, and the events a watcher gets."""
 
@@ -71,7 +78,7 @@ class Waves:
         self.on_event = on_event
         self.by_name = {t.name: t for t in targets}
         self.reports = [WaveReport(i + 1, wave) for i, wave in
-                        enumerate(restrict(self.env.wave_plan(), [t.name for t in targets]))]
+                        enumerate(wave_plan(service, environment, [t.name for t in targets]))]
 
     @property
     def staged(self) -> bool:

@@ -388,6 +388,7 @@ def test_abort_during_the_bake_leaves_every_cluster_on_a_known_release(deploy_di
         code, report, err = finished(proc)
     finally:
         proc.kill()
+    print(f"abort noticed {noticed:.2f}s after `deployer wave abort` returned")
     assert noticed < 5, f"the abort was noticed after {noticed:.1f}s"
     assert code == ExitCode.FAILED, err
     assert report["waves"][0]["state"] == "failed" and report["waves"][0]["reason"].startswith("aborted by ops-bob")

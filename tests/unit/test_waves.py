@@ -199,3 +199,14 @@ def test_prometheus_answers_are_read_and_errors_name_server_and_query_never_the_
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_page_gets_the_plan_before_a_deploy_starts() -> None:
+    from deployer.config.models import Service
+    from deployer.pipeline.waves import wave_plan
+
+    service = Service.model_validate({"name": "web", "namespace": "apps", "environments": {
+        "production": {"clusters": ["dc1", "gke1", "gke2"], "canary": "dc1"}, "staging": {"clusters": ["s1"]}}})
+    assert wave_plan(service, "production") == [["dc1"], ["gke1", "gke2"]]
+    assert wave_plan(service, "production", ["gke2", "dc1"]) == [["dc1"], ["gke2"]]
+    assert wave_plan(service, "staging") == [["s1"]]
