@@ -5,7 +5,8 @@
 # component here would fail later anyway: failing first, by name, is kinder.
 #
 # Components: Java and Maven (the Jenkinsfile runs on Groovy in a JVM; Maven fetches the Groovy
-# jars), the Groovy jars, Chromium (the deploy page's browser test), Terraform (or OpenTofu) and
+# jars), the Groovy jars, Chromium (the deploy page's browser test), Prometheus and its Pushgateway
+# (the metric gate between waves), Terraform (or OpenTofu) and
 # the google Terraform provider built from its Go module. The Kubernetes binaries, the registry,
 # buildah and skopeo come from `deployer platform prepare`.
 set -euo pipefail
