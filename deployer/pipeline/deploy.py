@@ -475,7 +475,9 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         for target in targets:
             end = target.report.end
             if end is not None and end.kind is End.NEW_FAILED and target.name in decision.reasons:
-                target.report.end = replace(end, reason=decision.reasons[target.name])
+                # A wave's gate said why it failed (``pipeline.waves``): keep that before the policy's word.
+                why = "; ".join(filter(None, (end.reason, decision.reasons[target.name])))
+                target.report.end = replace(end, reason=why)
         return waves
 
     def back(target: Target) -> None:

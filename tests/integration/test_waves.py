@@ -333,7 +333,9 @@ def test_a_new_warning_event_for_the_release_fails_the_gate_and_leave_keeps_it(d
     clusters = by_cluster(report)
     # onFailure: leave: the failing wave keeps the new release and says why; wave 2 was never written.
     assert clusters["local-onprem"]["end"]["kind"] == "new-failed"
-    assert clusters["local-onprem"]["release"].endswith("left on the new release (onFailure: leave)")
+    assert clusters["local-onprem"]["release"] == (
+        f"on the new release r1, which failed; wave 1 failed its gate: {wave['reason']}; left on the new release "
+        "(onFailure: leave)")
     assert greeting(platform, "local-onprem", name) == "hi" and greeting(platform, "local-gke", name) is None
     assert [(r, o) for r, o, _ in history(deploy_dir, name)["local-onprem"]] == [(1, "failed")]
 
