@@ -300,11 +300,8 @@ def control(app: App, service_name: str, environment: str, action: Action, actor
     resume or abort (seen within a poll interval while a wave bakes). What the CLI's
     ``deployer wave`` and the page call. Raises ``LockedError`` when no deploy holds the lock."""
     service = app.config.service(service_name)
-    if environment not in service.environments:
-        raise DeployerError(f"{service_name} has no environment {environment!r} "
-                            f"(its environments: {', '.join(service.environments)})")
+    clusters = resolve_targets(app.config, service, environment, ())  # a UsageError for an unknown environment
     namespace = service.namespace_of(environment)
-    clusters = resolve_targets(app.config, service, environment, ())
     by = actor or default_actor()
 
     def holder_on(cluster: Any) -> str | None:

@@ -210,3 +210,10 @@ def test_the_page_gets_the_plan_before_a_deploy_starts() -> None:
     assert wave_plan(service, "production") == [["dc1"], ["gke1", "gke2"]]
     assert wave_plan(service, "production", ["gke2", "dc1"]) == [["dc1"], ["gke2"]]
     assert wave_plan(service, "staging") == [["s1"]]
+
+
+def test_wave_commands_refuse_an_unknown_environment_before_any_request(cli) -> None:
+    result = cli("wave", "pause", "hello", "--env", "nowhere")
+    assert result.exit_code == 2, result.stderr
+    assert "service hello has no environment 'nowhere'" in result.stderr
+    assert "Example: deployer wave pause hello --env production" in cli("wave", "pause", "--help").stdout
