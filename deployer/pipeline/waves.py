@@ -46,6 +46,7 @@ from deployer.rollout.waves import (
     WaveEvent,
     WaveReport,
     WaveState,
+    about_release,
     control_for,
     health_problems,
     metric_problem,
@@ -247,7 +248,7 @@ def _observed(target: Target, app: App) -> tuple[list[str], list[PodSeen], list[
     unavailable: list[str] = []
     pods: list[PodSeen] = []
     names: set[tuple[str, str]] = set()
-    prefixes: list[str] = []
+    deployments: set[str] = set()
     namespaces: set[str] = set()
     for obj in target.desired:
         meta = obj.get("metadata") or {}
@@ -263,13 +264,14 @@ def _observed(target: Target, app: App) -> tuple[list[str], list[PodSeen], list[
         ready = readiness(live)
         if not ready.done:
             unavailable.append(f"{obj['kind']} {namespace}/{meta.get('name')} is no longer available: {ready.message}")
-        prefixes.append(f"{meta.get('name')}-")  # its ReplicaSets and pods are named after it
+        if obj["kind"] == "Deployment":
+            deployments.add(meta.get("name", ""))
         labels = ((live.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
         if labels:
             pods += health.pods_matching(target.client, namespace, labels)
     names |= {("Pod", p.name) for p in pods}
-    warnings = [e for ns in sorted(namespaces) for e in health.warnings_in(target.client, ns)
-                if (e.kind, e.name) in names or (e.kind == "ReplicaSet" and e.name.startswith(tuple(prefixes)))]
+    warnings = about_release([e for ns in sorted(namespaces) for e in health.warnings_in(target.client, ns)],
+                             names, deployments)
     return unavailable, pods, warnings
 
 

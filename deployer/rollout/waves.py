@@ -124,6 +124,15 @@ def health_problems(cluster: str, baseline: Baseline, unavailable: Sequence[str]
     return problems
 
 
+def about_release(events: Iterable[EventSeen], names: set[tuple[str, str]], deployments: set[str]
+                  ) -> list[EventSeen]:
+    """The events about the release: one of its objects or pods by (kind, name), or a ReplicaSet of
+    one of its Deployments. ReplicaSets are named <deployment>-<pod-template-hash> and the hash has
+    no dash, so "web-api-5d9f" is web-api's, never web's."""
+    return [e for e in events if (e.kind, e.name) in names
+            or (e.kind == "ReplicaSet" and e.name.rsplit("-", 1)[0] in deployments)]
+
+
 # --- metric checks ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

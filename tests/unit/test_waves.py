@@ -17,6 +17,7 @@ from deployer.rollout.waves import (
     Sample,
     WaveReport,
     WaveState,
+    about_release,
     control_for,
     health_problems,
     metric_problem,
@@ -217,3 +218,14 @@ def test_wave_commands_refuse_an_unknown_environment_before_any_request(cli) -> 
     assert result.exit_code == 2, result.stderr
     assert "service hello has no environment 'nowhere'" in result.stderr
     assert "Example: deployer wave pause hello --env production" in cli("wave", "pause", "--help").stdout
+
+
+def test_only_events_about_the_releases_objects_pods_and_replica_sets_count() -> None:
+    def event(kind: str, name: str) -> EventSeen:
+        return EventSeen(f"{kind}/{name}", 1, kind, name, "R", "m")
+
+    events = [event("Pod", "web-5d9f-abcde"), event("ReplicaSet", "web-5d9f"), event("ReplicaSet", "web-api-77c1"),
+              event("Deployment", "web"), event("Pod", "other-1"), event("Service", "web")]
+    found = about_release(events, {("Deployment", "web"), ("Pod", "web-5d9f-abcde")}, {"web"})
+    assert [(e.kind, e.name) for e in found] == [("Pod", "web-5d9f-abcde"), ("ReplicaSet", "web-5d9f"),
+                                                 ("Deployment", "web")]
