@@ -452,3 +452,22 @@ def test_the_page_watches_typed_wave_events_and_aborts_through_the_same_function
     assert [w.state for w in report.waves] == [WaveState.FAILED, WaveState.NOT_STARTED]
     # No earlier release: local-onprem is left on r1 and says so; local-gke was never written.
     assert greeting(platform, "local-gke", name) is None
+
+
+def test_promote_deploys_in_the_target_environments_waves(deploy_dir, platform) -> None:
+    name = unique("wave")
+    spec = _service(name)
+    spec["environments"]["production"] = {"clusters": ["local-onprem", "local-gke"], "namespace": "apps-production",
+                                          "promoteFrom": "staging", "canary": "local-gke", "gate": {"bake": "1s"}}
+    write_service(deploy_dir, spec)
+    staged = deployer(deploy_dir, "deploy", name, "--env", "staging", "--commit", unique("c"))
+    assert staged.exit_code == ExitCode.OK, staged.stdout + staged.stderr
+    assert "wave 1/" not in staged.stderr  # staging has one wave: reported as before
+
+    promoted = deployer(deploy_dir, "-o", "json", "promote", name, "--from", "staging", "--to", "production")
+    assert promoted.exit_code == ExitCode.OK, promoted.stdout + promoted.stderr
+    report = promoted.json()
+    assert [(w["clusters"], w["state"]) for w in report["waves"]] == [(["local-gke"], "passed"),
+                                                                       (["local-onprem"], "passed")]
+    assert promoted.stderr.index("wave 1/2 (local-gke): healthy") < \
+        promoted.stderr.index("wave 2/2 (local-onprem): deploying")
