@@ -5,7 +5,8 @@
 # component here would fail later anyway: failing first, by name, is kinder.
 #
 # Components: Java and Maven (the Jenkinsfile runs on Groovy in a JVM; Maven fetches the Groovy
-# jars), the Groovy jars, Chromium (the deploy page's browser test), the Prometheus Pushgateway, Terraform (or OpenTofu) and
+# jars), the Groovy jars, Chromium (the deploy page's browser test), Prometheus and its Pushgateway
+# (the metric gate between waves; the metrics test pushes to the Pushgateway), Terraform (or OpenTofu) and
 # the google Terraform provider built from its Go module. The Kubernetes binaries, the registry,
 # buildah and skopeo come from `deployer platform prepare`.
 set -euo pipefail
@@ -42,7 +43,9 @@ apt_install java openjdk-17-jre-headless
 apt_install faketime faketime
 apt_install mvn maven
 apt_install chromium chromium
-# The metrics test pushes to a real Pushgateway.
+# Prometheus and its Pushgateway: the metric gate between waves queries a real server (test_waves.py);
+# the metrics test pushes to a real Pushgateway.
+apt_install prometheus prometheus
 apt_install prometheus-pushgateway prometheus-pushgateway
 
 log "Groovy jars for the Jenkinsfile harness"

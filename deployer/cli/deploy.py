@@ -126,7 +126,9 @@ def deploy(ctx: click.Context, service: str, environment: str, clusters: tuple[s
     or back on the old one, and the report says which. An environment with promoteFrom takes
     only a commit that succeeded in that environment, with the digest it ran there. Objects the
     new release no longer declares are deleted (with the cluster's admin credential) when their
-    labels and uid prove they are this environment's; --no-prune keeps them.
+    labels and uid prove they are this environment's; --no-prune keeps them. An environment with
+    waves (or canary) deploys wave by wave, each after the previous one's gate (bake time, health,
+    metric checks); `deployer wave pause|resume|abort` steers it (docs/waves.md).
 
     \b
     Examples:

@@ -38,6 +38,7 @@ COMMANDS = {
     "status": "deployer.cli.status:status",
     "stats": "deployer.cli.stats:stats",
     "web": "deployer.cli.web:web",
+    "wave": "deployer.cli.wave:wave",
 }
 
 
@@ -123,6 +124,7 @@ SHORT_HELP = {
     "status": "Show what each cluster of a service runs now, read from the cluster; drift if it differs.",
     "stats": "Show how a service's deploys went: the four DORA figures, as text, JSON or SVG charts.",
     "web": "Serve the deploy-button page.",
+    "wave": "Pause, resume or abort a deploy in waves while it bakes.",
 }
 
 

@@ -314,6 +314,7 @@ def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
                                                   f"cluster {target!r} does not declare namespace "
                                                   f"{namespace!r}; add it to "
                                                   f"clusters/{target}.yaml first"))
+        problems += _unknown_prometheus(service, clusters, shown, doc)
         problems += _missing_source_paths(service, path, shown, doc)
         services[service.name] = service
         service_files[service.name] = path
@@ -346,6 +347,25 @@ def _read_settings(root: Path, problems: list[ConfigProblem]) -> Settings:
     settings, found = validate_document(Settings, doc, shown)
     problems += found
     return settings or Settings()
+
+
+def _unknown_prometheus(service: Service, clusters: dict[str, Cluster], shown: str, doc: Positioned
+                        ) -> list[ConfigProblem]:
+    """Each metric check names a Prometheus the service file or every target cluster's file declares
+    (a cluster's own wins: each cluster's gate asks the server next to it)."""
+    problems = []
+    for env_name, env in service.environments.items():
+        for i, check in enumerate(env.gate.metrics):
+            lacking = [c for c in env.clusters if c in clusters and check.prometheus not in clusters[c].prometheus]
+            if check.prometheus in service.prometheus or not lacking:
+                continue
+            where = ("environments", env_name, "gate", "metrics", i, "prometheus")
+            line, col = doc.position(where)
+            problems.append(ConfigProblem(
+                shown, line, col, f"environments.{env_name}.gate.metrics[{i}].prometheus",
+                f"no Prometheus named {check.prometheus!r}: declare it under prometheus: in {shown} or in "
+                f"the cluster file of {', '.join(lacking)}"))
+    return problems
 
 
 def _missing_source_paths(service: Service, path: Path, shown: str, doc: Positioned) -> list[ConfigProblem]:

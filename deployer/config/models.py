@@ -226,6 +226,40 @@ class RobotAccount(Strict):
     namespace: Name
 
 
+# --- progressive delivery: the gate between waves (docs/waves.md) -------------------------------
+
+class PrometheusServer(Strict):
+    """A Prometheus a metric check queries (its HTTP API, ``/api/v1/query``)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/@]+(/[^\s@]*)?$")]
+    """Base URL, without credentials (``https://prometheus.example:9090``)."""
+    bearer_token_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+    """An environment variable holding a bearer token for it (bound by Jenkins); never printed."""
+
+
+class MetricCheck(Strict):
+    """A PromQL query that must stay at or under ``max`` for ``window`` after a wave is ready."""
+
+    name: Name
+    prometheus: Name
+    """A server declared under ``prometheus:`` in a target cluster's file or the service file."""
+    query: Annotated[str, Field(min_length=1)]
+    """PromQL; ``$window`` is replaced by the window in seconds (``rate(x[$window])``)."""
+    max: float
+    """The gate fails when any sample the query returns is above this."""
+    window: Duration = 60.0
+
+
+class Gate(Strict):
+    """What a wave must show before the next one starts."""
+
+    bake: Duration = 60.0
+    """How long the wave's release must stay healthy once it is ready."""
+    max_restarts: Annotated[int, Field(ge=0)] = 0
+    """Container restarts allowed in the wave's pods during the bake (summed per cluster)."""
+    metrics: list[MetricCheck] = Field(default_factory=list)
+
+
 class Cluster(Strict):
     name: Name
     provider: Literal["gke", "onprem"]
@@ -248,6 +282,8 @@ class Cluster(Strict):
     robot_accounts: list[RobotAccount] = Field(default_factory=list)
     values: dict[str, Any] = Field(default_factory=dict)
     """Free values passed to the chart as ``values``."""
+    prometheus: dict[Name, PrometheusServer] = Field(default_factory=dict)
+    """Prometheus servers by name, for the metric checks of services deployed here (docs/waves.md)."""
 
     @model_validator(mode="after")
     def _provider_fields(self) -> Cluster:
@@ -404,6 +440,42 @@ class Environment(Strict):
         if len(set(self.clusters)) != len(self.clusters):
             raise FieldError(("clusters",), "a cluster is listed twice")
         return self
+    waves: list[Annotated[list[Name], Field(min_length=1)]] | None = None
+    """The clusters in the order they are deployed: each wave in parallel, the next once the
+    previous passed its ``gate``. Default: one wave of every cluster."""
+    canary: Name | None = None
+    """Shorthand for ``waves: [[canary], [every other cluster]]``."""
+    gate: Gate = Field(default_factory=Gate)
+    """What each wave but the last must show before the next starts."""
+
+    @model_validator(mode="after")
+    def _waves_cover_the_clusters(self) -> Environment:
+        if self.waves is not None and self.canary is not None:
+            raise FieldError(("canary",), "set waves or canary, not both (canary: C is waves: [[C], [the rest]])")
+        if self.canary is not None and self.canary not in self.clusters:
+            raise FieldError(("canary",), f"canary {self.canary!r} is not one of clusters ({', '.join(self.clusters)})")
+        if self.waves is not None:
+            seen: set[str] = set()
+            for i, wave in enumerate(self.waves):
+                for j, cluster in enumerate(wave):
+                    if cluster not in self.clusters:
+                        raise FieldError(("waves", i, j), f"cluster {cluster!r} is not one of clusters "
+                                                          f"({', '.join(self.clusters)})")
+                    if cluster in seen:
+                        raise FieldError(("waves", i, j), f"cluster {cluster!r} is in more than one wave")
+                    seen.add(cluster)
+            left = [c for c in self.clusters if c not in seen]
+            if left:
+                raise FieldError(("waves",), f"waves must cover every cluster of the environment; missing: "
+                                             f"{', '.join(left)}")
+        return self
+
+    def wave_plan(self) -> list[list[str]]:
+        """The clusters in deploy order, one list per wave."""
+        if self.canary is not None:
+            rest = [c for c in self.clusters if c != self.canary]
+            return [[self.canary], rest] if rest else [[self.canary]]
+        return [list(w) for w in self.waves] if self.waves is not None else [list(self.clusters)]
 
 
 class Rollout(Strict):
@@ -467,6 +539,8 @@ class Service(Strict):
     rollout: Rollout = Field(default_factory=Rollout)
     notifications: list[Webhook] = Field(default_factory=list)
     """Webhooks that hear this service's events, besides deployer.yaml's (docs/notifications.md)."""
+    prometheus: dict[Name, PrometheusServer] = Field(default_factory=dict)
+    """Prometheus servers by name for metric checks (a target cluster's file may declare its own)."""
 
     @property
     def primary_build(self) -> ImageBuild | None:

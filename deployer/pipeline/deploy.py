@@ -66,6 +66,7 @@ from deployer.pipeline.steps import (
     stopped,
     timed,
 )
+from deployer.pipeline.waves import OnWave, Waves
 from deployer.plan.access import Rule
 from deployer.plan.compare import changes_to_apply, normalise
 from deployer.plan.deploy_role import deployer_role_rules, kinds_outside_role
@@ -101,6 +102,9 @@ class DeployRequest:
     """Delete the objects a release no longer declares (--no-prune keeps them, still recorded)."""
     promotion: Promotion | None = None
     """Deploy this build another environment ran (``deployer promote``) instead of the commit's."""
+    on_wave: OnWave | None = None
+    """Called with each wave's progress (the plan, deploying, baking, paused, passed, failed): for a
+    watcher such as the page; the CLI prints the same as progress lines."""
 
 
 def deploy(request: DeployRequest, app: App) -> RunReport:
@@ -196,9 +200,11 @@ def _deploy(request: DeployRequest, app: App, news: RunNews) -> RunReport:
     try:
         with holding_locks(targets, service, request.actor, request.wait_for_lock, request.lock_lease,
                            app) as renewer:
-            _rollout(targets, service, request, app)
+            waves = _rollout(targets, service, request, app)
     except Interrupted:  # while waiting for the locks: none is held, nothing written
         return _stopped_unwritten(run, targets, app, "interrupted while taking the deploy locks")
+    if waves.staged:
+        run.waves = waves.reports
     settle_run(run, targets, renewer, app)
     run.notes += _unmanaged_notes(app, service, request.environment, [t.name for t in targets],
                                   request.delete_unmanaged)
@@ -419,7 +425,7 @@ def _report_current(target: Target) -> None:
     target.report.step("apply", "unchanged", 0.0, "cluster already runs this release")
 
 
-def _rollout(targets: list[Target], service: Service, request: DeployRequest, app: App) -> None:
+def _rollout(targets: list[Target], service: Service, request: DeployRequest, app: App) -> Waves:
     timeout = float(service.rollout.timeout)
 
     def one(target: Target) -> policy.Outcome:
@@ -455,22 +461,27 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         target.report.end = EndState(End.NEW, record.revision)
         return "succeeded"
 
-    outcomes: dict[str, policy.Outcome] = {}
-    for target, r in each_target(targets, one):
-        if r.failed:  # a bug or an error outside apply/wait: report it on the cluster
-            target.report.outcome = "failed"
-            target.report.step("deploy", "failed", r.seconds, r.error.message if r.error else "")
-            outcomes[target.name] = "failed"
-            if target.record is not None and target.report.end is None:
-                # Broke off after its record was written (the API server stopped answering past
-                # every retry): say what it runs as far as can be known, never nothing.
-                last = previous_good(target.records, target.record.revision)
-                target.report.end = EndState(End.LOST, last.revision if last else None,
-                                             failed_revision=target.record.revision,
-                                             reason=r.error.message if r.error else "")
-        elif r.result is not None:
-            outcomes[target.name] = r.result
+    def deploy_wave(members: list[Target]) -> dict[str, policy.Outcome]:
+        outcomes: dict[str, policy.Outcome] = {}
+        for target, r in each_target(members, one):
+            if r.failed:  # a bug or an error outside apply/wait: report it on the cluster
+                target.report.outcome = "failed"
+                target.report.step("deploy", "failed", r.seconds, r.error.message if r.error else "")
+                outcomes[target.name] = "failed"
+                if target.record is not None and target.report.end is None:
+                    # Broke off after its record was written (the API server stopped answering past
+                    # every retry): say what it runs as far as can be known, never nothing.
+                    last = previous_good(target.records, target.record.revision)
+                    target.report.end = EndState(End.LOST, last.revision if last else None,
+                                                 failed_revision=target.record.revision,
+                                                 reason=r.error.message if r.error else "")
+            elif r.result is not None:
+                outcomes[target.name] = r.result
+        return outcomes
 
+    # One wave (the default) deploys every cluster at once; more wait for each one's gate.
+    waves = Waves(service, request.environment, targets, request.actor, app, request.on_wave)
+    outcomes = waves.run(deploy_wave)
     decision = policy.decide(service.rollout.on_failure, outcomes, {t.name: t.wrote for t in targets},
                              {t.name: _has_release_to_return_to(t) for t in targets})
     for target in targets:
@@ -479,8 +490,10 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         for target in targets:
             end = target.report.end
             if end is not None and end.kind is End.NEW_FAILED and target.name in decision.reasons:
-                target.report.end = replace(end, reason=decision.reasons[target.name])
-        return
+                # A wave's gate said why it failed (``pipeline.waves``): keep that before the policy's word.
+                why = "; ".join(filter(None, (end.reason, decision.reasons[target.name])))
+                target.report.end = replace(end, reason=why)
+        return waves
 
     def back(target: Target) -> None:
         failed_revision = target.record.revision if target.record else None
@@ -505,6 +518,7 @@ def _rollout(targets: list[Target], service: Service, request: DeployRequest, ap
         if rolled.failed:
             target.report.outcome = "failed"
             target.report.end = EndState(End.UNKNOWN, reason=rolled.error.message if rolled.error else "")
+    return waves
 
 
 def _still_on_the_last_release(target: Target) -> None:

@@ -14,6 +14,7 @@ from xml.etree import ElementTree as ET
 
 from deployer.errors import ExitCode
 from deployer.redact import scrub
+from deployer.rollout.waves import WaveReport
 
 StepStatus = Literal["ok", "unchanged", "failed", "skipped"]
 ClusterOutcome = Literal["succeeded", "unchanged", "failed", "rolled-back", "skipped"]
@@ -141,6 +142,8 @@ class RunReport:
     interrupted: str | None = None
     """The signal that stopped the run ("SIGTERM"), when one did: it decides the exit code."""
     interrupt_code: ExitCode | None = None
+    waves: list[WaveReport] = field(default_factory=list)
+    """Each wave of a deploy in waves (empty for one wave): which ran, which stopped it and why."""
 
     def exit_code(self, detailed: bool = False) -> ExitCode:
         if self.interrupt_code is not None:
@@ -149,7 +152,10 @@ class RunReport:
             return self.stopped_by
         failed = [c for c in self.clusters if c.failed]
         changed = [c for c in self.clusters if c.outcome == "succeeded"]
-        if failed and len(failed) == len(self.clusters):
+        # In waves, the clusters of waves never started were not touched: failing every wave that
+        # ran is failing everywhere the run went.
+        touched = [c for c in self.clusters if c.outcome != "skipped"] if self.waves else self.clusters
+        if failed and len(failed) == len(touched):
             return ExitCode.FAILED
         if failed:
             return ExitCode.PARTIAL
@@ -166,7 +172,7 @@ class RunReport:
                           "release": c.release, "end": c.end.to_dict() if c.end else None,
                           "steps": [{"name": s.name, "status": s.status, "seconds": s.seconds, "message": s.message}
                                     for s in c.steps]} for c in self.clusters],
-        }
+        } | ({"waves": [w.to_dict() for w in self.waves]} if self.waves else {})
 
     def to_text(self) -> str:
         lines = []
@@ -176,6 +182,8 @@ class RunReport:
             for s in c.steps:
                 if s.status == "failed":
                     lines.append(f"{' ' * width}  {s.name} failed: {s.message}")
+        lines += [f"wave {w.index} ({', '.join(w.clusters)}): {w.state.value}" + (f": {w.reason}" if w.reason else "")
+                  for w in self.waves]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 

@@ -1,0 +1,1 @@
+"""Outside systems a gate between waves asks for evidence (today: Prometheus)."""
