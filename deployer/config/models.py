@@ -438,7 +438,8 @@ class Service(Strict):
     """Who runs the page's buttons for this service: the page's own workers (``local``, which then
     need every target cluster's credential) or the service's Jenkins job (``jenkins``: the page
     holds only a Jenkins API token; the clusters' credentials stay in Jenkins). docs/jenkins.md."""
-    jenkins_job: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", max_length=253)] | None = None
+    jenkins_job: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$",
+                                       max_length=253)] | None = None
     """The Jenkins job that deploys this service, folders separated by ``/`` (default ``deploy/<name>``)."""
 
     @property
