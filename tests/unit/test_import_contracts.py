@@ -39,7 +39,8 @@ def test_the_tree_keeps_every_contract():
     ("deployer/kube/resources.py", "import deployer.credentials", "kube is the door to the API"),
     ("deployer/pipeline/fanout.py", "import kubernetes", "Only kube talks to the Kubernetes client library"),
     ("deployer/rollout/policy.py", "import click", "Only cli parses command lines"),
-    ("deployer/jenkins/executor.py", "import deployer.credentials.static", "The Jenkins executor holds a Jenkins token"),
+    ("deployer/jenkins/executor.py", "import deployer.credentials.static",
+     "The Jenkins executor holds a Jenkins token"),
 ])
 def test_a_forbidden_import_breaks_its_contract(tmp_path, module, forbidden, contract):
     root = _copy(tmp_path)
