@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deployer.config.models import JenkinsSettings, Service
-from deployer.errors import CredentialsError, JenkinsError, UsageError
+from deployer.errors import CredentialsError, ExitCode, JenkinsError, UsageError
 from deployer.jenkins.client import JenkinsClient
 from deployer.jenkins.responses import Build, LineSplitter, QueueItem
 from deployer.polling import Clock, Sleep, poll_until
@@ -245,3 +245,15 @@ def _reports(jenkins: JenkinsClient, build: Build) -> dict[str, Any]:
                 raise JenkinsError(f"build {build.url}: archived {artifact.relative_path} is not JSON "
                                    f"({exc})") from None
     return found
+
+
+def exit_code(outcome: JenkinsOutcome) -> ExitCode:
+    """What ``deployer jenkins trigger`` exits with: deployer's own exit code when the build archived
+    its report (the same table as a local run), else what the build's result says."""
+    if outcome.exit_code is not None and (outcome.exit_code != 0 or outcome.succeeded):
+        return ExitCode(outcome.exit_code)
+    if outcome.succeeded:
+        return ExitCode.OK
+    if outcome.result in ("ABORTED", "CANCELLED"):
+        return ExitCode.TERMINATED
+    return ExitCode.FAILED
