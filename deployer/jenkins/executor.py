@@ -173,8 +173,8 @@ def _wait_for_build(jenkins: JenkinsClient, job: str, queue_url: str, settings: 
         item = jenkins.queue_item(queue_url)
         if item.status in ("started", "cancelled"):
             return item
-        if item.why != said[0]:
-            said[0] = item.why
+        if item.status != said[0]:   # once per state: Jenkins' why counts the quiet period down
+            said[0] = item.status
             progress(f"jenkins: {item.status}: {item.why or 'in the queue'}")
         return None
 
@@ -193,7 +193,7 @@ def _wait_for_build(jenkins: JenkinsClient, job: str, queue_url: str, settings: 
         progress("jenkins: stopped: the build was taken out of the queue before it started")
         return QueueItem("cancelled", item.why)
     raise JenkinsError(f"the build of {job} waited {float(settings.queue_timeout):.0f} s in Jenkins' "
-                       f"queue without starting ({said[0] or 'no reason given'})",
+                       f"queue without starting (last seen {said[0] or 'queued'})",
                        hint="Check that an agent with the pipeline's label is online; the queued item is still "
                             "there: cancel it in Jenkins if it should not run.")
 

@@ -51,6 +51,11 @@ REPO = Path(__file__).resolve().parents[2]
 NOT_RUN = ["make install", 'make lint unit PYTEST_ARGS="--junitxml=reports/unit-tests.xml"']
 ACTOR = "web:alice@example.com"
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+# The unprivileged caller cannot run this checkout's .venv interpreter (it may live under /root, as
+# pyenv's does): it runs Debian's python3 of the same minor version with the venv's packages and the
+# checkout on PYTHONPATH, which it can read.
+SITE_PACKAGES = next((REPO / ".venv" / "lib").glob("python3.*/site-packages"))
+CALLER_PYTHON = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
 
 if reason := harness.java_missing_reason():
     pytest.skip(reason, allow_module_level=True)
@@ -157,7 +162,15 @@ def caller_config(jenkins_config: Path, standin, name: str) -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="jenkins-caller-"))
     try:
         root.chmod(0o755)
-        shutil.copytree(jenkins_config / "clusters", root / "clusters")
+        # The cluster files name their credentials (never hold them) and their API servers' CA
+        # certificates, which are public: the page's copy carries its own copy of each.
+        (root / "clusters").mkdir()
+        for path in (jenkins_config / "clusters").glob("*.yaml"):
+            doc = yaml.safe_load(path.read_text())
+            if doc.get("ca", {}).get("file"):
+                shutil.copyfile(doc["ca"]["file"], root / "clusters" / f"{path.stem}-ca.crt")
+                doc["ca"]["file"] = str(root / "clusters" / f"{path.stem}-ca.crt")
+            (root / "clusters" / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
         shutil.copytree(jenkins_config / "services", root / "services")
         (root / "charts").symlink_to(REPO / "charts")
         (root / "jenkins.yaml").write_text(f"url: {url}\nuser: deploy-page\ntokenFile: jenkins-token\n"
@@ -214,18 +227,20 @@ def test_a_deploy_through_jenkins_reaches_both_clusters_from_a_caller_without_cl
         platform, standin, caller_config: Path, name: str, tmp_path_factory):
     url, token, home = standin
     secrets = platform_secrets(platform)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(caller_config), "LANG": "C.UTF-8"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(caller_config), "LANG": "C.UTF-8",
+           "PYTHONPATH": f"{SITE_PACKAGES}:{REPO}"}
     process = subprocess.Popen(
-        [*NOBODY, str(REPO / ".venv" / "bin" / "deployer"), "--config-dir", str(caller_config), "--output", "json",
+        [*NOBODY, CALLER_PYTHON, "-m", "deployer", "--config-dir", str(caller_config), "--output", "json",
          "jenkins", "trigger", name, "--env", "staging", "--actor", ACTOR, "--request-id", "job-1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: list[tuple[float, str]] = []
-    reader = threading.Thread(target=lambda: lines.extend((time.time(), line.rstrip("\n"))
-                                                          for line in process.stderr), daemon=True)
-    reader.start()
-    environ = Path(f"/proc/{process.pid}/environ").read_bytes()
-    stdout, _ = process.communicate(timeout=900)
-    reader.join(timeout=10)
+    lines: list[tuple[float, str]] = []   # (when it arrived, the console line)
+    assert process.stderr is not None and process.stdout is not None
+    for line in process.stderr:
+        lines.append((time.time(), line.rstrip("\n")))
+        if len(lines) == 1:   # the caller is running: what it was started with
+            environ = Path(f"/proc/{process.pid}/environ").read_bytes()
+    stdout = process.stdout.read()
+    process.wait(timeout=60)
     assert process.returncode == 0, "\n".join(line for _, line in lines)[-6000:]
     for secret in secrets:
         assert secret.encode() not in environ
@@ -254,7 +269,7 @@ def test_a_deploy_through_jenkins_reaches_both_clusters_from_a_caller_without_cl
     # Nothing the caller's user can read holds a cluster credential: not the platform's files, not
     # Jenkins' home (its credential store), not the tests' folders.
     roots = [str(platform.state_dir), str(home), str(caller_config), str(tmp_path_factory.getbasetemp())]
-    scan = subprocess.run([*NOBODY, sys.executable, "-c", READABLE_SCAN, json.dumps(roots), json.dumps(secrets)],
+    scan = subprocess.run([*NOBODY, CALLER_PYTHON, "-c", READABLE_SCAN, json.dumps(roots), json.dumps(secrets)],
                           capture_output=True, text=True, timeout=300, check=True, env=env)
     result = json.loads(scan.stdout)
     assert result["found"] == [] and result["read"] >= 5   # it did read: its own files under caller_config
