@@ -289,7 +289,7 @@ def test_aborting_the_build_stops_the_deploy_and_every_cluster_ends_on_a_known_r
     def progress(line: str) -> None:
         lines.append(line)
         for cluster in CLUSTERS:
-            if f"[{cluster}]" in line and "rollout to finish" in line:
+            if f"[{cluster}] Deployment {name}/{name}: " in line:   # its rollout wait reporting
                 waiting.add(cluster)
         if waiting == set(CLUSTERS):
             stop.set()
