@@ -40,7 +40,8 @@ class JenkinsClient:
         self.timeout = timeout
         self._session = requests.Session()
         self._session.auth = (user, token)
-        self._session.verify = ca_file or True
+        # Passed with every request: requests lets REQUESTS_CA_BUNDLE override a session's verify.
+        self._verify: str | bool = ca_file or True
         self._session.headers["Accept"] = "application/json, text/plain"
         self._crumb: Crumb | None = None
         self._crumb_fetched = False
@@ -139,7 +140,7 @@ class JenkinsClient:
     def _send(self, method: str, url: str, what: str, *, missing_ok: bool = False,
               **options: Any) -> requests.Response:
         try:
-            response = self._session.request(method, url, timeout=self.timeout, **options)
+            response = self._session.request(method, url, timeout=self.timeout, verify=self._verify, **options)
         except requests.exceptions.SSLError as exc:
             raise JenkinsError(f"could not {what}: Jenkins' TLS certificate was not accepted "
                                f"({type(exc).__name__})",

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True, type=Path, help="folder for builds' logs and archives")
     parser.add_argument("--port", default=0, type=int, help="port to listen on (default 0: a free one)")
     parser.add_argument("--port-file", type=Path, help="write the bound port here once listening")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; needs --tls-key)")
+    parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s jenkins-standin %(levelname)s %(message)s")
@@ -35,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         config = json.loads(args.config.read_text())
-        standin = JenkinsStandIn(config, args.state_dir, port=args.port)
+        tls = (args.tls_cert, args.tls_key) if args.tls_cert and args.tls_key else None
+        standin = JenkinsStandIn(config, args.state_dir, port=args.port, tls=tls)
     except (OSError, ValueError, KeyError) as exc:
         print(f"jenkins-standin: error: cannot start with {args.config}: {type(exc).__name__}: {exc}",
               file=sys.stderr)

@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import secrets
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -284,13 +285,21 @@ class Handler(BaseHTTPRequestHandler):
 class JenkinsStandIn:
     """The stand-in in process: ``start()`` serves from a background thread and returns the root URL."""
 
-    def __init__(self, config: dict[str, Any], state_dir: Path, *, port: int = 0) -> None:
+    def __init__(self, config: dict[str, Any], state_dir: Path, *, port: int = 0,
+                 tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: (certificate, key) PEM files to serve HTTPS with, as a Jenkins behind TLS."""
         self.jenkins = Jenkins(config, state_dir)
         handler = type("BoundHandler", (Handler,), {"jenkins": self.jenkins})
         self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.jenkins.base = f"http://127.0.0.1:{self.port}/"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.jenkins.base = f"{scheme}://127.0.0.1:{self.port}/"
         self._thread = threading.Thread(target=self.server.serve_forever, name="jenkins-standin", daemon=True)
 
     def start(self) -> str:
