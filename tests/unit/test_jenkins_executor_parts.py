@@ -96,3 +96,17 @@ def test_a_missing_or_empty_token_file_is_a_credentials_error_naming_the_file_no
     (tmp_path / "token").write_text("\n")
     with pytest.raises(CredentialsError, match="is empty"):
         executor.client_for(settings)
+
+
+def test_the_trigger_exit_code_is_deployers_own_else_the_builds_result():
+    def outcome(result: str, code: int | None) -> executor.JenkinsOutcome:
+        return executor.JenkinsOutcome(result, "https://ci/job/x/1/", "https://ci/queue/item/1/", exit_code=code)
+
+    assert executor.exit_code(outcome("SUCCESS", 0)) == 0
+    assert executor.exit_code(outcome("SUCCESS", None)) == 0
+    assert executor.exit_code(outcome("FAILURE", 8)) == 8        # some clusters failed: deployer says so
+    assert executor.exit_code(outcome("ABORTED", 143)) == 143
+    assert executor.exit_code(outcome("FAILURE", None)) == 7     # failed before deployer wrote a report
+    assert executor.exit_code(outcome("ABORTED", None)) == 143
+    assert executor.exit_code(outcome("CANCELLED", None)) == 143
+    assert executor.exit_code(outcome("FAILURE", 0)) == 7        # deployer succeeded, a later step did not
