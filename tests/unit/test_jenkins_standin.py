@@ -18,13 +18,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jenkins"))
 import harness
-from deployer_localplatform import pki
-from deployer_localplatform.jenkins_standin import JenkinsStandIn
 
 from deployer.config.models import JenkinsSettings, Service
 from deployer.errors import JenkinsError
 from deployer.jenkins.client import JenkinsClient
 from deployer.jenkins.executor import run_via_jenkins
+from deployer_localplatform import pki
+from deployer_localplatform.jenkins_standin import JenkinsStandIn
 
 if reason := harness.java_missing_reason():
     pytest.skip(reason, allow_module_level=True)
