@@ -110,3 +110,15 @@ def test_the_trigger_exit_code_is_deployers_own_else_the_builds_result():
     assert executor.exit_code(outcome("ABORTED", None)) == 143
     assert executor.exit_code(outcome("CANCELLED", None)) == 143
     assert executor.exit_code(outcome("FAILURE", 0)) == 7        # deployer succeeded, a later step did not
+
+
+def test_trigger_without_jenkins_yaml_says_which_file_is_missing(cli):
+    result = cli("jenkins", "trigger", "hello", "--env", "staging", "--actor", "alice@example.com")
+    assert result.exit_code == 3
+    assert "jenkins.yaml: no such file" in result.stderr and "docs/jenkins.md" in result.stderr
+
+
+def test_trigger_help_teaches_with_examples(cli):
+    result = cli("jenkins", "trigger", "--help")
+    assert result.exit_code == 0
+    assert "deployer jenkins trigger hello --env staging --actor alice@example.com" in result.stdout

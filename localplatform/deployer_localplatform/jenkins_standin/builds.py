@@ -118,6 +118,7 @@ class Build:
         self._stop = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
         self._step_output_closed = threading.Event()
+        self._harness: ModuleType | None = None
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"build {job.name}#{number}", daemon=True)
 
@@ -178,7 +179,7 @@ class Build:
 
     def _execute(self) -> str:
         self.console.write(f"Started by user {self.user}\n")
-        harness = load_harness()
+        harness = self._harness = load_harness()
         env = {**self.job.env, "BUILD_URL": self.url, "JOB_NAME": self.job.name, "BUILD_NUMBER": str(self.number),
                "WORKSPACE": self.job.workspace}
         name = f"{self.job.name}#{self.number}"
@@ -226,15 +227,10 @@ class Build:
         if step["script"] in self.job.not_run:
             self.console.write(f"stand-in: not run (the job's notRun list): {step['script']}\n")
             return 0
-        env = dict(agent_env)
-        prefixes = []
-        for key, value in step["env"].items():
-            if key.startswith("PATH+"):
-                prefixes.insert(0, value)
-            else:
-                env[key] = value
-        if prefixes:
-            env["PATH"] = os.pathsep.join([*prefixes, env.get("PATH", "")])
+        # What Jenkins gives the step: the agent's environment, the pipeline's variables, PATH+NAME.
+        assert self._harness is not None, "_execute loads the harness before any step runs"
+        env = self._harness.ShellStep(step["stage"], step.get("label"), step["script"], step["env"],
+                                      step["credentials"]).environ(agent_env)
         with tempfile.TemporaryDirectory(prefix="durable-", dir=self.dir) as tmp:
             for binding in step["credentials"]:
                 credential = self.credentials.get(binding["credentialsId"])
