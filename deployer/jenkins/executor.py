@@ -153,7 +153,11 @@ def run_via_jenkins(settings: JenkinsSettings, service: Service, environment: st
         stop_requested = _follow_console(jenkins, started.build_url, settings, progress, stop, sleep)
         build = _finished_build(jenkins, started.build_url, settings, clock, sleep)
         reports = _reports(jenkins, build)
+        # The report of the stage that ends the build; a production deploy that failed in staging
+        # ends with staging's.
         wanted = report_name(service, environment, action)
+        if wanted not in reports and reports:
+            wanted = list(reports)[-1]
         report = reports.get(wanted)
         progress(f"jenkins: build finished: {build.result}")
         return JenkinsOutcome(

@@ -133,8 +133,9 @@ def standin(platform, jenkins_config: Path, synced, name: str, tmp_path_factory)
             "deployer-local-gke": {"kind": "file", "secret": gke.service_account_key_file.read_text(),
                                    "fileName": "key.json"}},
         "quietPeriod": 0.5, "executors": 2,
-        # Jenkins' default is 5 s; deployer's rollback after a SIGTERM needs its --grace-period (docs/jenkins.md).
-        "softKillWaitSeconds": 60,
+        # Jenkins' default (hudson.util.ProcessTree.softKillWaitSeconds): deployer's default --grace-period
+        # of 4 s fits inside it (docs/jenkins.md).
+        "softKillWaitSeconds": 5,
     }
     config_file = home / "config.json"
     config_file.write_text(json.dumps(config))
