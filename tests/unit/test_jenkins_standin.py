@@ -131,17 +131,25 @@ def test_a_post_needs_the_crumb_of_its_own_web_session(standin, tls):
     assert requests.post(url, **call).status_code == 403   # no crumb
     assert requests.post(url, headers=header, **call).status_code == 403   # no session
     assert second.post(url, headers=header, **call).status_code == 403   # another session's crumb
-    accepted = first.post(url, headers=header, data={"SERVICE": "deploys"}, **call)
+    # delay: a quiet period of an hour, so the item is still queued when it is cancelled below.
+    accepted = first.post(url + "?delay=3600sec", headers=header, data={"SERVICE": "deploys"}, **call)
     assert accepted.status_code == 201 and "/queue/item/" in accepted.headers["Location"]
+    item = accepted.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+    cancelled = first.post(standin.jenkins.base + f"queue/cancelItem?id={item}", headers=header, **call)
+    assert cancelled.status_code == 302
+    left = first.get(accepted.headers["Location"] + "api/json", **call).json()
+    assert (left["_class"], left["cancelled"], left["executable"]) == ("hudson.model.Queue$LeftItem", True, None)
 
 
 def test_tls_is_checked_against_the_ca_file(standin, tls):
     with JenkinsClient(standin.jenkins.base, "deploy-page", TOKEN) as jenkins:   # the system's CAs only
         with pytest.raises(JenkinsError, match="TLS certificate was not accepted") as caught:
-            jenkins.trigger("deploy/deploys", {})
+            jenkins.queue_item(standin.jenkins.base + "queue/item/999/")
     assert "caFile" in caught.value.hint
     with JenkinsClient(standin.jenkins.base, "deploy-page", TOKEN, ca_file=str(tls[0])) as jenkins:
-        assert "/queue/item/" in jenkins.trigger("deploy/deploys", {"SERVICE": "deploys"})
+        with pytest.raises(JenkinsError) as caught:   # past TLS: Jenkins itself answers
+            jenkins.queue_item(standin.jenkins.base + "queue/item/999/")
+    assert caught.value.status == 404
 
 
 def test_a_build_is_followed_to_its_report_and_its_console_streamed(standin, tls, tmp_path):

@@ -110,10 +110,10 @@ class Jenkins:
     def crumb(self, session: str, user: str) -> str:
         return hmac.new(self._salt, f"{session}:{user}".encode(), hashlib.sha256).hexdigest()
 
-    def enqueue(self, job: Job, params: dict[str, str], user: str) -> QueueItem:
+    def enqueue(self, job: Job, params: dict[str, str], user: str, quiet_period: float | None = None) -> QueueItem:
         with self._lock:
             item = QueueItem(self._next_item, job, params, user, int(time.time() * 1000),
-                             time.monotonic() + self.quiet_period)
+                             time.monotonic() + (self.quiet_period if quiet_period is None else quiet_period))
             self.queue[item.id] = item
             self._next_item += 1
         self._wake.set()
@@ -257,7 +257,10 @@ class Handler(BaseHTTPRequestHandler):
                 return _text(405, "Method Not Allowed")
             form = {k: v[-1] for k, v in parse_qs(body.decode()).items()} if body else {}
             params = {**{k: v[-1] for k, v in query.items()}, **form}
-            item = jenkins.enqueue(job, params, user)
+            # `delay=Nsec` sets this item's quiet period, as in Jenkins; it is not a build parameter.
+            delay = params.pop("delay", None)
+            quiet = float(delay.removesuffix("sec")) if delay else None
+            item = jenkins.enqueue(job, params, user, quiet)
             return Reply(201, headers=(("Location", f"{jenkins.base}queue/item/{item.id}/"),))
         build = jenkins.builds.get((job.name, int(match.group(2))))
         if build is None:
