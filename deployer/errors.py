@@ -192,3 +192,15 @@ class Interrupted(DeployerError):
         super().__init__(message, hint=hint or "The run was stopped; see the report for the release each cluster "
                                                 "ends on, then run it again.")
         self.exit_code = exit_code
+
+
+class JenkinsError(ToolError):
+    """Jenkins refused or failed a call of its remote API (the deploy page's Jenkins executor).
+    ``status`` is the HTTP status when Jenkins answered; the message names the job or build, never
+    the API token."""
+
+    default_hint = "Check jenkins.yaml (url, user, tokenFile, caFile) and that the job exists (docs/jenkins.md)."
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status

@@ -39,6 +39,7 @@ COMMANDS = {
     "stats": "deployer.cli.stats:stats",
     "web": "deployer.cli.web:web",
     "wave": "deployer.cli.wave:wave",
+    "jenkins": "deployer.cli.jenkins:jenkins",
 }
 
 
@@ -125,6 +126,7 @@ SHORT_HELP = {
     "stats": "Show how a service's deploys went: the four DORA figures, as text, JSON or SVG charts.",
     "web": "Serve the deploy-button page.",
     "wave": "Pause, resume or abort a deploy in waves while it bakes.",
+    "jenkins": "Run a deploy or rollback as a build of the service's Jenkins job and follow it.",
 }
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from deployer.config.models import Cluster, FieldError, Service, Settings, Source
+from deployer.config.models import Cluster, FieldError, JenkinsSettings, Service, Settings, Source
 from deployer.config.yamlsafe import ConfigFileError, Positioned, dotted, load_yaml
 from deployer.errors import ConfigError, ConfigProblem
 
@@ -390,3 +390,24 @@ def _missing_source_paths(service: Service, path: Path, shown: str, doc: Positio
             problems.append(ConfigProblem(shown, line, col, ".".join(str(p) for p in where),
                                           f"no such {'folder' if wanted_dir else 'file'}: {relative}"))
     return problems
+
+
+JENKINS_SETTINGS_FILE = "jenkins.yaml"
+
+
+def load_jenkins_settings(root: Path) -> JenkinsSettings | None:
+    """``<root>/jenkins.yaml``, validated (problems name the file, line and field); None when the
+    folder has none. ``tokenFile`` and ``caFile`` are made absolute against ``root``."""
+    path = root / JENKINS_SETTINGS_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = load_yaml(path, JENKINS_SETTINGS_FILE)
+    except ConfigFileError as exc:
+        raise ConfigError([exc.problem]) from None
+    settings, problems = validate_document(JenkinsSettings, doc, JENKINS_SETTINGS_FILE)
+    if settings is None:
+        raise ConfigError(problems)
+    return settings.model_copy(update={
+        "token_file": str(root / settings.token_file),
+        "ca_file": str(root / settings.ca_file) if settings.ca_file else None})

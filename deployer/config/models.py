@@ -541,6 +541,17 @@ class Service(Strict):
     """Webhooks that hear this service's events, besides deployer.yaml's (docs/notifications.md)."""
     prometheus: dict[Name, PrometheusServer] = Field(default_factory=dict)
     """Prometheus servers by name for metric checks (a target cluster's file may declare its own)."""
+    executor: Literal["local", "jenkins"] = "local"
+    """Who runs the page's buttons for this service: the page's own workers (``local``, which then
+    need every target cluster's credential) or the service's Jenkins job (``jenkins``: the page
+    holds only a Jenkins API token; the clusters' credentials stay in Jenkins). docs/jenkins.md."""
+    jenkins_job: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$",
+                                       max_length=253)] | None = None
+    """The Jenkins job that deploys this service, folders separated by ``/`` (default ``deploy/<name>``)."""
+
+    @property
+    def job_in_jenkins(self) -> str:
+        return self.jenkins_job or f"deploy/{self.name}"
 
     @property
     def primary_build(self) -> ImageBuild | None:
@@ -615,6 +626,25 @@ class Service(Strict):
                                  f"promoteFrom makes a cycle: {' <- '.join([*seen, source])}; one environment "
                                  "must be built and deployed directly")
         return self
+
+
+
+class JenkinsSettings(Strict):
+    """``jenkins.yaml`` at the top of the configuration folder: how the deploy page (and
+    ``deployer jenkins trigger``) reach Jenkins for services with ``executor: jenkins``. The API token
+    is read from ``tokenFile`` when it is used, never from this file; it is a Jenkins credential of
+    ``user``, not a cluster one."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
+    user: Annotated[str, Field(min_length=1, max_length=256)]
+    token_file: Annotated[str, Field(min_length=1)]
+    """File holding the API token of ``user`` (relative paths: to the configuration folder)."""
+    ca_file: Annotated[str, Field(min_length=1)] | None = None
+    """PEM bundle that signed Jenkins' TLS certificate, when it is not a public CA."""
+    poll_interval: Duration = 1.0
+    """How often the queue item, the build and its console are read while a build runs."""
+    queue_timeout: Duration = 1800.0
+    """How long a build may wait in Jenkins' queue for an executor before the run gives up on it."""
 
 
 GkeLocation.model_rebuild()

@@ -6,6 +6,7 @@
 //
 // Parameters, which the deploy-button page passes: SERVICE, ENVIRONMENT (staging|production),
 // ACTION (deploy|rollback), REVISION (rollback target; empty: the release before the current one).
+// ACTOR (the page's user, recorded as '<ACTOR> via <build URL>') and REQUEST_ID (the page's job id).
 //
 //   deploy to staging:     Build and test -> Deploy to staging
 //   deploy to production:  Build and test -> Deploy to staging -> Approval -> Promote to production
@@ -53,6 +54,13 @@ def call(Map options = [:]) {
                    description: 'deploy: build, test and deploy this commit; rollback: return ENVIRONMENT to an earlier release')
             string(name: 'REVISION', defaultValue: '', trim: true,
                    description: 'rollback only: the release revision to return to (empty: the one before the current)')
+            // Set by the deploy page (docs/jenkins.md, "Buttons that run through Jenkins"): who pressed the
+            // button, recorded with this build's URL in the locks and release records, and the page's job id,
+            // so the page can tell its build from any other. Empty when a person starts the build in Jenkins.
+            string(name: 'ACTOR', defaultValue: '', trim: true,
+                   description: 'who asked for this build (the deploy page\'s user); recorded with the build URL')
+            string(name: 'REQUEST_ID', defaultValue: '', trim: true,
+                   description: 'the deploy page\'s job id for this build (empty when started in Jenkins)')
         }
         stages {
             stage('Build and test') {
@@ -164,7 +172,7 @@ void deploy(Map cfg, String environment) {
 rm -f "$DEPLOY_REPORT.json" "$DEPLOY_REPORT.junit.xml"
 deployer --output json deploy "$SERVICE" --env "$DEPLOY_ENVIRONMENT" \\
   --report "$DEPLOY_REPORT.json" --junit "$DEPLOY_REPORT.junit.xml" \\
-  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
+  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${ACTOR:+$ACTOR via }${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
 ''')
     }
 }
@@ -178,7 +186,7 @@ rm -f "$DEPLOY_REPORT.json" "$DEPLOY_REPORT.junit.xml"
 deployer --output json promote "$SERVICE" --from "$DEPLOY_SOURCE" --to "$DEPLOY_ENVIRONMENT" \\
   ${DEPLOYER_COMMIT:+--commit "$DEPLOYER_COMMIT"} \\
   --report "$DEPLOY_REPORT.json" --junit "$DEPLOY_REPORT.junit.xml" \\
-  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
+  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${ACTOR:+$ACTOR via }${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
 ''')
     }, source)
 }
@@ -203,7 +211,7 @@ void rollback(Map cfg, String environment) {
 rm -f "$DEPLOY_REPORT.json" "$DEPLOY_REPORT.junit.xml"
 deployer --output json rollback "$SERVICE" --env "$DEPLOY_ENVIRONMENT" ${REVISION:+--to "$REVISION"} \\
   --report "$DEPLOY_REPORT.json" --junit "$DEPLOY_REPORT.junit.xml" \\
-  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
+  --wait-for-lock "$DEPLOY_LOCK_WAIT" --actor "${ACTOR:+$ACTOR via }${BUILD_URL:-$JOB_NAME#$BUILD_NUMBER}"
 ''')
     }
 }

@@ -73,3 +73,43 @@ def or_none(read: Callable[[], T]) -> T | None:
         if exc.status == 404:
             return None
         raise
+
+
+# The variables the Jenkins tests' cluster files read their deploy credential from, the Jenkins way.
+JENKINS_VARIABLES = {"local-onprem": "LOCAL_ONPREM_DEPLOYER_TOKEN", "local-gke": "LOCAL_GKE_KEY_FILE"}
+
+
+def write_jenkins_cluster_files(platform: Any, platform_config_dir: Any, folder: Any, namespaces: list[str],
+                                label: str) -> None:
+    """``folder/clusters``: the platform's cluster files with their deploy credential declared the
+    Jenkins way (``env:`` for the on-prem token, ``fileEnv:`` for the GKE key), ``namespaces`` added
+    (labelled ``team: label``) and the GKE deployer account bound to the deployer role in them
+    (what ``deployer cluster provision`` does on real GKE)."""
+    import yaml
+
+    (folder / "clusters").mkdir(parents=True)
+    for name in CLUSTERS:
+        doc = yaml.safe_load((platform_config_dir / "clusters" / f"{name}.yaml").read_text())
+        if doc["provider"] == "onprem":
+            doc["credential"] = {"type": "token", "env": JENKINS_VARIABLES[name]}
+        else:
+            doc["credential"] = {"type": "serviceAccountKey", "fileEnv": JENKINS_VARIABLES[name]}
+            doc["access"].append({"role": "deployer", "namespaces": list(namespaces),
+                                  "subjects": [{"kind": "User", "name": platform.cluster(name).service_account_email}]})
+        for ours in namespaces:
+            doc["namespaces"].append({"name": ours, "labels": {"team": label}})
+        for binding in doc["access"]:
+            if "apps" in binding.get("namespaces", []):
+                binding["namespaces"] += list(namespaces)
+        (folder / "clusters" / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def platform_secrets(platform: Any) -> list[str]:
+    """Every cluster credential the local platform issued: each cluster's admin and user tokens, and
+    the GKE service-account key's private key (its first line of base64) and key id."""
+    import json
+
+    found = [p.read_text().strip() for c in platform.clusters.values()
+             for p in [c.admin_token_file, *c.user_token_files.values()]]
+    key = json.loads(platform.cluster("local-gke").service_account_key_file.read_text())
+    return found + [key["private_key"].splitlines()[1], key["private_key_id"]]

@@ -36,11 +36,12 @@ from kubernetes import client
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jenkins"))
 import harness
 
+from tests.integration.kit import write_jenkins_cluster_files
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTERS = ("local-onprem", "local-gke")
-VARIABLES = {"local-onprem": "LOCAL_ONPREM_DEPLOYER_TOKEN", "local-gke": "LOCAL_GKE_KEY_FILE"}
 # The steps the repository's Jenkinsfile gives through its `setup` and `test` options: installing
 # deployer into .venv and the lint + unit suite. `make test` has run both before these tests, and
 # `make install` in a scratch workspace would repoint the shared editable install; all other
@@ -70,21 +71,8 @@ def jenkins_config(platform, platform_config_dir: Path, namespace: str, tmp_path
     """Config folder: the platform's clusters with Jenkins-style credentials, and the hello service."""
     root = tmp_path_factory.mktemp("jenkins-config")
     (root / "charts").symlink_to(REPO / "charts")
-    (root / "clusters").mkdir()
-    for name in CLUSTERS:
-        doc = yaml.safe_load((platform_config_dir / "clusters" / f"{name}.yaml").read_text())
-        if doc["provider"] == "onprem":
-            doc["credential"] = {"type": "token", "env": VARIABLES[name]}
-        else:
-            doc["credential"] = {"type": "serviceAccountKey", "fileEnv": VARIABLES[name]}
-            doc["access"].append({"role": "deployer", "namespaces": [namespace, production_namespace(namespace)],
-                                  "subjects": [{"kind": "User", "name": platform.cluster(name).service_account_email}]})
-        for ours in (namespace, production_namespace(namespace)):
-            doc["namespaces"].append({"name": ours, "labels": {"team": "jenkins-test"}})
-        for binding in doc["access"]:
-            if "apps" in binding.get("namespaces", []):
-                binding["namespaces"] += [namespace, production_namespace(namespace)]
-        (root / "clusters" / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    write_jenkins_cluster_files(platform, platform_config_dir, root, [namespace, production_namespace(namespace)],
+                                "jenkins-test")
     (root / "services").mkdir()
     write_service(root, namespace, greeting="hello")
     return root

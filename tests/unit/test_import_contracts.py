@@ -40,6 +40,8 @@ def test_the_tree_keeps_every_contract():
     ("deployer/pipeline/fanout.py", "import kubernetes", "Only kube talks to the Kubernetes client library"),
     ("deployer/rollout/policy.py", "import click", "Only cli parses command lines"),
     ("deployer/gates/prometheus.py", "import deployer.kube.client", "Gates ask outside systems"),
+    ("deployer/jenkins/executor.py", "import deployer.credentials.static",
+     "The Jenkins executor holds a Jenkins token"),
 ])
 def test_a_forbidden_import_breaks_its_contract(tmp_path, module, forbidden, contract):
     root = _copy(tmp_path)

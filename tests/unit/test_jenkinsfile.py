@@ -114,6 +114,8 @@ def builds(tmp_path_factory) -> dict[str, dict]:
                  params={"ACTION": "rollback", "ENVIRONMENT": "production", "REVISION": "3"}),
         scenario("service-repo-rollback-previous", jenkinsfile=service_repo, libraries=library,
                  params={"ACTION": "rollback", "ENVIRONMENT": "staging"}),
+        scenario("service-repo-from-the-page", jenkinsfile=service_repo, libraries=library,
+                 params={"ENVIRONMENT": "staging", "ACTOR": "web:alice@example.com", "REQUEST_ID": "job-7"}),
         scenario("unknown-option", jenkinsfile=unknown_option, libraries=library),
         # Build 42 waits at its approval; a newer build is approved first and goes on; 42 is approved late.
         scenario("approved-after-a-newer-build", params={"ENVIRONMENT": "production"}, inputs=["approve"],
@@ -252,11 +254,12 @@ def test_rollback_runs_only_the_rollback_stage_without_approval(builds):
 
 def test_parameters_are_the_ones_the_deploy_page_passes(builds):
     params = {p["name"]: p for p in builds["staging"]["parameters"]}
-    assert list(params) == ["SERVICE", "ENVIRONMENT", "ACTION", "REVISION"]
+    assert list(params) == ["SERVICE", "ENVIRONMENT", "ACTION", "REVISION", "ACTOR", "REQUEST_ID"]
     assert params["SERVICE"]["defaultValue"] == "hello"
     assert params["ENVIRONMENT"]["choices"] == ["staging", "production"]
     assert params["ACTION"]["choices"] == ["deploy", "rollback"]
     assert params["REVISION"]["defaultValue"] == ""
+    assert params["ACTOR"]["defaultValue"] == "" and params["REQUEST_ID"]["defaultValue"] == ""
 
 
 # --- the commands each stage runs -------------------------------------------------------------------
@@ -338,6 +341,15 @@ def test_without_a_jenkins_url_the_actor_is_job_name_and_build_number(builds, tm
             [step] = shell_steps(builds[build], stage)
             argv = _run_with_fake_deployer(step, tmp_path, jenkins_env)["argv"]
             assert argv[argv.index("--actor") + 1] == "hello#42"
+
+
+def test_a_build_the_page_started_records_its_user_with_the_build_url(builds, tmp_path):
+    # The deploy page's user comes in as the ACTOR parameter; the lock and release records name
+    # both who asked and the build that did it.
+    [step] = shell_steps(builds["service-repo-from-the-page"], "Deploy to staging")
+    argv = _run_with_fake_deployer(step, tmp_path)["argv"]
+    assert argv[argv.index("--actor") + 1] == f"web:alice@example.com via {JENKINS_ENV['BUILD_URL']}"
+    assert step.env["REQUEST_ID"] == "job-7"
 
 
 def test_the_rollback_command_line_passes_the_revision_only_when_given(builds, tmp_path):
