@@ -120,8 +120,14 @@ class JobStore:
             return self._get(db, job_id, lines=False)
 
     def append(self, job_id: str, seq: int, text: str) -> None:
+        self.append_many(job_id, [(seq, text)])
+
+    def append_many(self, job_id: str, lines: list[tuple[int, str]]) -> None:
+        """Log lines ``(seq, text)`` of a job, in one transaction."""
+        if not lines:
+            return
         with self._write() as db:
-            db.execute(job_lines.insert().values(job_id=job_id, seq=seq, text=scrub(text)))
+            db.execute(job_lines.insert(), [{"job_id": job_id, "seq": seq, "text": scrub(text)} for seq, text in lines])
 
     def beat(self, job_id: str, worker: str) -> Beat:
         with self._write() as db:
