@@ -106,6 +106,9 @@ class JobStore:
 
     def claim(self, worker: str) -> Job | None:
         """The oldest queued job, now running on ``worker``; None when none is queued."""
+        with self._read() as db:  # an idle worker's poll stays a read: no write lock twice a second
+            if db.execute(sa.select(jobs.c.id).where(jobs.c.state == "queued").limit(1)).first() is None:
+                return None
         with self._write() as db:
             pick = sa.select(jobs.c.id).where(jobs.c.state == "queued").order_by(jobs.c.created, jobs.c.id).limit(1)
             if self.engine.dialect.name == "postgresql":
