@@ -5,8 +5,9 @@
 # component here would fail later anyway: failing first, by name, is kinder.
 #
 # Components: Java and Maven (the Jenkinsfile runs on Groovy in a JVM; Maven fetches the Groovy
-# jars), the Groovy jars, Chromium (the deploy page's browser test), Prometheus and its Pushgateway
-# (the metric gate between waves; the metrics test pushes to the Pushgateway), Terraform (or OpenTofu) and
+# jars), the Groovy jars, Chromium (the deploy page's browser test), PostgreSQL (the page's store),
+# Prometheus and its Pushgateway (the metric gate between waves; the metrics test pushes to the
+# Pushgateway), Terraform (or OpenTofu) and
 # the google Terraform provider built from its Go module. The Kubernetes binaries, the registry,
 # buildah and skopeo come from `deployer platform prepare`.
 set -euo pipefail
@@ -47,6 +48,11 @@ apt_install chromium chromium
 # the metrics test pushes to a real Pushgateway.
 apt_install prometheus prometheus
 apt_install prometheus-pushgateway prometheus-pushgateway
+# PostgreSQL's server binaries (initdb, pg_ctl; not on PATH in Debian): the deploy page's store is
+# tested against a real server that tests/integration/postgres.py starts in a temporary folder.
+if [ -z "${DEPLOYER_TEST_POSTGRES_BIN:-}" ]; then
+  PATH="$PATH$(printf ':/usr/lib/postgresql/%s/bin' 13 14 15 16 17 18)" apt_install initdb postgresql
+fi
 
 log "Groovy jars for the Jenkinsfile harness"
 bash scripts/fetch-groovy.sh >/dev/null || fail "the Groovy jars could not be fetched from Maven Central (output above)" \

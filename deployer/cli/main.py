@@ -40,6 +40,7 @@ COMMANDS = {
     "web": "deployer.cli.web:web",
     "wave": "deployer.cli.wave:wave",
     "jenkins": "deployer.cli.jenkins:jenkins",
+    "worker": "deployer.cli.worker:worker",
 }
 
 
@@ -127,6 +128,7 @@ SHORT_HELP = {
     "web": "Serve the deploy-button page.",
     "wave": "Pause, resume or abort a deploy in waves while it bakes.",
     "jenkins": "Run a deploy or rollback as a build of the service's Jenkins job and follow it.",
+    "worker": "Run the deploy page's queued jobs from its database (more machines, one PostgreSQL).",
 }
 
 

@@ -1,0 +1,134 @@
+"""Pressing a button, and following the job it started.
+
+    POST /jobs                 action, service, environment[, revision][, from][, confirm] -> 303 /jobs/<id>
+    GET  /jobs/<id>            the job page with its live log
+    POST /jobs/<id>/cancel     cancel a queued job, or stop a running one -> 303 /jobs/<id>
+    GET  /jobs/<id>/events     the log as Server-Sent Events, ending with a "done" event
+    GET  /api/jobs/<id>        the job as JSON (log, outcome, exit code, report)
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from deployer.errors import DeployerError, UsageError
+from deployer.web import sse
+from deployer.web.context import Refused, WebContext
+from deployer.web.forms import MAX_BODY, JobForm, parse_job_form, same_origin
+from deployer.web.jobs import Busy, Job
+from deployer.web.routes.respond import context_of, error, json, page
+
+_JOB_ID = re.compile(r"^[0-9a-f]{1,32}$")
+
+
+async def _job_or_404(request: Request) -> Job | Response:
+    job_id = request.path_params["job_id"]
+    job = await run_in_threadpool(_read_job, context_of(request), job_id) if _JOB_ID.match(job_id) else None
+    if job is None:
+        return error(request, 404, f"there is no job {job_id} in this server",
+                     "Job ids come from the page's buttons; the overview lists the recent ones.")
+    return job
+
+
+def _read_job(ctx: WebContext, job_id: str) -> Job | None:
+    """Blocking: notices a dead worker's job first, so the page shows it interrupted."""
+    ctx.store.reap(ctx.settings.stale_after)
+    return ctx.store.get(job_id)
+
+
+async def press(request: Request) -> Response:
+    if not same_origin(request.headers.get("Origin"), request.headers.get("Referer"), request.headers.get("Host")):
+        return error(request, 403, "this request came from another site's page",
+                     "Press the button on the deployer page itself.")
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        length = -1
+    try:
+        if not 0 <= length <= MAX_BODY:
+            raise UsageError(f"the form's length ({request.headers.get('Content-Length')}) is not between 0 and "
+                             f"{MAX_BODY} bytes")
+        form = parse_job_form(await request.body(), request.headers.get("Content-Type", ""))
+        job = await run_in_threadpool(_start, context_of(request), request, form)
+    except Busy as exc:
+        return error(request, 409, exc.message, exc.hint or "", link=(f"/jobs/{exc.job.id}", "Watch that job"))
+    except Refused as exc:
+        return error(request, 403, exc.message, exc.hint or "")
+    except UsageError as exc:
+        return error(request, 400, exc.message, exc.hint or "")
+    except DeployerError as exc:  # an invalid configuration folder, an unwritable audit log: the operator's
+        return error(request, 500, exc.message, exc.hint or "")
+    return RedirectResponse(f"/jobs/{job.id}", 303)
+
+
+def _start(ctx: WebContext, request: Request, form: JobForm) -> Job:
+    """Blocking (reads the configuration, writes the audit line): run in the thread pool."""
+    from deployer.web.actions import admit
+
+    actor = ctx.authorize(request, form.action, form.service, form.environment)  # refused: nothing is read
+    config = ctx.load()
+    admit(config, form)
+    return ctx.store.submit(form, actor)
+
+
+async def job_page(request: Request) -> Response:
+    job = await _job_or_404(request)
+    if isinstance(job, Response):
+        return job
+    return page(request, "job.html", job=job)
+
+
+async def api_job(request: Request) -> Response:
+    job = await _job_or_404(request)
+    if isinstance(job, Response):
+        return job
+    return json(job.to_dict())
+
+
+async def events(request: Request) -> Response:
+    from sse_starlette.sse import EventSourceResponse
+
+    job = await _job_or_404(request)
+    if isinstance(job, Response):
+        return job
+    ctx = context_of(request)
+    start = sse.resume_from(request.headers.get("Last-Event-ID"), request.query_params.get("from"))
+    chunks = sse.stream(lambda index, wait: ctx.store.follow(job.id, index, wait), start,
+                        keep_alive=ctx.settings.keep_alive)
+    # sse.stream frames each event itself (its framing is tested on its own) and blocks while it
+    # waits for the next line, so sse-starlette steps it in the thread pool; it stops the stream
+    # when the viewer goes away or the server shuts down, and pings a silent one.
+    return EventSourceResponse(chunks, headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"},
+                               sep="\n", ping=max(1.0, ctx.settings.keep_alive * 2))
+
+
+async def cancel(request: Request) -> Response:
+    """Whoever may run the job's action may cancel it; a running job stops as a signalled CLI run
+    does (its worker polls the request with its heartbeat)."""
+    job = await _job_or_404(request)
+    if isinstance(job, Response):
+        return job
+    if not same_origin(request.headers.get("Origin"), request.headers.get("Referer"), request.headers.get("Host")):
+        return error(request, 403, "this request came from another site's page",
+                     "Press the button on the deployer page itself.")
+    ctx = context_of(request)
+    try:
+        actor = await run_in_threadpool(ctx.authorize, request, job.form.action, job.form.service,
+                                        job.form.environment)
+    except Refused as exc:
+        return error(request, 403, exc.message, exc.hint or "")
+    await run_in_threadpool(ctx.store.cancel, job.id, actor)
+    return RedirectResponse(f"/jobs/{job.id}", 303)
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/jobs", press, methods=["POST"]),
+            Route("/jobs/{job_id}/cancel", cancel, methods=["POST"]),
+            Route("/jobs/{job_id}", job_page, methods=["GET"]),
+            Route("/jobs/{job_id}/events", events, methods=["GET"]),
+            Route("/api/jobs/{job_id}", api_job, methods=["GET"])]
