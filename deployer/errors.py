@@ -192,18 +192,3 @@ class Interrupted(DeployerError):
         super().__init__(message, hint=hint or "The run was stopped; see the report for the release each cluster "
                                                 "ends on, then run it again.")
         self.exit_code = exit_code
-
-
-class AccessDenied(DeployerError):
-    """The web page refused a request: nobody is signed in (``signed_in`` False: HTTP 401), or the
-    signed-in user is not in a group the service file names for that action (HTTP 403)."""
-
-    exit_code = ExitCode.USAGE
-
-    def __init__(self, message: str, *, hint: str | None = None, signed_in: bool = True) -> None:
-        super().__init__(message, hint=hint)
-        self.signed_in = signed_in
-
-    @property
-    def http_status(self) -> int:
-        return 403 if self.signed_in else 401

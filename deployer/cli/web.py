@@ -6,10 +6,12 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from deployer.cli.output import settings_of
+from deployer.cli.web_auth import auth_options, pop_auth_options
 from deployer.errors import UsageError
 
 
@@ -23,8 +25,10 @@ from deployer.errors import UsageError
               help="Folder for the audit log, audit.jsonl (default: ~/.local/state/deployer/web).")
 @click.option("--grace-period", default="4s", metavar="DURATION", show_default=True,
               help="On shutdown, how long running jobs' onFailure rollback may run before it is abandoned.")
+@auth_options
 @click.pass_context
-def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, grace_period: str) -> int:
+def web(ctx: click.Context, /, host: str, port: int, state_dir: Path | None, grace_period: str,
+        **auth_flags: Any) -> int:
     """Serve the deploy-button page: Check, Deploy and Roll back per service and environment.
 
     \b
@@ -38,6 +42,11 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, grace_
     Examples:
       deployer web
       deployer --config-dir /srv/deploy web --port 9000 --state-dir /var/lib/deployer-web
+      # Google sign-in, groups from a file, behind TLS at deploy.example.com:
+      DEPLOYER_OIDC_CLIENT_SECRET=... deployer web --oidc-client-id 123.apps.googleusercontent.com \
+          --groups-file groups.yaml --public-url https://deploy.example.com
+      # behind an authenticating proxy at 10.0.0.7 that sets X-Forwarded-User/-Groups:
+      deployer web --trusted-proxy 10.0.0.7 --allowed-host deploy.example.com
     """
     from deployer.config.loader import load_config
     from deployer.config.models import parse_duration
@@ -58,9 +67,13 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, grace_
     except OSError as exc:
         raise UsageError(f"cannot write the audit log {web_ctx.audit.path}: {exc.strerror}",
                          hint="Pass --state-dir with a folder this user can write.") from exc
+    from deployer.web.auth.settings import resolve
+    from deployer.web.auth.wiring import install
+
+    middleware, auth_routes = install(web_ctx, resolve(pop_auth_options(auth_flags, host, web_ctx.state_dir)))
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
-    server = make_server(create_app(web_ctx))
+    server = make_server(create_app(web_ctx, middleware=middleware, extra_routes=auth_routes))
     click.echo(f"deployer web: serving {settings.config_dir} on http://{bound_host}:{bound_port}/ "
                f"(audit log {web_ctx.audit.path}; Ctrl-C stops)", err=True)
     # uvicorn handles SIGINT and SIGTERM while it serves: it stops listening, lets open connections

@@ -21,8 +21,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from deployer.config.loader import load_config
-from deployer.errors import AccessDenied
 from deployer.web.auth import Refusal, WebAuth
+from deployer.web.auth.denied import AccessDenied
 from deployer.web.auth.settings import AuthOptions, resolve
 from deployer_localplatform.gcp_standin import AdminClient, GcpStandIn
 from tests.integration.web_auth_kit import ALICE, BOB, CAROL, CLIENT_ID, CLIENT_SECRET, config_folder, serve

@@ -28,8 +28,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.routing import Route
 
-from deployer.errors import AccessDenied
 from deployer.web.auth import csrf
+from deployer.web.auth.denied import AccessDenied
 from deployer.web.auth.gate import Gatekeeper, Refusal, RefusalHook
 from deployer.web.auth.hosts import HostAllowlist
 from deployer.web.auth.oidc import OidcSignIn

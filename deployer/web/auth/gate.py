@@ -14,8 +14,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from deployer.errors import AccessDenied
 from deployer.web.auth import csrf
+from deployer.web.auth.denied import AccessDenied
 from deployer.web.auth.oidc import OidcSignIn
 from deployer.web.auth.policy import Identity
 from deployer.web.auth.proxy import ForgedProxyHeader, proxy_identity

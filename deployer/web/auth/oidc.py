@@ -21,7 +21,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from deployer.errors import AccessDenied, UsageError
+from deployer.errors import UsageError
+from deployer.web.auth.denied import AccessDenied
 from deployer.web.auth.policy import Identity
 from deployer.web.auth.settings import OidcSettings
 

@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from deployer.errors import AccessDenied, UsageError
+from deployer.errors import UsageError
 from deployer.web.auth import csrf
+from deployer.web.auth.denied import AccessDenied
 from deployer.web.auth.oidc import OidcSignIn
 from deployer.web.auth.sessions import store_user
 from deployer.web.auth.settings import AuthSettings
