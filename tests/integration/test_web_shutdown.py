@@ -39,7 +39,8 @@ class Server:
         # non-interactive shell may have inherited "ignore", so put it back as a terminal would.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "deployer", "--config-dir", str(folder), "web", "--port", "0",
-             "--state-dir", str(state), "--trusted-proxy", "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+             "--state-dir", str(state), "--trusted-proxy", "127.0.0.1"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         threading.Thread(target=self._read, daemon=True).start()
         serving = self.wait_for_line(r"on http://127\.0\.0\.1:(\d+)/", 60)
