@@ -155,3 +155,27 @@ def test_the_client_secret_comes_from_the_environment_and_must_not_be_empty(tmp_
 def test_a_bad_trusted_proxy_is_a_usage_error(tmp_path) -> None:
     with pytest.raises(UsageError, match="--trusted-proxy: 'proxy.example' is not an address"):
         resolve(AuthOptions(state_dir=tmp_path, trusted_proxies=("proxy.example",)))
+
+
+def test_deployer_web_refuses_bad_sign_in_settings_before_listening(tmp_path) -> None:
+    from tests.conftest import run_cli
+
+    repo = str(__import__("pathlib").Path(__file__).resolve().parents[2])
+    (tmp_path / "web.yaml").write_text("auth:\n  trustedProxies: [10.0.0.7]\n  sesionLifetime: 2h\n")
+    bad_file = run_cli("--config-dir", repo, "web", "--port", "0", "--state-dir", str(tmp_path / "s"),
+                       "--settings", str(tmp_path / "web.yaml"))
+    assert bad_file.exit_code == 3 and f"{tmp_path / 'web.yaml'}:3:" in bad_file.stderr
+    assert "auth.sesionLifetime" in bad_file.stderr
+    no_secret = run_cli("--config-dir", repo, "web", "--port", "0", "--state-dir", str(tmp_path / "s"),
+                        "--oidc-client-id", "web-client")
+    assert no_secret.exit_code == 2 and "DEPLOYER_OIDC_CLIENT_SECRET" in no_secret.stderr
+
+
+def test_deployer_web_help_teaches_the_sign_in_flags() -> None:
+    from tests.conftest import run_cli
+
+    shown = run_cli("web", "--help").stdout
+    for flag in ("--oidc-client-id", "--oidc-issuer", "--groups-file", "--trusted-proxy", "--allowed-host",
+                 "--session-lifetime", "--public-url", "--settings"):
+        assert flag in shown, flag
+    assert "deployer web --trusted-proxy 10.0.0.7" in shown
