@@ -9,7 +9,6 @@ checks against the real job routes are in test_web_auth_jobs.py.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,14 +25,7 @@ from deployer.web.auth.denied import AccessDenied
 from deployer.web.auth.settings import AuthOptions, resolve
 from deployer_localplatform.gcp_standin import AdminClient, GcpStandIn
 from tests.integration.web_auth_kit import ALICE, BOB, CAROL, CLIENT_ID, CLIENT_SECRET, config_folder, serve
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
+from tests.unit.test_gcp_standin import Clock
 
 
 class Page:

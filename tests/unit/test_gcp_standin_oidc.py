@@ -8,7 +8,6 @@ import base64
 import hashlib
 import secrets
 import stat
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,16 +16,9 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from deployer_localplatform.gcp_standin import AdminClient, GcpStandIn
+from tests.unit.test_gcp_standin import Clock
 
 CALLBACK = "http://127.0.0.1:9/auth/callback"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @pytest.fixture()

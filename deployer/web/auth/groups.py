@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field
 
 from deployer.config.models import Email, GroupName, Strict
-from deployer.errors import ConfigError, UsageError
+from deployer.web.auth.files import read_model
 
 
 class GroupsFile(Strict):
@@ -24,18 +24,7 @@ class GroupsFile(Strict):
 
 def load_group_map(path: Path) -> dict[str, frozenset[str]]:
     """email (lower case) -> the groups it is in."""
-    from deployer.config.loader import validate_document
-    from deployer.config.yamlsafe import ConfigFileError, load_yaml
-
-    try:
-        doc = load_yaml(path, str(path))
-    except ConfigFileError as exc:
-        raise ConfigError([exc.problem]) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read the groups file {path}: {exc.strerror}") from exc
-    parsed, problems = validate_document(GroupsFile, doc, str(path))
-    if parsed is None:
-        raise ConfigError(problems)
+    parsed = read_model(path, GroupsFile, "groups file")
     members: dict[str, set[str]] = {}
     for group, emails in parsed.groups.items():
         for email in emails:

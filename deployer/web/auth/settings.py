@@ -29,7 +29,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from deployer.config.models import Duration, EnvVarName, GroupName, Strict, parse_duration
-from deployer.errors import ConfigError, UsageError
+from deployer.errors import UsageError
 
 GOOGLE = "https://accounts.google.com"
 DEFAULT_SESSION_LIFETIME = 8 * 3600.0
@@ -114,19 +114,9 @@ class AuthOptions:
 
 
 def load_settings_file(path: Path) -> SettingsFile:
-    from deployer.config.loader import validate_document
-    from deployer.config.yamlsafe import ConfigFileError, load_yaml
+    from deployer.web.auth.files import read_model
 
-    try:
-        doc = load_yaml(path, str(path))
-    except ConfigFileError as exc:
-        raise ConfigError([exc.problem]) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read the settings file {path}: {exc.strerror}") from exc
-    settings, problems = validate_document(SettingsFile, doc, str(path))
-    if settings is None:
-        raise ConfigError(problems)
-    return settings
+    return read_model(path, SettingsFile, "settings file")
 
 
 def resolve(options: AuthOptions) -> AuthSettings:
