@@ -1,7 +1,7 @@
 """The security checks of issue 14 against the page's real job routes (deployer.web.asgi with
 sign-in installed as `deployer web` installs it): a foreign Host, a POST without the CSRF token, a
 forged X-Forwarded-User from a non-proxy address and a production POST by a non-member are each
-refused, nothing is started (no job, no "start" line in the audit log, so no cluster was
+refused, nothing is started (no job, no "start" entry in the audit trail, so no cluster was
 touched: a job is the only way the page writes to one), and the refusal is in the audit log."""
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ def site(tmp_path: Path):
         admin.add_oidc_user(ALICE, ["payments-oncall"])
         admin.add_oidc_user(BOB, ["staff"])
         ctx = WebContext(config, tmp_path / "state")
-        ctx.audit.prepare()
         middleware, routes = install(ctx, resolve(AuthOptions(
             state_dir=ctx.state_dir, oidc_issuer=issuer.base_url, oidc_client_id=CLIENT_ID,
             oidc_client_secret_file=tmp_path / "secret", trusted_proxies=("10.9.9.9/32",))))
@@ -39,6 +38,7 @@ def site(tmp_path: Path):
             url = f"http://127.0.0.1:{serving.port}"
             admin.add_oidc_client(CLIENT_ID, CLIENT_SECRET, [url + "/auth/callback"])
             yield ctx, url
+        ctx.close()
 
 
 def signed_in(url: str, email: str) -> tuple[requests.Session, str]:
@@ -58,7 +58,7 @@ def press(browser: requests.Session, url: str, token: str | None, environment: s
 
 
 def nothing_started(ctx: WebContext) -> bool:
-    return ctx.jobs.recent(10) == [] and not [e for e in ctx.audit.read() if e["event"] == "start"]
+    return ctx.store.recent(10) == [] and not [e for e in ctx.store.audit() if e["event"] == "start"]
 
 
 def test_each_refusal_starts_nothing_and_is_audited(site) -> None:
@@ -78,14 +78,14 @@ def test_each_refusal_starts_nothing_and_is_audited(site) -> None:
     assert nobody.status_code == 403
 
     assert nothing_started(ctx)
-    refused = [e for e in ctx.audit.read() if e["event"] == "refused"]
+    refused = [e for e in ctx.store.audit() if e["event"] == "refused"]
     assert [(e["actor"], e["action"], e["environment"]) for e in refused] == [
         (f"web:{ALICE}", "POST /jobs", ""),
         ("web:unknown@127.0.0.1", "POST /jobs", ""),
         (f"web:{BOB}", "deploy", "production"),
         ("web:unknown@127.0.0.1", "POST /jobs", ""),
     ]
-    assert CLIENT_SECRET not in ctx.audit.path.read_text()
+    assert CLIENT_SECRET not in str(ctx.store.audit())
 
 
 def test_every_post_form_on_the_page_carries_the_csrf_token(site) -> None:

@@ -34,7 +34,7 @@ def viewer(request: Request) -> str:
 
 def install(ctx: WebContext, settings: AuthSettings,
             clock: Callable[[], float] = time.time) -> tuple[list[Middleware], list[BaseRoute]]:
-    auth = WebAuth(settings, ctx.load, on_refusal=lambda refusal: ctx.audit.write(refusal_entry(refusal)),
+    auth = WebAuth(settings, ctx.load, on_refusal=lambda refusal: ctx.store.refused(refusal_entry(refusal)),
                    clock=clock)
     ctx.authorize = auth.authorize
     ctx.identify = viewer

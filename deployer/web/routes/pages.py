@@ -32,8 +32,9 @@ def overview(request: Request) -> Response:
             services = overview(app)
     except DeployerError as exc:
         problem = (exc.message, exc.hint or "")
-    running = {(j.form.service, j.form.environment): j for j in ctx.jobs.running()}
-    return page(request, "index.html", services=services, jobs=ctx.jobs.recent(10), running=running, error=problem)
+    ctx.store.reap(ctx.settings.stale_after)
+    running = {(j.form.service, j.form.environment): j for j in ctx.store.active()}
+    return page(request, "index.html", services=services, jobs=ctx.store.recent(10), running=running, error=problem)
 
 
 async def healthz(request: Request) -> Response:
