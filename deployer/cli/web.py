@@ -16,8 +16,8 @@ from deployer.cli.web_auth import auth_options, pop_auth_options
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Keep it local and put an authenticating proxy in front "
-                   "(it names the user in X-Forwarded-User).")
+              help="Address to listen on. Keep it local, and turn on sign-in (--oidc-client-id) or put an "
+                   "authenticating proxy in front (--trusted-proxy).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 picks a free one).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -78,10 +78,11 @@ def web(ctx: click.Context, /, host: str, port: int, state_dir: Path | None, dat
     # The database opens (and its schema is brought up to date) before anything listens or runs.
     web_ctx = WebContext(settings.config_dir, state_dir or default_state_dir(), WebSettings(stale_after=stale),
                          database=database)
-    from deployer.web.auth.settings import resolve
+    from deployer.web.auth.settings import describe, resolve
     from deployer.web.auth.wiring import install
 
-    middleware, auth_routes = install(web_ctx, resolve(pop_auth_options(auth_flags, host, web_ctx.state_dir)))
+    auth = resolve(pop_auth_options(auth_flags, host, web_ctx.state_dir))
+    middleware, auth_routes = install(web_ctx, auth)
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     server = make_server(create_app(web_ctx, middleware=middleware, extra_routes=auth_routes))
@@ -89,6 +90,7 @@ def web(ctx: click.Context, /, host: str, port: int, state_dir: Path | None, dat
     pool.start()
     click.echo(f"deployer web: serving {settings.config_dir} on http://{bound_host}:{bound_port}/ "
                f"(database {shown(web_ctx.database_url)}; {workers} worker(s); Ctrl-C stops)", err=True)
+    click.echo(f"deployer web: {describe(auth)}", err=True)
     # uvicorn handles SIGINT and SIGTERM while it serves: it stops listening, lets open connections
     # close, then raises the signal again once its own handlers are gone. A service manager stops
     # with SIGTERM: treat it as Ctrl-C; then stop the workers and their jobs.

@@ -139,6 +139,17 @@ def resolve(options: AuthOptions) -> AuthSettings:
                         oidc=oidc if oidc is None else _with_groups(oidc, options, section.oidc, load_group_map))
 
 
+def describe(settings: AuthSettings) -> str:
+    """One line for the start-up log: how people are signed in, and which hosts are answered."""
+    ways = []
+    if settings.oidc is not None:
+        ways.append(f"OpenID Connect via {settings.oidc.issuer}")
+    if settings.trusted_proxies:
+        ways.append("X-Forwarded-User from " + ", ".join(str(p) for p in settings.trusted_proxies))
+    signed = " and ".join(ways) or "nobody (no --oidc-client-id or --trusted-proxy): production is refused"
+    return f"sign-in: {signed}; answers to Host {', '.join(settings.allowed_hosts)}"
+
+
 def default_hosts(bound: str, public_url: str | None) -> tuple[str, ...]:
     """The bound address and the loopback names (a wildcard address is no Host anyone types), and
     the public URL's host."""
