@@ -45,7 +45,7 @@ def test_workers_in_two_processes_never_run_the_same_job_twice(postgres_url, tmp
 
 def test_an_old_schema_is_upgraded_and_a_newer_one_refused(postgres_url) -> None:
     engine = database.create(postgres_url)
-    _upgrade_to(engine, "0001")
+    database.upgrade(engine, "0001")
     with engine.begin() as db:
         db.execute(sa.text("INSERT INTO jobs (id, action, service, environment, actor, state, created) "
                            "VALUES ('abc', 'deploy', 'hello', 'staging', 'web:alice', 'queued', 1.0)"))
@@ -59,13 +59,3 @@ def test_an_old_schema_is_upgraded_and_a_newer_one_refused(postgres_url) -> None
     with pytest.raises(SchemaTooNew, match="schema revision 9999, newer than this deployer knows"):
         open_database(postgres_url)
 
-
-def _upgrade_to(engine, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", "deployer.web.store:migrations")
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)

@@ -109,7 +109,8 @@ def open_database(url: URL | str) -> Engine:
     return engine
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, target: str = "head") -> None:
+    """Migrate to ``target`` (the newest revision unless a test asks for an older one)."""
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -126,9 +127,9 @@ def upgrade(engine: Engine) -> None:
                                f"deployer knows (its newest is {head})",
                                hint="Upgrade deployer on this machine to the version the other web and worker "
                                     "processes run; a newer schema is never downgraded.")
-        if current != head:
+        if current != (head if target == "head" else target):
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, target)
         if connection.in_transaction():
             connection.commit()
 
