@@ -7,6 +7,7 @@ its real entry point in a child process, jobs against the local platform."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import signal
