@@ -54,8 +54,8 @@ def web(ctx: click.Context, /, host: str, port: int, state_dir: Path | None, dat
       deployer --config-dir /srv/deploy web --port 9000 --state-dir /var/lib/deployer-web
       DEPLOYER_DATABASE=postgresql://deployer@db.internal/deployer deployer web --workers 4
       # Google sign-in, groups from a file, behind TLS at deploy.example.com:
-      DEPLOYER_OIDC_CLIENT_SECRET=... deployer web --oidc-client-id 123.apps.googleusercontent.com \
-          --groups-file groups.yaml --public-url https://deploy.example.com
+      DEPLOYER_OIDC_CLIENT_SECRET=... deployer web --oidc-client-id ID.apps.googleusercontent.com
+          --groups-file groups.yaml --public-url https://deploy.example.com   (one line)
       # behind an authenticating proxy at 10.0.0.7 that sets X-Forwarded-User/-Groups:
       deployer web --trusted-proxy 10.0.0.7 --allowed-host deploy.example.com
     """
