@@ -298,3 +298,23 @@ def _id_token(issuer: GcpStandIn, page: Page, email: str, client: tuple[str, str
     tokens = requests.post(issuer.base_url + "/token", auth=client, timeout=10, data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": redirect})
     return tokens.json()["id_token"]
+
+
+def test_an_unreachable_issuer_is_a_503_for_bearer_callers_and_a_clear_page_at_login(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        issuer = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    (tmp_path / "secret").write_text(CLIENT_SECRET)
+    config = config_folder(tmp_path / "config")
+    page = Page(WebAuth(resolve(AuthOptions(state_dir=tmp_path / "state", oidc_issuer=issuer, oidc_client_id=CLIENT_ID,
+                                            oidc_client_secret_file=tmp_path / "secret")),
+                        lambda: load_config(config)))
+    with serve(page.app()) as url:
+        api = requests.post(url + "/api/jobs", json={"action": "check", "service": "hello", "environment": "staging"},
+                            headers={"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.sig"}, timeout=30)
+        assert api.status_code == 503 and "discovery document" in api.json()["error"]
+        login = requests.get(url + "/login", timeout=30)
+        assert login.status_code == 502 and "cannot be reached" in login.text
+    assert page.jobs == []

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deployer.errors import UsageError
 from deployer.web.auth import csrf
 from deployer.web.auth.denied import AccessDenied
 from deployer.web.auth.oidc import OidcSignIn
@@ -85,6 +86,8 @@ class Gatekeeper:
                 identity = await self.signin.verify_bearer(bearer[7:].strip())
             except AccessDenied as exc:
                 return await self._refuse(scope, send, 401, exc.message, exc.hint or "", None)
+            except UsageError as exc:  # the issuer cannot be reached or named another issuer: not the caller's fault
+                return await respond(scope, send, 503, exc.message, exc.hint or "")
             by_bearer = True
         if identity is None:
             identity = user_of(session, self.settings.session_lifetime, self.clock())
