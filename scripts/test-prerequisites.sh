@@ -66,4 +66,8 @@ fi
 log "the google Terraform provider (built from its Go module on first use: minutes)"
 bash scripts/build-terraform-provider.sh >/dev/null || fail "the google Terraform provider could not be built (output above)" \
   "See docs/terraform.md; run scripts/build-terraform-provider.sh by hand to see why."
+log "Dex, a real OpenID Connect provider for the web sign-in test (built from its Go module on first use: minutes)"
+apt_install gcc gcc  # Dex's SQLite storage is cgo
+bash scripts/build-dex.sh >/dev/null || fail "Dex could not be built (output above)" \
+  "Run scripts/build-dex.sh by hand to see why (it needs Go and a C compiler)."
 log "all test prerequisites present"
