@@ -59,8 +59,12 @@ def test_a_release_missing_failed_or_different_on_one_cluster_is_not_offered() -
     assert rollback_revisions(failed) == []
     other_build = {"a": [rec("a", 1), rec("a", 2)], "b": [rec("b", 1, digest="sha256:" + "f" * 64), rec("b", 2)]}
     assert rollback_revisions(other_build) == []
-    other_manifests = {"a": [rec("a", 1), rec("a", 2)], "b": [rec("b", 1, mhash="x"), rec("b", 2)]}
-    assert rollback_revisions(other_manifests) == []
+    other_sidecar = {"a": [rec("a", 1, images={"side": "r/s@sha256:1"}), rec("a", 2)],
+                     "b": [rec("b", 1, images={"side": "r/s@sha256:2"}), rec("b", 2)]}
+    assert rollback_revisions(other_sidecar) == []
+    # each cluster's manifests name its own registry: only the digests must agree
+    own_registries = {"a": [rec("a", 1, mhash="x"), rec("a", 2)], "b": [rec("b", 1, mhash="y"), rec("b", 2)]}
+    assert rollback_revisions(own_registries) == [1]
     assert rollback_revisions({}) == []
 
 

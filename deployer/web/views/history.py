@@ -4,7 +4,8 @@ which releases the page offers to roll back to.
 A rollback from the page is ``POST /jobs action=rollback environment=E revision=N``: the rollback
 story returns *every* cluster of E to its own record rN. Revisions are numbered per cluster, so the
 button is offered on rN only where that means one release everywhere: every cluster of E has rN,
-it succeeded there, it is the same build (digest and manifests) on each, and it is not what every
+it succeeded there, it is the same build on each (every image's digest: each cluster pulls from
+its own registry, so references and manifest hashes differ while digests may not), and it is not what every
 cluster already runs. Anything else the story would refuse or do unevenly, so it is not offered.
 """
 
@@ -106,12 +107,16 @@ def rollback_revisions(records: dict[str, list[ReleaseRecord]]) -> list[int]:
         chosen = [by_cluster[cluster][revision] for cluster in by_cluster]
         if any(r.outcome != "succeeded" for r in chosen):
             continue
-        if len({(r.digest, r.manifest_hash) for r in chosen}) != 1:
+        if len({_build(r) for r in chosen}) != 1:
             continue
         if all(getattr(running[cluster], "revision", None) == revision for cluster in by_cluster):
             continue
         offered.append(revision)
     return offered
+
+
+def _build(record: ReleaseRecord) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return record.digest, tuple(sorted((name, ref.rpartition("@")[2]) for name, ref in record.images.items()))
 
 
 def service_history(config: Config, service_name: str, found: list[ClusterHistory]) -> ServiceHistory:
