@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from deployer.cli.output import settings_of
+from deployer.errors import UsageError
 
 
 @click.command()
@@ -40,8 +41,10 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, grace_
     """
     from deployer.config.loader import load_config
     from deployer.config.models import parse_duration
+    from deployer.web.asgi import create_app
     from deployer.web.audit import default_state_dir
-    from deployer.web.server import WebApp, make_server
+    from deployer.web.context import WebContext
+    from deployer.web.serve import bind, make_server
 
     try:
         grace = parse_duration(grace_period)
@@ -49,21 +52,32 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, grace_
         raise click.BadParameter(str(exc), param_hint="--grace-period") from None
     settings = settings_of(ctx)
     load_config(settings.config_dir)  # an invalid folder stops the start, with every problem named
-    app = WebApp(settings.config_dir, state_dir or default_state_dir())
-    server = make_server(app, host, port)
-    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
+    web_ctx = WebContext(settings.config_dir, state_dir or default_state_dir())
+    try:  # the audit file is created first, so a bad state folder stops the start rather than the first job
+        web_ctx.audit.prepare()
+    except OSError as exc:
+        raise UsageError(f"cannot write the audit log {web_ctx.audit.path}: {exc.strerror}",
+                         hint="Pass --state-dir with a folder this user can write.") from exc
+    sock = bind(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    server = make_server(create_app(web_ctx))
     click.echo(f"deployer web: serving {settings.config_dir} on http://{bound_host}:{bound_port}/ "
-               f"(audit log {app.audit.path}; Ctrl-C stops)", err=True)
-    # A service manager stops with SIGTERM: treat it as Ctrl-C: stop listening, then stop the jobs.
+               f"(audit log {web_ctx.audit.path}; Ctrl-C stops)", err=True)
+    # uvicorn handles SIGINT and SIGTERM while it serves: it stops listening, lets open connections
+    # close, then raises the signal again once its own handlers are gone. A service manager stops
+    # with SIGTERM: treat it as Ctrl-C; then stop the jobs.
     signal.signal(signal.SIGTERM, _interrupt)
+    first = ""
     try:
-        server.serve_forever()
+        server.run(sockets=[sock])
     except KeyboardInterrupt as stopped_by:
         first = str(stopped_by) or "SIGINT"
     finally:
-        server.server_close()
+        sock.close()
+    app = web_ctx
     running = app.jobs.running()
     if running:
+        first = first or "SIGTERM"
         # The running jobs stop as a signalled CLI run does (deployer.cli.signals): no new writes,
         # onFailure within the grace period, records settled, locks released after their workers
         # return. A second signal abandons the grace period (their locks are still released only

@@ -10,6 +10,8 @@ log. A press starts a job in this process that calls the same stories as the CLI
 - ``actions``: what a job runs, and what the overview reads from the clusters.
 - ``sse``: Server-Sent Events framing for the live log.
 - ``audit``: one JSON line per job start and end.
-- ``pages``: server-rendered HTML, every value escaped.
-- ``server``: the routes over ``http.server``.
+- ``templating``, ``templates/``, ``pages``: server-rendered HTML (jinja2, autoescape).
+- ``context``: what every request shares, and the who-is-asking / may-they hooks.
+- ``asgi``, ``routes``, ``headers``: the Starlette app, its routes, its headers.
+- ``serve``: uvicorn on a bound socket.
 """

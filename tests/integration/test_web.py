@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,9 +20,10 @@ import yaml
 
 from deployer.errors import ExitCode
 from deployer.polling import poll_until
-from deployer.web.server import WebApp, make_server
+from deployer.web.context import WebContext
 from tests.conftest import REPO
 from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT, admin_api, or_none
+from tests.webserver import serve
 
 pytestmark = pytest.mark.integration
 
@@ -61,14 +61,10 @@ def write_service(folder: Path, name: str, never_ready_on: list[str], timeout: s
 
 
 @pytest.fixture
-def web(service, tmp_path) -> Iterator[tuple[WebApp, int]]:
-    app = WebApp(service[0], tmp_path / "web-state", keep_alive=1.0)
-    server = make_server(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield app, server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def web(service, tmp_path) -> Iterator[tuple[WebContext, int]]:
+    app, serving = serve(service[0], tmp_path / "web-state", keep_alive=1.0)
+    yield app, serving.port
+    serving.stop()
     assert app.jobs.join(60), "a job was still running at the end of the test"
 
 

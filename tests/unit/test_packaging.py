@@ -45,6 +45,8 @@ def test_wheel_holds_only_the_product(wheel: Path) -> None:
         entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
     assert {name.split("/")[0] for name in names} == {"deployer", dist_info}
     assert "deployer/cli/main.py" in names and "deployer/procs.py" in names  # it is the real package
+    # the page's templates and static files are data, not modules: they ship only if declared
+    assert {"deployer/web/templates/base.html", "deployer/web/static/app.js"} <= set(names)
     assert [name for name in names if any(part in name for part in PLATFORM_PARTS)] == []
     assert [line for line in entry_points.splitlines() if any(part in line for part in PLATFORM_PARTS)] == []
 

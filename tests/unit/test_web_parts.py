@@ -316,7 +316,7 @@ def test_hostile_text_from_files_clusters_and_logs_is_escaped() -> None:
                  pages.job_page(job, actor=HOSTILE),
                  pages.error_page(400, HOSTILE, HOSTILE, actor=HOSTILE, link=("/jobs/abc123", HOSTILE))):
         assert "<script>" not in html and "<img" not in html and "</pre><b>" not in html
-        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&quot;&#x27;&lt;img" in html
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;&#34;&#39;&lt;img" in html
         assert html.count("<script") == 1  # the page's own app.js
 
 

@@ -11,20 +11,17 @@ from collections.abc import Iterator
 import pytest
 
 from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
+from deployer.web.context import WebContext
 from deployer.web.forms import JobForm
-from deployer.web.server import WebApp, make_server
 from tests.conftest import REPO
+from tests.webserver import serve
 
 
 @pytest.fixture
-def app(tmp_path) -> Iterator[tuple[WebApp, int]]:
-    web = WebApp(REPO, tmp_path / "state", keep_alive=0.2)
-    server = make_server(web, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield web, server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def app(tmp_path) -> Iterator[tuple[WebContext, int]]:
+    web, serving = serve(REPO, tmp_path / "state", keep_alive=0.2)
+    with serving:
+        yield web, serving.port
 
 
 def request(port: int, method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None):
@@ -63,9 +60,9 @@ def test_unknown_jobs_are_not_found(app) -> None:
     ("action=deploy&service=hello&environment=production", 400,
      "deploy of hello to production changes production and was not confirmed"),
     ("action=rollback&service=hello&environment=production&confirm=nope", 400, "was not confirmed"),
-    ("action=deploy&service=nope&environment=staging", 400, "no service named &#x27;nope&#x27;"),
-    ("action=deploy&service=hello&environment=qa", 400, "service hello has no environment &#x27;qa&#x27;"),
-    ("action=deploy&service=%3Cscript%3E&environment=qa", 400, "&#x27;&lt;script&gt;&#x27; is not a valid name"),
+    ("action=deploy&service=nope&environment=staging", 400, "no service named &#39;nope&#39;"),
+    ("action=deploy&service=hello&environment=qa", 400, "service hello has no environment &#39;qa&#39;"),
+    ("action=deploy&service=%3Cscript%3E&environment=qa", 400, "&#39;&lt;script&gt;&#39; is not a valid name"),
 ])
 def test_a_press_that_cannot_run_is_refused_before_any_job(app, body: str, status: int, says: str) -> None:
     web, port = app
@@ -136,3 +133,22 @@ def test_the_command_refuses_an_invalid_folder_and_a_taken_port(tmp_path) -> Non
     assert f"deployer: error: cannot listen on 127.0.0.1:{port}" in busy.stderr and "--port" in busy.stderr
     unwritable = run_cli("--config-dir", str(REPO), "web", "--port", "0", "--state-dir", "/proc/deployer-web")
     assert unwritable.exit_code == 2 and "cannot write the audit log" in unwritable.stderr
+
+
+def test_the_authorize_hook_names_the_actor_and_its_refusal_starts_nothing(app) -> None:
+    from deployer.web.context import Refused
+
+    web, port = app
+    asked: list[tuple[str, str, str]] = []
+
+    def authorize(request, action: str, service: str, environment: str) -> str:
+        asked.append((action, service, environment))
+        raise Refused(f"you may not {action} {service} in {environment}", hint="Ask for the group.")
+
+    web.authorize = authorize
+    response, text = request(port, "POST", "/jobs", "action=check&service=hello&environment=staging",
+                             {"X-Forwarded-User": "mallory"})
+    assert response.status == 403 and "you may not check hello in staging" in text
+    assert "Ask for the group." in text and response.getheader("Content-Security-Policy")
+    assert asked == [("check", "hello", "staging")]
+    assert web.jobs.recent() == [] and web.audit.read() == []

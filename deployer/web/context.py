@@ -1,0 +1,70 @@
+"""What every request of the page shares: where the configuration and state live, the templates,
+the job registry, the audit log, and the two hooks that say who is asking and whether they may.
+
+The configuration folder is read afresh per request (edits to services/ show without a restart).
+``identify`` and ``authorize`` are plain attributes so sign-in (deployer.web.auth) can replace them;
+the default trusts an authenticating proxy's X-Forwarded-User, else names the client's address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jinja2 import Environment
+from starlette.requests import Request
+
+from deployer.errors import DeployerError, ExitCode
+from deployer.web.audit import AuditLog
+from deployer.web.forms import actor_of
+from deployer.web.jobs import JobRegistry
+from deployer.web.templating import make_environment
+
+if TYPE_CHECKING:
+    from deployer.config.loader import Config
+
+Identify = Callable[[Request], str]
+"""Who sends a request, as shown on the page ("you are ...")."""
+Authorize = Callable[[Request, str, str, str], str]
+"""``authorize(request, action, service, environment)``: the actor recorded in locks, release
+records and the audit log; raises ``Refused`` when the request may not do that."""
+
+
+class Refused(DeployerError):
+    """A request that may not do what it asks (the page answers 403; nothing is started)."""
+
+    exit_code = ExitCode.USAGE
+
+
+def proxy_user(request: Request) -> str:
+    """Today's default: the user an authenticating proxy names, else the client's address."""
+    return actor_of(request.headers.get("X-Forwarded-User"), request.client.host if request.client else "")
+
+
+def trust_proxy_user(request: Request, action: str, service: str, environment: str) -> str:
+    return proxy_user(request)
+
+
+@dataclass
+class WebSettings:
+    keep_alive: float = 15.0
+    """Seconds between keep-alive comments on a quiet live log."""
+
+
+class WebContext:
+    def __init__(self, config_dir: Path, state_dir: Path, settings: WebSettings | None = None) -> None:
+        self.config_dir = config_dir
+        self.state_dir = state_dir
+        self.settings = settings or WebSettings()
+        self.templates: Environment = make_environment()
+        self.audit = AuditLog(state_dir)
+        self.jobs = JobRegistry(on_start=self.audit.started, on_end=self.audit.ended)
+        self.identify: Identify = proxy_user
+        self.authorize: Authorize = trust_proxy_user
+
+    def load(self) -> Config:
+        from deployer.config.loader import load_config
+
+        return load_config(self.config_dir)
