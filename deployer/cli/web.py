@@ -74,6 +74,7 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, grace_
         first = str(stopped_by) or "SIGINT"
     finally:
         sock.close()
+        web_ctx.reads.close()  # the pages' clients; each job has its own App
     app = web_ctx
     running = app.jobs.running()
     if running:

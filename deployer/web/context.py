@@ -20,6 +20,7 @@ from deployer.errors import DeployerError, ExitCode
 from deployer.web.audit import AuditLog
 from deployer.web.forms import actor_of
 from deployer.web.jobs import JobRegistry
+from deployer.web.shared_app import SharedApp
 from deployer.web.templating import make_environment
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class WebContext:
         self.jobs = JobRegistry(on_start=self.audit.started, on_end=self.audit.ended)
         self.identify: Identify = proxy_user
         self.authorize: Authorize = trust_proxy_user
+        self.reads = SharedApp(config_dir)
+        """The one App (one client per cluster) the pages read through; closed at shutdown."""
 
     def load(self) -> Config:
         from deployer.config.loader import load_config

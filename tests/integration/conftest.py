@@ -140,3 +140,13 @@ def synced_config_dir(platform: PlatformInfo, platform_config_dir: Path) -> Path
 
     assert main(["--config-dir", str(platform_config_dir), "cluster", "sync", "--all"]) == 0
     return platform_config_dir
+
+
+@pytest.fixture
+def git_service(tmp_path: Path, synced_config_dir: Path, platform: PlatformInfo,
+                monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, Path]:
+    """(config folder, service name, git repository): a fresh service on both clusters whose build
+    context is the test's own git repository (``tests.integration.pages_kit``)."""
+    from tests.integration.pages_kit import make_git_service
+
+    return make_git_service(tmp_path, synced_config_dir, platform, monkeypatch)

@@ -5,71 +5,18 @@ process's one shared App reused across page loads."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import uuid
-from pathlib import Path
-
 import pytest
-import yaml
 
 from deployer.web import reads
 from deployer.web.shared_app import SharedApp
-from tests.conftest import REPO, run_cli
-from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT
+from tests.integration.kit import CLUSTERS
+from tests.integration.pages_kit import cli, commit_change, git
 
 pytestmark = pytest.mark.integration
 
 
-def git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "Dev One", "GIT_AUTHOR_EMAIL": "dev@example.com", "GIT_COMMITTER_NAME": "Dev One",
-           "GIT_COMMITTER_EMAIL": "dev@example.com", "HOME": str(repo.parent), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()
-
-
-def commit_change(repo: Path, greeting: str, subject: str) -> str:
-    (repo / "hello" / "greeting.txt").write_text(greeting)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", subject)
-    return git(repo, "log", "-1", "--format=%H", "--", "hello")[:12]
-
-
-@pytest.fixture
-def setup(tmp_path: Path, synced_config_dir: Path, platform, monkeypatch) -> tuple[Path, str, Path]:
-    """A config folder with the platform's clusters and one service whose build context is the
-    test's own git repository; staging and production on both clusters, production promoted from
-    staging."""
-    folder = tmp_path / "config"
-    (folder / "services" / "manifests").mkdir(parents=True)
-    (folder / "charts").symlink_to(REPO / "charts")
-    (folder / "clusters").symlink_to(synced_config_dir / "clusters")
-    (folder / "services" / "manifests" / "deployment.yaml.j2").write_text(WEB_DEPLOYMENT)
-    repo = tmp_path / "repo"
-    shutil.copytree(REPO / "apps" / "hello", repo / "hello")
-    git(repo, "init", "-q")
-    name = f"pages-{uuid.uuid4().hex[:6]}"
-    (folder / "services" / f"{name}.yaml").write_text(yaml.safe_dump({
-        "name": name, "namespace": "apps", "manifests": "manifests",
-        "image": {"name": "web", "context": str(repo / "hello")},
-        "values": {"neverReadyOn": []},
-        "environments": {"staging": {"clusters": list(CLUSTERS)},
-                         "production": {"clusters": list(CLUSTERS), "namespace": "apps-production",
-                                        "promoteFrom": "staging"}},
-        "rollout": {"timeout": "60s"},
-    }))
-    monkeypatch.setenv("DEPLOYER_BUILDAH_ROOT", str(platform.state_dir / "buildah"))
-    monkeypatch.delenv("DEPLOYER_COMMIT", raising=False)
-    return folder, name, repo
-
-
-def cli(folder: Path, *args: str) -> None:
-    result = run_cli("--config-dir", str(folder), *args)
-    assert result.exit_code == 0, result.stdout + result.stderr
-
-
-def test_history_promote_preview_and_commits_between_read_from_the_clusters(setup) -> None:
-    folder, name, repo = setup
+def test_history_promote_preview_and_commits_between_read_from_the_clusters(git_service) -> None:
+    folder, name, repo = git_service
     first = commit_change(repo, "hello one\n", "first greeting")
     cli(folder, "deploy", name, "--env", "staging")
     shared = SharedApp(folder)
@@ -116,8 +63,8 @@ def test_history_promote_preview_and_commits_between_read_from_the_clusters(setu
             (2, second, False), (1, first, True)]
 
 
-def test_a_promotion_staging_cannot_give_is_previewed_with_the_story_s_refusal(setup) -> None:
-    folder, name, repo = setup
+def test_a_promotion_staging_cannot_give_is_previewed_with_the_story_s_refusal(git_service) -> None:
+    folder, name, repo = git_service
     commit_change(repo, "hello\n", "greeting")
     shared = SharedApp(folder)
     try:
