@@ -37,6 +37,7 @@ COMMANDS = {
     "history": "deployer.cli.deploy:history",
     "status": "deployer.cli.status:status",
     "web": "deployer.cli.web:web",
+    "worker": "deployer.cli.worker:worker",
 }
 
 
@@ -121,6 +122,7 @@ SHORT_HELP = {
     "history": "Show a service's release records per cluster.",
     "status": "Show what each cluster of a service runs now, read from the cluster; drift if it differs.",
     "web": "Serve the deploy-button page.",
+    "worker": "Run the deploy page's queued jobs from its database (more machines, one PostgreSQL).",
 }
 
 

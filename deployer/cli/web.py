@@ -1,4 +1,4 @@
-"""`deployer web`: serve the deploy-button page (deployer.web) until interrupted."""
+"""`deployer web`: serve the deploy-button page (deployer.web), with its workers, until interrupted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from deployer.cli.output import settings_of
-from deployer.errors import UsageError
 
 
 @click.command()
@@ -20,99 +19,109 @@ from deployer.errors import UsageError
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 picks a free one).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the audit log, audit.jsonl (default: ~/.local/state/deployer/web).")
+              help="Folder of the default SQLite database, web.db (default: ~/.local/state/deployer/web).")
+@click.option("--database", envvar="DEPLOYER_DATABASE", metavar="URL", default=None,
+              help="Where jobs, their logs and the audit trail live: postgresql://USER@HOST:PORT/NAME for a "
+                   "team (workers on other machines use the same URL), else SQLite in --state-dir. Also read "
+                   "from $DEPLOYER_DATABASE.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(0, 64),
+              help="Worker processes to start beside the page (0: a page-only instance; jobs then wait for "
+                   "`deployer worker` elsewhere).")
 @click.option("--grace-period", default="4s", metavar="DURATION", show_default=True,
               help="On shutdown, how long running jobs' onFailure rollback may run before it is abandoned.")
+@click.option("--stale-after", default="10s", metavar="DURATION", show_default=True,
+              help="A running job whose worker has not written a heartbeat for this long is shown interrupted.")
 @click.pass_context
-def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, grace_period: str) -> int:
-    """Serve the deploy-button page: Check, Deploy and Roll back per service and environment.
+def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, database: str | None, workers: int,
+        grace_period: str, stale_after: str) -> int:
+    """Serve the deploy-button page: Check, Deploy, Roll back and Promote per service and environment.
 
     \b
-    Each press runs the same functions as `deployer deploy --dry-run`, `deployer deploy` and
-    `deployer rollback` in this process, with a live log; one job per service and environment
-    at a time here, and the clusters' deploy locks still apply against the CLI and Jenkins.
-    Production deploys ask for the service's name as confirmation. Every job's start and end
-    is appended to the audit log.
+    A press queues a job in the database; worker processes (--workers, and `deployer worker` on
+    other machines) run it with the same functions as `deployer deploy --dry-run`, `deploy`,
+    `rollback` and `promote`, and the page follows its live log from the database, across
+    restarts. One job per service and environment at a time; the clusters' deploy locks still
+    apply against the CLI and Jenkins. Production asks for the service's name as confirmation.
+    Every job's start and end is in the audit trail. Ctrl-C or SIGTERM stops listening, then
+    stops the running jobs as it stops the CLI.
 
     \b
     Examples:
       deployer web
       deployer --config-dir /srv/deploy web --port 9000 --state-dir /var/lib/deployer-web
+      DEPLOYER_DATABASE=postgresql://deployer@db.internal/deployer deployer web --workers 4
     """
     from deployer.config.loader import load_config
     from deployer.config.models import parse_duration
     from deployer.web.asgi import create_app
     from deployer.web.audit import default_state_dir
-    from deployer.web.context import WebContext
+    from deployer.web.context import WebContext, WebSettings
+    from deployer.web.pool import WorkerPool
     from deployer.web.serve import bind, make_server
+    from deployer.web.store.database import shown
 
     try:
-        grace = parse_duration(grace_period)
+        parse_duration(grace_period)
+        stale = parse_duration(stale_after)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--grace-period") from None
+        raise click.BadParameter(str(exc)) from None
     settings = settings_of(ctx)
     load_config(settings.config_dir)  # an invalid folder stops the start, with every problem named
-    web_ctx = WebContext(settings.config_dir, state_dir or default_state_dir())
-    try:  # the audit file is created first, so a bad state folder stops the start rather than the first job
-        web_ctx.audit.prepare()
-    except OSError as exc:
-        raise UsageError(f"cannot write the audit log {web_ctx.audit.path}: {exc.strerror}",
-                         hint="Pass --state-dir with a folder this user can write.") from exc
+    # The database opens (and its schema is brought up to date) before anything listens or runs.
+    web_ctx = WebContext(settings.config_dir, state_dir or default_state_dir(), WebSettings(stale_after=stale),
+                         database=database)
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     server = make_server(create_app(web_ctx))
+    pool = WorkerPool(workers, settings.config_dir, web_ctx.database_url, grace=grace_period, stale_after=stale)
+    pool.start()
     click.echo(f"deployer web: serving {settings.config_dir} on http://{bound_host}:{bound_port}/ "
-               f"(audit log {web_ctx.audit.path}; Ctrl-C stops)", err=True)
+               f"(database {shown(web_ctx.database_url)}; {workers} worker(s); Ctrl-C stops)", err=True)
     # uvicorn handles SIGINT and SIGTERM while it serves: it stops listening, lets open connections
     # close, then raises the signal again once its own handlers are gone. A service manager stops
-    # with SIGTERM: treat it as Ctrl-C; then stop the jobs.
+    # with SIGTERM: treat it as Ctrl-C; then stop the workers and their jobs.
     signal.signal(signal.SIGTERM, _interrupt)
-    first = ""
+    first = "SIGTERM"
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt as stopped_by:
         first = str(stopped_by) or "SIGINT"
     finally:
         sock.close()
-        web_ctx.reads.close()  # the pages' clients; each job has its own App
-    app = web_ctx
-    running = app.jobs.running()
+    running = web_ctx.store.running_on(pool.names)
+    # The running jobs stop as a signalled CLI run does (deployer.cli.signals): no new writes,
+    # onFailure within the grace period, records settled, locks released after their threads
+    # return. Each signal the page gets is forwarded once to its workers: a second abandons the
+    # grace period; a third leaves at once (the locks then expire by themselves).
+    signals = [0]
+
+    def again(signum: int, frame: object) -> None:
+        signals[0] += 1
+        if signals[0] >= 2:
+            pool.signal(signum)
+            _abandon(signum, frame)
+        pool.signal(signum)
+        os.write(2, b"deployer web: grace period abandoned; waiting for the jobs' workers to stop "
+                    b"before their locks are released; once more leaves at once\n")
+
+    signal.signal(signal.SIGINT, again)
+    signal.signal(signal.SIGTERM, again)
+    pool.signal(signal.Signals[first])
     if running:
-        first = first or "SIGTERM"
-        # The running jobs stop as a signalled CLI run does (deployer.cli.signals): no new writes,
-        # onFailure within the grace period, records settled, locks released after their workers
-        # return. A second signal abandons the grace period (their locks are still released only
-        # once their workers return); a third leaves at once, and the locks then expire by themselves.
-        from deployer.stopping import SIGNAL_EXIT_CODES
-
-        signals = [0]
-
-        def again(signum: int, frame: object) -> None:
-            signals[0] += 1
-            if signals[0] >= 2:
-                _abandon(signum, frame)
-            name = signal.Signals(signum).name
-            for stop in app.jobs.stops():
-                stop.request(name, grace, SIGNAL_EXIT_CODES[name])
-            os.write(2, b"deployer web: grace period abandoned; waiting for the jobs' workers to stop "
-                        b"before their locks are released; once more leaves at once\n")
-
-        signal.signal(signal.SIGINT, again)
-        signal.signal(signal.SIGTERM, again)
-        for job in running:
-            job.stop.request(first, grace, SIGNAL_EXIT_CODES[first])
         click.echo(f"deployer web: {first}: stopping {len(running)} running job(s) "
-                   f"({', '.join(j.id for j in running)}): no new writes, onFailure within the {grace:g}s "
-                   f"grace period; {first} again abandons the grace period", err=True)
-        app.jobs.join()
+                   f"({', '.join(j.id for j in running)}): no new writes, onFailure within the "
+                   f"{parse_duration(grace_period):g}s grace period; {first} again abandons the grace period",
+                   err=True)
+    pool.wait()
+    if running:
         click.echo("deployer web: every job stopped", err=True)
+    web_ctx.close()
     return 0
 
 
 def _abandon(signum: int, frame: object) -> None:
-    # A third signal: the operator wants out now, even while a worker is stuck in a request. A
-    # normal exit would join the workers (concurrent.futures does at interpreter exit); records
-    # left "in progress" are marked abandoned by the next run, whose locks expire by themselves.
+    # A third signal: the operator wants out now. Records left "in progress" are marked abandoned
+    # by the next run, whose locks expire by themselves.
     sys.stderr.write("deployer web: abandoned the running job(s)\n")
     sys.stdout.flush()
     sys.stderr.flush()

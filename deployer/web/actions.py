@@ -1,6 +1,7 @@
 """What the page reads and runs, through the same functions and dependencies as the CLI.
 
-``job_work`` is what `deployer deploy --dry-run`, `deployer deploy` and `deployer rollback` run;
+``job_work`` is what `deployer deploy --dry-run`, `deployer deploy`, `deployer rollback` and
+`deployer promote` run;
 ``overview`` is what `deployer status` reads and checks (drift included). No deploy rule lives here.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from deployer.config.loader import Config
-from deployer.errors import DeployerError
+from deployer.errors import DeployerError, UsageError
 from deployer.pipeline.report import RunReport
 from deployer.rollout.drift import Finding
 from deployer.rollout.release import ReleaseRecord
@@ -28,7 +29,11 @@ def admit(config: Config, form: JobForm) -> None:
     that changes production without the typed confirmation, before a job exists."""
     from deployer.pipeline.steps import resolve_targets
 
-    clusters = resolve_targets(config, config.service(form.service), form.environment, ())
+    service = config.service(form.service)
+    if form.source and form.source not in service.environments:
+        raise UsageError(f"service {service.name} has no environment {form.source!r}",
+                         hint=f"Its environments: {', '.join(sorted(service.environments))}.")
+    clusters = resolve_targets(config, service, form.environment, ())
     check_confirmation(form, needs_confirmation(form.action, form.environment, [c.environment for c in clusters]))
 
 
@@ -39,9 +44,12 @@ def job_work(config: Config, form: JobForm, actor: str, stop: Stop | None = None
     def work(progress: Progress) -> RunReport:
         from deployer.app import App
         from deployer.pipeline.deploy import DeployRequest, deploy
+        from deployer.pipeline.promote import PromoteRequest, promote
         from deployer.pipeline.rollback import RollbackRequest, rollback
 
         with App(config, progress=progress, stop=stop) as app:
+            if form.action == "promote":
+                return promote(PromoteRequest(form.service, form.source, form.environment, actor=actor), app)
             if form.action == "rollback":
                 return rollback(RollbackRequest(form.service, form.environment, form.revision, actor=actor), app)
             return deploy(DeployRequest(form.service, form.environment, dry_run=form.action == "check",

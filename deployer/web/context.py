@@ -1,5 +1,6 @@
 """What every request of the page shares: where the configuration and state live, the templates,
-the job registry, the audit log, and the two hooks that say who is asking and whether they may.
+the job store (jobs, their logs and the audit trail, in the database), and the two hooks that say
+who is asking and whether they may.
 
 The configuration folder is read afresh per request (edits to services/ show without a restart).
 ``identify`` and ``authorize`` are plain attributes so sign-in (deployer.web.auth) can replace them;
@@ -17,10 +18,10 @@ from jinja2 import Environment
 from starlette.requests import Request
 
 from deployer.errors import DeployerError, ExitCode
-from deployer.web.audit import AuditLog
 from deployer.web.forms import actor_of
-from deployer.web.jobs import JobRegistry
 from deployer.web.shared_app import SharedApp
+from deployer.web.store.database import default_url, open_database
+from deployer.web.store.jobs import JobStore
 from deployer.web.templating import make_environment
 
 if TYPE_CHECKING:
@@ -52,20 +53,30 @@ def trust_proxy_user(request: Request, action: str, service: str, environment: s
 class WebSettings:
     keep_alive: float = 15.0
     """Seconds between keep-alive comments on a quiet live log."""
+    stale_after: float = 10.0
+    """Seconds without a heartbeat after which a running job is shown interrupted."""
 
 
 class WebContext:
-    def __init__(self, config_dir: Path, state_dir: Path, settings: WebSettings | None = None) -> None:
+    """``database`` is a URL (default: SQLite in ``state_dir``); opening it brings its schema up
+    to date (or refuses a newer one)."""
+
+    def __init__(self, config_dir: Path, state_dir: Path, settings: WebSettings | None = None, *,
+                 database: str | None = None) -> None:
         self.config_dir = config_dir
         self.state_dir = state_dir
         self.settings = settings or WebSettings()
         self.templates: Environment = make_environment()
-        self.audit = AuditLog(state_dir)
-        self.jobs = JobRegistry(on_start=self.audit.started, on_end=self.audit.ended)
+        self.database_url = database or default_url(state_dir)
+        self.store = JobStore(open_database(self.database_url))
         self.identify: Identify = proxy_user
         self.authorize: Authorize = trust_proxy_user
         self.reads = SharedApp(config_dir)
         """The one App (one client per cluster) the pages read through; closed at shutdown."""
+
+    def close(self) -> None:
+        self.store.engine.dispose()
+        self.reads.close()
 
     def load(self) -> Config:
         from deployer.config.loader import load_config

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 from deployer.config.models import DNS_LABEL
 from deployer.errors import UsageError
 
-ACTIONS = ("check", "deploy", "rollback")
+ACTIONS = ("check", "deploy", "rollback", "promote")
 PRODUCTION = ("production", "prod")
 MAX_BODY = 16 * 1024
 _NAME = re.compile(DNS_LABEL)
@@ -29,6 +29,8 @@ class JobForm:
     """For rollback: the revision to return to (default: the one before the current release)."""
     confirm: str = ""
     """What the person typed to confirm a production change (the service's name)."""
+    source: str = ""
+    """For promote: the environment whose running release is promoted (the form's ``from``)."""
 
 
 def parse_job_form(body: bytes, content_type: str) -> JobForm:
@@ -71,7 +73,13 @@ def parse_job_form(body: bytes, content_type: str) -> JobForm:
             raise UsageError(f"revision {revision_text[:20]!r} is not a revision number",
                              hint="Give a revision from the service's history, such as 3 or r3.")
         revision = int(revision_text.removeprefix("r"))
-    return JobForm(action, service, environment, revision, one("confirm", required=False))
+    source = one("from", required=action == "promote")
+    if source and action != "promote":
+        raise UsageError(f"from only applies to a promote, not to {action}")
+    if source and (len(source) > 63 or not _NAME.match(source)):
+        raise UsageError(f"from {source[:80]!r} is not a valid name",
+                         hint="Names are lower-case letters, digits and '-' (as in services/*.yaml).")
+    return JobForm(action, service, environment, revision, one("confirm", required=False), source)
 
 
 def needs_confirmation(action: str, environment: str, cluster_environments: list[str]) -> bool:

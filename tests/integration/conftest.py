@@ -142,6 +142,23 @@ def synced_config_dir(platform: PlatformInfo, platform_config_dir: Path) -> Path
     return platform_config_dir
 
 
+# --- PostgreSQL (the deploy page's team database) ----------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """One real PostgreSQL server per session (tests/integration/postgres.py)."""
+    from tests.integration.postgres import PostgresServer
+
+    with PostgresServer.start() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh database of its own on the session's server, as a URL."""
+    return postgres_server.database()
+
+
 @pytest.fixture
 def git_service(tmp_path: Path, synced_config_dir: Path, platform: PlatformInfo,
                 monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, Path]:

@@ -1,7 +1,8 @@
 """Pressing a button, and following the job it started.
 
-    POST /jobs                 action, service, environment[, revision][, confirm] -> 303 /jobs/<id>
+    POST /jobs                 action, service, environment[, revision][, from][, confirm] -> 303 /jobs/<id>
     GET  /jobs/<id>            the job page with its live log
+    POST /jobs/<id>/cancel     cancel a queued job, or stop a running one -> 303 /jobs/<id>
     GET  /jobs/<id>/events     the log as Server-Sent Events, ending with a "done" event
     GET  /api/jobs/<id>        the job as JSON (log, outcome, exit code, report)
 """
@@ -16,7 +17,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from deployer.errors import DeployerError, UsageError
-from deployer.stopping import Stop
 from deployer.web import sse
 from deployer.web.context import Refused, WebContext
 from deployer.web.forms import MAX_BODY, JobForm, parse_job_form, same_origin
@@ -26,14 +26,19 @@ from deployer.web.routes.respond import context_of, error, json, page
 _JOB_ID = re.compile(r"^[0-9a-f]{1,32}$")
 
 
-def _job_or_404(request: Request) -> Job | Response:
+async def _job_or_404(request: Request) -> Job | Response:
     job_id = request.path_params["job_id"]
-    job = context_of(request).jobs.get(job_id) if _JOB_ID.match(job_id) else None
+    job = await run_in_threadpool(_read_job, context_of(request), job_id) if _JOB_ID.match(job_id) else None
     if job is None:
         return error(request, 404, f"there is no job {job_id} in this server",
-                     "Jobs live in the server's memory; after a restart, the audit log and `deployer history` "
-                     "have the record.")
+                     "Job ids come from the page's buttons; the overview lists the recent ones.")
     return job
+
+
+def _read_job(ctx: WebContext, job_id: str) -> Job | None:
+    """Blocking: notices a dead worker's job first, so the page shows it interrupted."""
+    ctx.store.reap(ctx.settings.stale_after)
+    return ctx.store.get(job_id)
 
 
 async def press(request: Request) -> Response:
@@ -63,24 +68,23 @@ async def press(request: Request) -> Response:
 
 def _start(ctx: WebContext, request: Request, form: JobForm) -> Job:
     """Blocking (reads the configuration, writes the audit line): run in the thread pool."""
-    from deployer.web.actions import admit, job_work
+    from deployer.web.actions import admit
 
     actor = ctx.authorize(request, form.action, form.service, form.environment)  # refused: nothing is read
     config = ctx.load()
     admit(config, form)
-    stop = Stop()
-    return ctx.jobs.start(form, actor, job_work(config, form, actor, stop), stop=stop)
+    return ctx.store.submit(form, actor)
 
 
 async def job_page(request: Request) -> Response:
-    job = _job_or_404(request)
+    job = await _job_or_404(request)
     if isinstance(job, Response):
         return job
     return page(request, "job.html", job=job)
 
 
 async def api_job(request: Request) -> Response:
-    job = _job_or_404(request)
+    job = await _job_or_404(request)
     if isinstance(job, Response):
         return job
     return json(job.to_dict())
@@ -89,12 +93,12 @@ async def api_job(request: Request) -> Response:
 async def events(request: Request) -> Response:
     from sse_starlette.sse import EventSourceResponse
 
-    job = _job_or_404(request)
+    job = await _job_or_404(request)
     if isinstance(job, Response):
         return job
     ctx = context_of(request)
     start = sse.resume_from(request.headers.get("Last-Event-ID"), request.query_params.get("from"))
-    chunks = sse.stream(lambda index, wait: ctx.jobs.follow(job, index, wait), start,
+    chunks = sse.stream(lambda index, wait: ctx.store.follow(job.id, index, wait), start,
                         keep_alive=ctx.settings.keep_alive)
     # sse.stream frames each event itself (its framing is tested on its own) and blocks while it
     # waits for the next line, so sse-starlette steps it in the thread pool; it stops the stream
@@ -103,8 +107,28 @@ async def events(request: Request) -> Response:
                                sep="\n", ping=max(1.0, ctx.settings.keep_alive * 2))
 
 
+async def cancel(request: Request) -> Response:
+    """Whoever may run the job's action may cancel it; a running job stops as a signalled CLI run
+    does (its worker polls the request with its heartbeat)."""
+    job = await _job_or_404(request)
+    if isinstance(job, Response):
+        return job
+    if not same_origin(request.headers.get("Origin"), request.headers.get("Referer"), request.headers.get("Host")):
+        return error(request, 403, "this request came from another site's page",
+                     "Press the button on the deployer page itself.")
+    ctx = context_of(request)
+    try:
+        actor = await run_in_threadpool(ctx.authorize, request, job.form.action, job.form.service,
+                                        job.form.environment)
+    except Refused as exc:
+        return error(request, 403, exc.message, exc.hint or "")
+    await run_in_threadpool(ctx.store.cancel, job.id, actor)
+    return RedirectResponse(f"/jobs/{job.id}", 303)
+
+
 def routes() -> list[BaseRoute]:
     return [Route("/jobs", press, methods=["POST"]),
+            Route("/jobs/{job_id}/cancel", cancel, methods=["POST"]),
             Route("/jobs/{job_id}", job_page, methods=["GET"]),
             Route("/jobs/{job_id}/events", events, methods=["GET"]),
             Route("/api/jobs/{job_id}", api_job, methods=["GET"])]

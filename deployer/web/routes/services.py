@@ -59,7 +59,8 @@ async def _read(request: Request, read: Callable[[App], T]) -> T:
 
 async def overview(request: Request) -> Response:
     ctx = context_of(request)
-    jobs = running_jobs(ctx.jobs.running())
+    await run_in_threadpool(ctx.store.reap, ctx.settings.stale_after)  # a dead worker's job shows as interrupted
+    jobs = running_jobs(await run_in_threadpool(ctx.store.active))
     problem = None
     services: list[Any] = []
     try:
@@ -70,7 +71,8 @@ async def overview(request: Request) -> Response:
         if problem:
             return error(request, 500, *problem)
         return json({"services": [s.to_dict() for s in services], "jobs": [j.to_dict() for j in jobs]})
-    return page(request, "overview.html", services=services, jobs=ctx.jobs.recent(10), error=problem)
+    recent = await run_in_threadpool(ctx.store.recent, 10)
+    return page(request, "overview.html", services=services, jobs=recent, error=problem)
 
 
 async def service(request: Request) -> Response:

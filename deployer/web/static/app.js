@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   var log = document.getElementById("log");
-  if (!log || log.dataset.state !== "running" || !window.EventSource) {
+  if (!log || ["running", "queued"].indexOf(log.dataset.state) < 0 || !window.EventSource) {
     return;
   }
   var status = document.getElementById("status");
