@@ -113,11 +113,13 @@ class Worker:
         beats.start()
         started = time.monotonic()
         seq = [0]
+        numbering = threading.Lock()  # the stories report from one thread per cluster at once
 
         def progress(cluster: str, message: str) -> None:
             where = f"[{cluster}] " if cluster else ""
-            self.store.append(job.id, seq[0], f"{time.monotonic() - started:6.1f}s {where}{message}")
-            seq[0] += 1
+            with numbering:
+                self.store.append(job.id, seq[0], f"{time.monotonic() - started:6.1f}s {where}{message}")
+                seq[0] += 1
 
         self.say(f"running job {job.id}: {job.form.action} {job.form.service} in {job.form.environment} "
                  f"for {job.actor}")
