@@ -1,8 +1,7 @@
 """Playwright fixtures for the page's browser tests: Debian's chromium driven by Playwright for
 Python through its executable path (no browser download), and screenshots kept as test artifacts.
 
-Use with ``from tests.integration.browser import browser, page, screenshot  # noqa: F401`` in a
-test module (fixtures are found by name in the module's namespace).
+The fixtures ``browser`` (session) and ``page`` are registered in tests/integration/conftest.py.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,8 +32,7 @@ def artifacts_dir() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def launched_browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).is_file():
@@ -44,15 +43,19 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser) -> Iterator[object]:
+def fresh_page(browser: Any) -> Iterator[object]:
     """A fresh browser context (no cookies) and page; its console errors fail the test at the end."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     opened = context.new_page()
     errors: list[str] = []
-    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    # A failed load is logged by the browser without its URL: answers are checked by URL instead
+    # (the favicon, which the page does not have, is the one 404 a browser asks for by itself).
+    opened.on("console", lambda message: errors.append(message.text)
+              if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.on("response", lambda response: errors.append(f"{response.status} {response.url}")
+              if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
     yield opened
     context.close()
     assert not errors, f"the page logged errors in the browser: {errors}"

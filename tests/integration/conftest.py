@@ -167,3 +167,20 @@ def git_service(tmp_path: Path, synced_config_dir: Path, platform: PlatformInfo,
     from tests.integration.pages_kit import make_git_service
 
     return make_git_service(tmp_path, synced_config_dir, platform, monkeypatch)
+
+
+# --- the browser (Playwright driving Debian's chromium; tests/integration/browser.py) ---------------
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from tests.integration.browser import launched_browser
+
+    yield from launched_browser()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    """A fresh browser context and page; errors the page logs or requests that fail fail the test."""
+    from tests.integration.browser import fresh_page
+
+    yield from fresh_page(browser)

@@ -47,6 +47,11 @@ def rec(cluster: str, revision: int, outcome: str = "succeeded", *, env: str = "
 def test_a_release_every_cluster_ran_alike_is_offered_unless_every_cluster_runs_it() -> None:
     both = {c: [rec(c, 1), rec(c, 2), rec(c, 3)] for c in ("a", "b")}
     assert rollback_revisions(both) == [2, 1]  # r3 is what both run
+    back = {c: [rec(c, 1), rec(c, 2), rec(c, 3, rollback_of=1, digest=f"sha256:{1:064x}")] for c in ("a", "b")}
+    assert rollback_revisions(back) == [2]  # r1's build runs again as r3
+    uneven = {"a": [rec("a", 1), rec("a", 2)], "b": [rec("b", 1), rec("b", 2), rec("b", 3, rollback_of=1,
+                                                                                  digest=f"sha256:{1:064x}")]}
+    assert rollback_revisions(uneven) == [2, 1]  # a runs r2, b r1's build: each is a change somewhere
 
     split = {"a": [rec("a", 1), rec("a", 2), rec("a", 3, "failed")], "b": [rec("b", 1), rec("b", 2)]}
     assert rollback_revisions(split) == [1]  # r3 failed; r2 runs on both (a's r3 failed: r2 is its current)
@@ -88,9 +93,9 @@ def test_the_service_page_lists_every_release_newest_first_with_commit_duration_
     assert (r2.outcome, r2.current, r2.can_roll_back_to) == ("rolled-back", False, False)
     assert (r1.seconds, r1.duration_text, r1.started_text) == (65.0, "1m 05s", "2026-11-29 10:00:00")
     assert r3.duration_text == "" and r3.to_dict()["durationSeconds"] is None  # never settled in this data
-    # r1 is the same build as r3 (which runs): still offered, a rollback to it is a no-op the story reports
-    assert production.rollback_revisions == [1] and r1.can_roll_back_to
-    assert view.to_dict()["environments"][1]["clusters"][0]["releases"][2]["canRollBackTo"] is True
+    # r1 is the build r3 (a rollback to it) runs on both clusters: returning to it would change nothing
+    assert production.rollback_revisions == [] and not r1.can_roll_back_to
+    assert view.to_dict()["environments"][1]["clusters"][0]["releases"][2]["canRollBackTo"] is False
 
 
 def test_no_rollback_is_offered_while_a_cluster_of_the_environment_is_unreadable() -> None:

@@ -5,8 +5,9 @@ A rollback from the page is ``POST /jobs action=rollback environment=E revision=
 story returns *every* cluster of E to its own record rN. Revisions are numbered per cluster, so the
 button is offered on rN only where that means one release everywhere: every cluster of E has rN,
 it succeeded there, it is the same build on each (every image's digest: each cluster pulls from
-its own registry, so references and manifest hashes differ while digests may not), and it is not what every
-cluster already runs. Anything else the story would refuse or do unevenly, so it is not offered.
+its own registry, so references and manifest hashes differ while digests may not), and it is not
+the build every cluster already runs (as ``rollback_target`` passes over an identical release).
+Anything else the story would refuse, do unevenly or do for nothing, so it is not offered.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ def rollback_revisions(records: dict[str, list[ReleaseRecord]]) -> list[int]:
             continue
         if len({_build(r) for r in chosen}) != 1:
             continue
-        if all(getattr(running[cluster], "revision", None) == revision for cluster in by_cluster):
-            continue
+        if all(now is not None and _build(now) == _build(chosen[0]) for now in running.values()):
+            continue  # the build every cluster runs already (itself, or a rollback to it): no step back
         offered.append(revision)
     return offered
 
