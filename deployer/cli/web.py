@@ -6,16 +6,18 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from deployer.cli.output import settings_of
+from deployer.cli.web_auth import auth_options, pop_auth_options
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Keep it local and put an authenticating proxy in front "
-                   "(it names the user in X-Forwarded-User).")
+              help="Address to listen on. Keep it local, and turn on sign-in (--oidc-client-id) or put an "
+                   "authenticating proxy in front (--trusted-proxy).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 picks a free one).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -31,9 +33,10 @@ from deployer.cli.output import settings_of
               help="On shutdown, how long running jobs' onFailure rollback may run before it is abandoned.")
 @click.option("--stale-after", default="10s", metavar="DURATION", show_default=True,
               help="A running job whose worker has not written a heartbeat for this long is shown interrupted.")
+@auth_options
 @click.pass_context
-def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, database: str | None, workers: int,
-        grace_period: str, stale_after: str) -> int:
+def web(ctx: click.Context, /, host: str, port: int, state_dir: Path | None, database: str | None, workers: int,
+        grace_period: str, stale_after: str, **auth_flags: Any) -> int:
     """Serve the deploy-button page: Check, Deploy, Roll back and Promote per service and environment.
 
     \b
@@ -50,6 +53,11 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, databa
       deployer web
       deployer --config-dir /srv/deploy web --port 9000 --state-dir /var/lib/deployer-web
       DEPLOYER_DATABASE=postgresql://deployer@db.internal/deployer deployer web --workers 4
+      # Google sign-in, groups from a file, behind TLS at deploy.example.com:
+      DEPLOYER_OIDC_CLIENT_SECRET=... deployer web --oidc-client-id 123.apps.googleusercontent.com \
+          --groups-file groups.yaml --public-url https://deploy.example.com
+      # behind an authenticating proxy at 10.0.0.7 that sets X-Forwarded-User/-Groups:
+      deployer web --trusted-proxy 10.0.0.7 --allowed-host deploy.example.com
     """
     from deployer.config.loader import load_config
     from deployer.config.models import parse_duration
@@ -70,13 +78,19 @@ def web(ctx: click.Context, host: str, port: int, state_dir: Path | None, databa
     # The database opens (and its schema is brought up to date) before anything listens or runs.
     web_ctx = WebContext(settings.config_dir, state_dir or default_state_dir(), WebSettings(stale_after=stale),
                          database=database)
+    from deployer.web.auth.settings import describe, resolve
+    from deployer.web.auth.wiring import install
+
+    auth = resolve(pop_auth_options(auth_flags, host, web_ctx.state_dir))
+    middleware, auth_routes = install(web_ctx, auth)
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
-    server = make_server(create_app(web_ctx))
+    server = make_server(create_app(web_ctx, middleware=middleware, extra_routes=auth_routes))
     pool = WorkerPool(workers, settings.config_dir, web_ctx.database_url, grace=grace_period, stale_after=stale)
     pool.start()
     click.echo(f"deployer web: serving {settings.config_dir} on http://{bound_host}:{bound_port}/ "
                f"(database {shown(web_ctx.database_url)}; {workers} worker(s); Ctrl-C stops)", err=True)
+    click.echo(f"deployer web: {describe(auth)}", err=True)
     # uvicorn handles SIGINT and SIGTERM while it serves: it stops listening, lets open connections
     # close, then raises the signal again once its own handlers are gone. A service manager stops
     # with SIGTERM: treat it as Ctrl-C; then stop the workers and their jobs.

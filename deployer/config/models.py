@@ -380,6 +380,30 @@ class Source(Strict):
         return [((self.kind,), getattr(self, self.kind))]
 
 
+# A group as the sign-in names it: an OIDC groups claim value, a Google group's email, or a name
+# from the web page's group mapping file.
+GroupName = Annotated[str, Field(pattern=r"^[^\s,]+$", max_length=256)]
+# Environments whose actions always need a named group, whatever their access block says.
+PRODUCTION_NAMES = frozenset({"production", "prod"})
+
+
+class Access(Strict):
+    """Which groups' members may deploy, promote and roll back from the web page (and its API).
+
+    Set on the service (the default for every environment) and on an environment (per action,
+    over the service's). An action with no groups is open to every signed-in user, except in a
+    restricted environment (named ``production`` or ``prod``, with a cluster whose file says
+    ``environment: production``, or with ``restricted: true``), where it is refused to everyone
+    until a group is named.
+    """
+
+    deploy: list[GroupName] | None = None
+    promote: list[GroupName] | None = None
+    rollback: list[GroupName] | None = None
+    restricted: bool = False
+    """Require group membership here even though the environment is not named production."""
+
+
 class Environment(Strict):
     clusters: Annotated[list[Name], Field(min_length=1)]
     namespace: Name | None = None
@@ -396,6 +420,8 @@ class Environment(Strict):
     """More namespaces this environment's objects may name, on top of the service's."""
     allow_cluster_scoped: list[KindName] = Field(default_factory=list)
     """More cluster-scoped kinds this environment may deploy, on top of the service's."""
+    access: Access | None = None
+    """Who may act on this environment from the web page, over the service's ``access``."""
 
     @model_validator(mode="after")
     def _unique(self) -> Environment:
@@ -434,6 +460,9 @@ class Service(Strict):
     values: dict[str, Any] = Field(default_factory=dict)
     environments: Annotated[dict[Name, Environment], Field(min_length=1)]
     rollout: Rollout = Field(default_factory=Rollout)
+    access: Access | None = None
+    """Who may act on every environment from the web page (an environment's ``access`` overrides
+    it per action)."""
 
     @property
     def primary_build(self) -> ImageBuild | None:

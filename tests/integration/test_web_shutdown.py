@@ -39,7 +39,8 @@ class Server:
         # non-interactive shell may have inherited "ignore", so put it back as a terminal would.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "deployer", "--config-dir", str(folder), "web", "--port", "0",
-             "--state-dir", str(state)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+             "--state-dir", str(state), "--trusted-proxy", "127.0.0.1"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         threading.Thread(target=self._read, daemon=True).start()
         serving = self.wait_for_line(r"on http://127\.0\.0\.1:(\d+)/", 60)
@@ -65,9 +66,15 @@ class Server:
         return found[0]
 
     def press(self, **fields: str) -> str:
+        # as an authenticating proxy on 127.0.0.1 (--trusted-proxy) would: the user in a header,
+        # the session cookie and its CSRF token from /auth/session
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        conn.request("POST", "/jobs", body=urlencode(fields), headers={
-            "Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-User": "alice",
+        conn.request("GET", "/auth/session", headers={"X-Forwarded-User": "alice"})
+        session = conn.getresponse()
+        token = json.loads(session.read())["csrfToken"]
+        cookie = session.getheader("Set-Cookie").split(";", 1)[0]
+        conn.request("POST", "/jobs", body=urlencode({**fields, "csrf_token": token}), headers={
+            "Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-User": "alice", "Cookie": cookie,
             "Origin": f"http://127.0.0.1:{self.port}", "Host": f"127.0.0.1:{self.port}"})
         response = conn.getresponse()
         body = response.read().decode()

@@ -57,8 +57,8 @@ async def press(request: Request) -> Response:
         job = await run_in_threadpool(_start, context_of(request), request, form)
     except Busy as exc:
         return error(request, 409, exc.message, exc.hint or "", link=(f"/jobs/{exc.job.id}", "Watch that job"))
-    except Refused as exc:
-        return error(request, 403, exc.message, exc.hint or "")
+    except Refused as exc:  # sign-in's refusals say 401 when signing in could help
+        return error(request, getattr(exc, "http_status", 403), exc.message, exc.hint or "")
     except UsageError as exc:
         return error(request, 400, exc.message, exc.hint or "")
     except DeployerError as exc:  # an invalid configuration folder, an unwritable audit log: the operator's

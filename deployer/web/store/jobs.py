@@ -221,6 +221,15 @@ class JobStore:
         entries = [{**row.detail, "event": row.event, "job": row.job_id} for row in rows]
         return entries if limit is None else entries[-limit:]
 
+    def refused(self, detail: dict[str, Any]) -> None:
+        """A request sign-in turned away (deployer.web.auth.wiring.refusal_entry): no job, in the
+        same trail as the jobs, so "who tried what" sits beside "who did what"."""
+        with self._write() as db:
+            db.execute(audit.insert().values(
+                time=time.time(), event="refused", job_id=None, actor=str(detail.get("actor", ""))[:80],
+                action=str(detail.get("action", ""))[:16], service=str(detail.get("service", ""))[:63],
+                environment=str(detail.get("environment", ""))[:63], outcome="refused", detail=_scrubbed(detail)))
+
     # --- inside a transaction -------------------------------------------------------------------------
 
     def _get(self, db: Connection, job_id: str, *, lines: bool) -> Job | None:

@@ -56,6 +56,15 @@ class AdminClient:
     def state(self) -> dict:
         return self._call("GET", "state")
 
+    def add_oidc_client(self, client_id: str, client_secret: str, redirect_uris: list[str]) -> None:
+        """Register a relying party of the OpenID Connect sign-in (as a Google Cloud console OAuth client)."""
+        self._call("POST", "oidc/clients", {"clientId": client_id, "clientSecret": client_secret,
+                                            "redirectUris": redirect_uris})
+
+    def add_oidc_user(self, email: str, groups: tuple[str, ...] | list[str] = (), name: str = "") -> None:
+        """A test user who can sign in (by login_hint or the sign-in form), with a groups claim."""
+        self._call("POST", "oidc/users", {"email": email, "groups": list(groups), "name": name})
+
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
         url = f"{self.base_url}/_admin/{path}"
         data = json.dumps(body).encode("utf-8") if body is not None else None

@@ -37,6 +37,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     # a short, secret-free word for the request log (the Google status or OAuth error)
     outcome: str = ""
+    # a body that is not JSON (the sign-in pages, redirects), sent as it is instead of ``body``
+    content: bytes | None = None
+    content_type: str = "application/json; charset=UTF-8"
 
 
 class GoogleApiError(Exception):

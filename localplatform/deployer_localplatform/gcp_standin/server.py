@@ -13,7 +13,11 @@ Paths served:
   appends ``v1/...`` itself.
 - ``/token``: the OAuth token endpoint (see oauth).
 - ``/tokenreview``: the kube-apiserver TokenReview webhook.
-- ``/_admin/...``: the admin API (see admin).
+- ``/_admin/...``: the admin API (see admin; ``/_admin/oidc/clients`` and ``/_admin/oidc/users``
+  configure the sign-in).
+- ``/.well-known/openid-configuration``, ``/o/oauth2/v2/auth``, ``/oauth2/v3/certs``,
+  ``/v1/userinfo`` and ``/token``'s authorization-code grant: Google's OpenID Connect sign-in
+  (see oidc).
 
 Every Google API request (not the admin API's) is counted by method and path, in memory, so tests
 can tell how often deployer called (``GET /_admin/requests``).
@@ -39,6 +43,7 @@ from deployer_localplatform.gcp_standin.admin import MAX_TOKEN_TTL, AdminApi
 from deployer_localplatform.gcp_standin.container import ContainerApi
 from deployer_localplatform.gcp_standin.google_rest import GoogleRest, add_project
 from deployer_localplatform.gcp_standin.iamcredentials import IamCredentialsApi
+from deployer_localplatform.gcp_standin.oidc import OidcProvider
 from deployer_localplatform.gcp_standin.responses import GoogleApiError, OAuthError, Response, invalid_argument
 from deployer_localplatform.gcp_standin.state import StateStore
 
@@ -61,6 +66,7 @@ class StandInApp:
         self.requests: Counter[str] = Counter()
         self._counting = threading.Lock()
         self.admin = AdminApi(store, self.token_uri, clock, self.request_counts)
+        self.oidc = OidcProvider(store.path.parent, base_url)
 
     def request_counts(self) -> dict[str, int]:
         with self._counting:
@@ -71,10 +77,17 @@ class StandInApp:
         split = urlsplit(target)
         path = unquote(split.path)
         try:
+            if path == "/_admin/oidc/clients" and method == "POST":
+                return Response(200, self.oidc.add_client(_json(body)))
+            if path == "/_admin/oidc/users" and method == "POST":
+                return Response(200, self.oidc.add_user(_json(body)))
             if path.startswith("/_admin/"):
                 return Response(200, self.admin.handle(method, path.removeprefix("/_admin/"), _json(body)))
             with self._counting:
                 self.requests[f"{method} {path}"] += 1
+            oidc_answer = self._oidc(method, path, split.query, content_type, authorization, body)
+            if oidc_answer is not None:
+                return oidc_answer
             if path == "/token" and method == "POST":
                 form = _json(body) if content_type.startswith("application/json") else _form(body)
                 return Response(200, oauth.grant(self.store, form, self.token_uri, self.clock()),
@@ -100,6 +113,27 @@ class StandInApp:
             return exc.response()
         except OAuthError as exc:
             return exc.response()
+
+    def _oidc(self, method: str, path: str, query: str, content_type: str, authorization: str | None,
+              body: bytes) -> Response | None:
+        """The sign-in's endpoints (see oidc), or None for any other request."""
+        if path == "/.well-known/openid-configuration" and method == "GET":
+            return Response(200, self.oidc.discovery())
+        if path == "/oauth2/v3/certs" and method == "GET":
+            return Response(200, self.oidc.jwks())
+        if path == "/o/oauth2/v2/auth" and method in ("GET", "POST"):
+            params = {k: v[0] for k, v in parse_qs(query).items()}
+            if method == "POST":
+                params.update(_form(body))
+            return self.oidc.authorize(params, self.clock())
+        if path == "/v1/userinfo" and method in ("GET", "POST"):
+            return Response(200, self.oidc.userinfo(authorization, self.clock()))
+        if path == "/token" and method == "POST" and not content_type.startswith("application/json"):
+            form = _form(body)
+            if form.get("grant_type") == "authorization_code":
+                return Response(200, self.oidc.exchange(form, authorization, self.clock()),
+                                {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"})
+        return None
 
 
 def _json(body: bytes) -> dict:
@@ -143,12 +177,12 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             LOG.exception("%s %s failed inside the stand-in", self.command, urlsplit(self.path).path)
             response = GoogleApiError(500, "INTERNAL", "Internal error encountered.").response()
-        payload = json.dumps(response.body).encode("utf-8")
+        payload = response.content if response.content is not None else json.dumps(response.body).encode("utf-8")
         # logged before the answer leaves, so whoever got the answer also finds the line
         LOG.info("%s %s -> %d%s (%.0f ms)", self.command, urlsplit(self.path).path, response.status,
                  f" {response.outcome}" if response.outcome else "", (time.monotonic() - started) * 1000)
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in response.headers.items():
             self.send_header(name, value)
