@@ -5,7 +5,7 @@
 # component here would fail later anyway: failing first, by name, is kinder.
 #
 # Components: Java and Maven (the Jenkinsfile runs on Groovy in a JVM; Maven fetches the Groovy
-# jars), the Groovy jars, Chromium (the deploy page's browser test), Terraform (or OpenTofu) and
+# jars), the Groovy jars, Chromium (the deploy page's browser test), PostgreSQL (the page's store), Terraform (or OpenTofu) and
 # the google Terraform provider built from its Go module. The Kubernetes binaries, the registry,
 # buildah and skopeo come from `deployer platform prepare`.
 set -euo pipefail
@@ -42,6 +42,11 @@ apt_install java openjdk-17-jre-headless
 apt_install faketime faketime
 apt_install mvn maven
 apt_install chromium chromium
+# PostgreSQL's server binaries (initdb, pg_ctl; not on PATH in Debian): the deploy page's store is
+# tested against a real server that tests/integration/postgres.py starts in a temporary folder.
+if [ -z "${DEPLOYER_TEST_POSTGRES_BIN:-}" ]; then
+  PATH="$PATH$(printf ':/usr/lib/postgresql/%s/bin' 13 14 15 16 17 18)" apt_install initdb postgresql
+fi
 
 log "Groovy jars for the Jenkinsfile harness"
 bash scripts/fetch-groovy.sh >/dev/null || fail "the Groovy jars could not be fetched from Maven Central (output above)" \

@@ -10,7 +10,7 @@ from deployer.web.serve import Serving
 
 
 def serve(config_dir: Path, state_dir: Path, keep_alive: float) -> tuple[WebContext, Serving]:
-    """The page over ``config_dir`` on a free port (its audit file created first, as `deployer web` does)."""
+    """The page over ``config_dir`` on a free port, its database SQLite in ``state_dir`` (no
+    workers: a test runs its own)."""
     web = WebContext(config_dir, state_dir, WebSettings(keep_alive=keep_alive))
-    web.audit.prepare()
     return web, Serving(create_app(web))

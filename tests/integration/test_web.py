@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import yaml
 from deployer.errors import ExitCode
 from deployer.polling import poll_until
 from deployer.web.context import WebContext
+from deployer.web.worker import Worker
 from tests.conftest import REPO
 from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT, admin_api, or_none
 from tests.webserver import serve
@@ -62,10 +64,17 @@ def write_service(folder: Path, name: str, never_ready_on: list[str], timeout: s
 
 @pytest.fixture
 def web(service, tmp_path) -> Iterator[tuple[WebContext, int]]:
+    """The page, and one worker on its database, both in this process (so a test may patch what
+    a job calls)."""
     app, serving = serve(service[0], tmp_path / "web-state", keep_alive=1.0)
+    worker = Worker(app.store, service[0], name="test-worker", poll=0.1)
+    running = threading.Thread(target=worker.run, name="test-worker", daemon=True)
+    running.start()
     yield app, serving.port
     serving.stop()
-    assert app.jobs.join(60), "a job was still running at the end of the test"
+    worker.stop_claiming()
+    running.join(60)
+    assert not running.is_alive(), "a job was still running at the end of the test"
 
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -153,13 +162,13 @@ def test_check_then_deploy_from_the_page_reaches_both_clusters(web, service, pla
     _, job_page = get(port, job)
     assert "succeeded on every cluster" in job_page and "exit code 0" in job_page
 
-    audit = app.audit.read()
+    audit = app.store.audit()
     assert [(a["event"], a["action"]) for a in audit] == [("start", "check"), ("end", "check"),
                                                           ("start", "deploy"), ("end", "deploy")]
     assert audit[-1]["outcome"] == "succeeded" and audit[-1]["exitCode"] == 0
     assert {a["actor"] for a in audit} == {"web:alice@example.com"}
 
-    everything = check_text + deploy_text + index + job_page + json.dumps(api) + app.audit.path.read_text()
+    everything = check_text + deploy_text + index + job_page + json.dumps(api) + json.dumps(app.store.audit())
     for secret in secrets_of(platform):
         assert secret not in everything
 
@@ -204,7 +213,7 @@ def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, se
     app, port = web
     folder, name = service
     _, _, first = events(port, press(port, action="deploy", service=name, environment="staging"))
-    assert first["exitCode"] == 0, first
+    assert first["exitCode"] == 0, (first["report"], first["error"])
 
     write_service(folder, name, never_ready_on=["local-gke"], timeout=f"{clock.by:.0f}s")
     job = press(port, action="deploy", service=name, environment="staging")
@@ -220,7 +229,7 @@ def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, se
             try:
                 following = poll_until(lambda: True if len(streams) > opened else None, 60, interval=0.1)
                 assert following, "the browser never opened the job's live log"
-                assert app.jobs.get(job.rsplit("/", 1)[1]).running
+                assert app.store.get(job.rsplit("/", 1)[1]).running
                 clock.jump()
                 dom, errors = browser.communicate(timeout=120)
             finally:
@@ -228,7 +237,7 @@ def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, se
         finally:
             clock.jump()  # whatever failed, the job ends and the fixture's join returns
     assert browser.returncode == 0, errors[-2000:]
-    final = app.jobs.get(job.rsplit("/", 1)[1])
+    final = app.store.get(job.rsplit("/", 1)[1])
     assert final is not None and not final.running and final.exit_code == ExitCode.PARTIAL, final
     rendered = int(dom.split("/events?from=", 1)[1].split('"', 1)[0])
     assert rendered in streams[opened:], "the browser's live log did not start where its page ended"
@@ -249,7 +258,7 @@ def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, se
     assert f'placeholder="type {name}"' in index  # production asks for the service's name
     screenshot(port, "/", shots / "web-index.png")
     screenshot(port, job, shots / "web-job-finished.png")
-    everything = dom + index + app.audit.path.read_text()
+    everything = dom + index + json.dumps(app.store.audit())
     for secret in secrets_of(platform):
         assert secret not in everything
 
@@ -274,7 +283,7 @@ def test_a_deploy_lock_held_elsewhere_fails_the_job_with_exit_code_9(web, servic
     assert "local-gke" in final["error"] and "https://ci/job/first" in final["error"]
     assert final["hint"] and final["report"] == ""
     assert all(live_deployment(platform, c, name) is None for c in CLUSTERS)
-    assert app.audit.read()[-1]["exitCode"] == ExitCode.LOCKED
+    assert app.store.audit()[-1]["exitCode"] == ExitCode.LOCKED
 
 
 # --- the browser ------------------------------------------------------------------------------------

@@ -32,15 +32,15 @@ class Server:
     """`deployer web` in a child process; its stderr is collected by a thread so the test can wait
     for a line with a deadline."""
 
-    def __init__(self, folder: Path, state: Path, env: dict[str, str]) -> None:
+    def __init__(self, folder: Path, state: Path, env: dict[str, str], *options: str) -> None:
         self.lines: list[str] = []
         self._changed = threading.Condition()
         # Ctrl-C in a terminal reaches a process whose SIGINT is at its default; a child of a
         # non-interactive shell may have inherited "ignore", so put it back as a terminal would.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "deployer", "--config-dir", str(folder), "web", "--port", "0",
-             "--state-dir", str(state), "--trusted-proxy", "127.0.0.1"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+             "--state-dir", str(state), "--trusted-proxy", "127.0.0.1", *options], env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         threading.Thread(target=self._read, daemon=True).start()
         serving = self.wait_for_line(r"on http://127\.0\.0\.1:(\d+)/", 60)
@@ -100,6 +100,14 @@ class Server:
             conn.close()
         raise AssertionError(f"job {job_id} ended or its stream closed before its rollout wait:\n{''.join(seen)}")
 
+    def get(self, path: str) -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read().decode()
+        conn.close()
+        return response.status, body
+
     def listening(self) -> bool:
         try:
             http.client.HTTPConnection("127.0.0.1", self.port, timeout=5).connect()
@@ -146,7 +154,15 @@ def start(config: Path, tmp_path: Path, platform) -> Iterator:
 
 
 def audit(tmp_path: Path) -> list[dict]:
-    return [json.loads(line) for line in (tmp_path / "web-state" / "audit.jsonl").read_text().splitlines()]
+    """The audit trail in the page's database (SQLite in its state folder)."""
+    from deployer.web.store.database import default_url, open_database
+    from deployer.web.store.jobs import JobStore
+
+    store = JobStore(open_database(default_url(tmp_path / "web-state")))
+    try:
+        return store.audit()
+    finally:
+        store.engine.dispose()
 
 
 def outcomes(config: Path, name: str) -> dict[str, list[str]]:
@@ -173,7 +189,7 @@ def test_a_stop_signal_stops_listening_and_lets_the_running_job_finish(start, co
     [end] = [e for e in audit(tmp_path) if e["event"] == "end" and e["job"] == job_id]
     stopped_by = ExitCode.INTERRUPTED if stop_signal == signal.SIGINT else ExitCode.TERMINATED
     assert (end["outcome"], end["exitCode"], end["actor"]) == ("failed", stopped_by, "web:alice")
-    assert outcomes(config, name) == {cluster: ["failed"] for cluster in CLUSTERS}
+    assert outcomes(config, name) == {cluster: ["failed"] for cluster in CLUSTERS}, "".join(server.lines)
 
 
 def test_a_second_ctrl_c_abandons_the_running_job(start, config, tmp_path) -> None:
@@ -190,4 +206,4 @@ def test_a_second_ctrl_c_abandons_the_running_job(start, config, tmp_path) -> No
     assert server.proc.wait(timeout=30) == 0
 
     assert [e["event"] for e in audit(tmp_path) if e["job"] == job_id] == ["start", "end"]
-    assert outcomes(config, name) == {cluster: ["failed"] for cluster in CLUSTERS}
+    assert outcomes(config, name) == {cluster: ["failed"] for cluster in CLUSTERS}, "".join(server.lines)

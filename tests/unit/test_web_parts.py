@@ -1,22 +1,15 @@
-"""The deploy-button page's pure parts: form parsing and its rules, SSE framing, the job registry,
-the audit line and HTML escaping, from inline data."""
+"""The deploy-button page's pure parts: form parsing and its rules, SSE framing, the audit entry,
+headlines and HTML escaping, from inline data."""
 
 from __future__ import annotations
 
-import json
-import os
-import stat
-import threading
-
 import pytest
 
-from deployer.errors import DeployerError, ExitCode, LockedError, UsageError
-from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
-from deployer.redact import register
+from deployer.errors import UsageError
 from deployer.rollout.release import ReleaseRecord
 from deployer.web import pages, sse
 from deployer.web.actions import ClusterState, EnvironmentState, ServiceState
-from deployer.web.audit import AuditLog, entry
+from deployer.web.audit import entry
 from deployer.web.forms import (
     JobForm,
     actor_of,
@@ -25,7 +18,7 @@ from deployer.web.forms import (
     parse_job_form,
     same_origin,
 )
-from deployer.web.jobs import Busy, Job, JobRegistry, headline
+from deployer.web.jobs import Job, headline
 
 FORM = "application/x-www-form-urlencoded"
 HOSTILE = '<script>alert("x")</script>&"\'<img src=x onerror=alert(1)>'
@@ -134,164 +127,27 @@ def test_the_stream_sends_lines_keeps_alive_then_ends_with_done() -> None:
                    b'event: done\ndata: {"outcome": "succeeded", "exitCode": 0}\n\n')
 
 
-# --- jobs -----------------------------------------------------------------------------------------
+# --- jobs and the audit entry (their store and workers: test_web_store.py) ----------------------------
 
-def report(*outcomes: str, action: str = "deploy") -> RunReport:
-    clusters = [ClusterReport(f"c{i}", outcome, end=EndState(End.NEW, i))  # type: ignore[arg-type]
-                for i, outcome in enumerate(outcomes)]
-    return RunReport(action, "hello", "staging", clusters)
-
-
-def finished(registry: JobRegistry, job: Job) -> Job:
-    assert registry.join(5)
-    return job
+def test_a_promote_entry_names_where_from_and_its_headline_both_environments() -> None:
+    job = Job("abc", JobForm("promote", "hello", "production", source="staging"), "web:alice", 100.0,
+              finished=101.0, exit_code=0, state="finished")
+    assert entry(job, "end")["from"] == "staging"
+    assert headline(job) == "promote of hello from staging to production succeeded on every cluster"
 
 
-def test_a_job_runs_in_the_background_and_keeps_its_log_and_report() -> None:
-    events: list[tuple[str, str]] = []
-    registry = JobRegistry(on_start=lambda j: events.append(("start", j.id)), on_end=lambda j: events.append(
-        ("end", j.outcome or "")))
-
-    def work(progress):
-        progress("c0", "applied")
-        progress("", "all done")
-        return report("succeeded", "unchanged")
-
-    job = finished(registry, registry.start(JobForm("deploy", "hello", "staging"), "web:alice", work))
-    assert [line.split("s ", 1)[1] for line in job.lines] == ["[c0] applied", "all done"]
-    assert job.exit_code == 0 and job.outcome == "succeeded"
-    assert job.report.startswith("c0  succeeded    on the new release r0")
-    assert job.result is not None and job.result["clusters"][1]["outcome"] == "unchanged"
-    assert events == [("start", job.id), ("end", "succeeded")]
-    assert headline(job) == "deploy of hello in staging succeeded on every cluster"
-
-
-def test_a_second_press_names_who_is_running_it_until_it_ends() -> None:
-    registry = JobRegistry()
-    release = threading.Event()
-
-    def slow(progress):
-        release.wait(5)
-        return report("succeeded")
-
-    first = registry.start(JobForm("deploy", "hello", "staging"), "web:alice", slow)
-    with pytest.raises(Busy) as busy:
-        registry.start(JobForm("check", "hello", "staging"), "web:bob", slow)
-    assert busy.value.message == f"web:alice is already deploying hello in staging (job {first.id})"
-    assert busy.value.exit_code == ExitCode.LOCKED
-    other = registry.start(JobForm("check", "hello", "production"), "web:bob", lambda p: report("unchanged"))
-    assert registry.running_for("hello", "staging") is first
-    release.set()
-    finished(registry, first)
-    assert registry.running_for("hello", "staging") is None
-    registry.start(JobForm("check", "hello", "staging"), "web:bob", lambda p: report("unchanged"))
-    assert registry.join(5) and other.exit_code == 0
-
-
-def test_a_refusal_is_the_jobs_failure_with_its_exit_code_and_hint() -> None:
-    registry = JobRegistry()
-
-    def locked(progress):
-        raise LockedError("cluster c0: hello is being deployed by https://ci/job/7", hint="Wait for it.")
-
-    job = finished(registry, registry.start(JobForm("deploy", "hello", "staging"), "web:alice", locked))
-    assert (job.exit_code, job.outcome, job.error, job.hint) == (
-        9, "failed", "cluster c0: hello is being deployed by https://ci/job/7", "Wait for it.")
-    assert headline(job) == "deploy of hello in staging failed: cluster c0: hello is being deployed by https://ci/job/7"
-    assert job.final()["meaning"] == "another deploy holds the lock for this service and cluster"
-
-
-def test_a_bug_in_a_job_is_reported_as_internal_without_secrets(capsys) -> None:
-    register("s3cr3t-token-value")
-    registry = JobRegistry()
-
-    def buggy(progress):
-        progress("c0", "sending s3cr3t-token-value")
-        raise KeyError("s3cr3t-token-value")
-
-    job = finished(registry, registry.start(JobForm("deploy", "hello", "staging"), "web:alice", buggy))
-    assert job.exit_code == ExitCode.INTERNAL and job.error.startswith("internal error: KeyError")
-    assert "s3cr3t-token-value" not in json.dumps(job.to_dict()) + capsys.readouterr().err
-
-
-def test_partial_and_failed_runs() -> None:
-    registry = JobRegistry()
-    partial = finished(registry, registry.start(JobForm("deploy", "a", "staging"), "web:x",
-                                                lambda p: report("succeeded", "rolled-back")))
-    failed = finished(registry, registry.start(JobForm("rollback", "b", "staging"), "web:x",
-                                               lambda p: report("failed", action="rollback")))
-    assert (partial.exit_code, partial.outcome) == (8, "partial")
-    assert "succeeded on some clusters and failed on others" in headline(partial)
-    assert (failed.exit_code, failed.outcome, headline(failed)) == (7, "failed", "rollback of b in staging failed")
-
-
-def test_follow_returns_new_lines_then_the_final_event() -> None:
-    registry = JobRegistry()
-    go = threading.Event()
-
-    def work(progress):
-        progress("c0", "one")
-        go.wait(5)
-        progress("c0", "two")
-        return report("succeeded")
-
-    job = registry.start(JobForm("deploy", "hello", "staging"), "web:alice", work)
-    lines, final = registry.follow(job, 0, 5)
-    assert [line.endswith("one") for line in lines] == [True] and final is None
-    assert registry.follow(job, 1, 0.05) == ([], None)  # nothing new yet: the caller keeps the stream alive
-    go.set()
-    lines, final = registry.follow(job, 1, 5)
-    assert lines and lines[0].endswith("two")
-    registry.join(5)
-    lines, final = registry.follow(job, 2, 5)
-    assert lines == [] and final is not None and final["outcome"] == "succeeded" and final["exitCode"] == 0
-
-
-def test_old_finished_jobs_are_forgotten_running_ones_never() -> None:
-    registry = JobRegistry(keep=2)
-    ids = []
-    for n in range(4):
-        ids.append(registry.start(JobForm("check", f"s{n}", "staging"), "web:x", lambda p: report("unchanged")).id)
-        registry.join(5)
-    assert [j.id for j in registry.recent()] == [ids[3], ids[2]]
-    assert registry.get(ids[0]) is None
-
-
-# --- audit ----------------------------------------------------------------------------------------
-
-def test_the_audit_log_has_a_start_and_an_end_line_without_secrets(tmp_path) -> None:
-    register("another-s3cret-token")
-    audit = AuditLog(tmp_path / "state")
-    audit.prepare()
-    registry = JobRegistry(on_start=audit.started, on_end=audit.ended)
-
-    def refused(progress):
-        raise UsageError("token another-s3cret-token was refused")
-
-    registry.start(JobForm("rollback", "hello", "staging", revision=2), "web:alice", refused)
-    registry.join(5)
-    start, end = audit.read()
-    assert {k: start[k] for k in ("event", "actor", "action", "service", "environment", "revision")} == {
-        "event": "start", "actor": "web:alice", "action": "rollback", "service": "hello",
-        "environment": "staging", "revision": 2}
-    assert (end["event"], end["outcome"], end["exitCode"]) == ("end", "failed", 2)
-    assert end["error"] == "token [redacted] was refused"
-    assert "another-s3cret-token" not in audit.path.read_text()
-    assert stat.S_IMODE(os.stat(audit.path).st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(audit.path.parent).st_mode) == 0o700
-
-
-def test_no_job_starts_without_its_audit_line(tmp_path) -> None:
-    (tmp_path / "a-file").write_text("")
-    audit = AuditLog(tmp_path / "a-file" / "state")
-    registry = JobRegistry(on_start=audit.started, on_end=audit.ended)
-    with pytest.raises(DeployerError, match="cannot append to the audit log"):
-        registry.start(JobForm("deploy", "hello", "staging"), "web:alice", lambda p: report("succeeded"))
-    assert registry.recent() == [] and registry.running_for("hello", "staging") is None
+def test_queued_interrupted_and_cancelled_jobs_say_so() -> None:
+    form = JobForm("deploy", "hello", "staging")
+    assert headline(Job("a", form, "web:x", 0.0, state="queued")) == "waiting for a worker: deploying hello in staging"
+    lost = Job("b", form, "web:x", 0.0, finished=5.0, state="interrupted", error="its worker h:1 stopped")
+    assert (lost.running, lost.outcome) == (False, "interrupted")
+    assert headline(lost) == "deploy of hello in staging was interrupted: its worker h:1 stopped"
+    assert Job("c", form, "web:x", 0.0, state="cancelled").outcome == "cancelled"
 
 
 def test_an_audit_entry_names_time_actor_action_and_outcome() -> None:
-    job = Job("abc", JobForm("deploy", "hello", "staging"), "web:alice", 100.0, finished=112.34, exit_code=0)
+    job = Job("abc", JobForm("deploy", "hello", "staging"), "web:alice", 100.0, finished=112.34, exit_code=0,
+              state="finished")
     line = entry(job, "end")
     assert set(line) == {"time", "event", "job", "actor", "action", "service", "environment", "outcome",
                          "exitCode", "seconds"}

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 import pytest
 
 from deployer.pipeline.report import ClusterReport, End, EndState, RunReport
+from deployer.polling import poll_until
 from deployer.web.context import WebContext
 from deployer.web.forms import JobForm
+from deployer.web.worker import Worker
 from tests.conftest import REPO
 from tests.webserver import serve
 
@@ -68,7 +70,7 @@ def test_a_press_that_cannot_run_is_refused_before_any_job(app, body: str, statu
     web, port = app
     response, text = request(port, "POST", "/jobs", body)
     assert response.status == status and says in text, text
-    assert web.jobs.recent() == [] and web.audit.read() == []
+    assert web.store.recent() == [] and web.store.audit() == []
 
 
 def test_a_post_from_another_site_is_refused(app) -> None:
@@ -76,7 +78,7 @@ def test_a_post_from_another_site_is_refused(app) -> None:
     response, text = request(port, "POST", "/jobs", "action=check&service=hello&environment=staging",
                              {"Origin": "https://evil.example"})
     assert response.status == 403 and "another site" in text
-    assert web.jobs.recent() == []
+    assert web.store.recent() == []
 
 
 def test_a_second_press_is_told_who_runs_it_and_the_first_streams_to_its_end(app) -> None:
@@ -90,7 +92,12 @@ def test_a_second_press_is_told_who_runs_it_and_the_first_streams_to_its_end(app
         return RunReport("deploy", "hello", "staging",
                          [ClusterReport("c1", "succeeded", end=EndState(End.NEW, 1))])
 
-    job = web.jobs.start(JobForm("deploy", "hello", "staging"), "web:alice", work)
+    # A worker in this process, on the page's database, whose job runs ``work``.
+    job = web.store.submit(JobForm("deploy", "hello", "staging"), "web:alice")
+    runner = Worker(web.store, REPO, name="w1", work_for=lambda *args: work)
+    running = threading.Thread(target=runner.run_one)
+    running.start()
+    assert poll_until(lambda: web.store.lines(job.id) or None, 10, interval=0.02)
     response, text = request(port, "POST", "/jobs", "action=check&service=hello&environment=staging",
                              {"X-Forwarded-User": "bob"})
     assert response.status == 409
@@ -113,8 +120,9 @@ def test_a_second_press_is_told_who_runs_it_and_the_first_streams_to_its_end(app
     assert (final["outcome"], final["exitCode"]) == ("succeeded", 0)
     assert final["report"] == "c1  succeeded    on the new release r1"
 
+    running.join(10)
     data = json.loads(request(port, "GET", f"/api/jobs/{job.id}")[1])
-    assert (data["state"], data["exitCode"], len(data["log"])) == ("finished", 0, 2)
+    assert (data["state"], data["exitCode"], len(data["log"]), data["worker"]) == ("finished", 0, 2, "w1")
 
 
 def test_the_command_refuses_an_invalid_folder_and_a_taken_port(tmp_path) -> None:
@@ -132,7 +140,7 @@ def test_the_command_refuses_an_invalid_folder_and_a_taken_port(tmp_path) -> Non
     assert busy.exit_code == 2
     assert f"deployer: error: cannot listen on 127.0.0.1:{port}" in busy.stderr and "--port" in busy.stderr
     unwritable = run_cli("--config-dir", str(REPO), "web", "--port", "0", "--state-dir", "/proc/deployer-web")
-    assert unwritable.exit_code == 2 and "cannot write the audit log" in unwritable.stderr
+    assert unwritable.exit_code == 2 and "cannot create the folder of /proc/deployer-web/web.db" in unwritable.stderr
 
 
 def test_the_authorize_hook_names_the_actor_and_its_refusal_starts_nothing(app) -> None:
@@ -151,4 +159,4 @@ def test_the_authorize_hook_names_the_actor_and_its_refusal_starts_nothing(app) 
     assert response.status == 403 and "you may not check hello in staging" in text
     assert "Ask for the group." in text and response.getheader("Content-Security-Policy")
     assert asked == [("check", "hello", "staging")]
-    assert web.jobs.recent() == [] and web.audit.read() == []
+    assert web.store.recent() == [] and web.store.audit() == []
