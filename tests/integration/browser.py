@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -54,11 +55,24 @@ def fresh_page(browser: Any) -> Iterator[object]:
     opened.on("console", lambda message: errors.append(message.text)
               if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    expected = _EXPECTED.setdefault(id(opened), set())
     opened.on("response", lambda response: errors.append(f"{response.status} {response.url}")
-              if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
-    yield opened
-    context.close()
+              if response.status >= 400 and not response.url.endswith("/favicon.ico")
+              and (response.status, urlsplit(response.url).path) not in expected else None)
+    try:
+        yield opened
+    finally:
+        _EXPECTED.pop(id(opened), None)
+        context.close()
     assert not errors, f"the page logged errors in the browser: {errors}"
+
+
+_EXPECTED: dict[int, set[tuple[int, str]]] = {}
+
+
+def expect_refusal(page: Any, status: int, path: str) -> None:
+    """The test means ``page`` to be answered ``status`` at ``path`` (a refusal it asserts on)."""
+    _EXPECTED[id(page)].add((status, path))
 
 
 def screenshot(page, name: str) -> Path:

@@ -13,6 +13,10 @@ import yaml
 from tests.conftest import REPO, run_cli
 from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT
 
+PRODUCTION_GROUP = "payments-oncall"
+"""The one group whose members may deploy, promote and roll back the service's production (staging
+names none: every signed-in user may act on it)."""
+
 
 def git(repo: Path, *args: str) -> str:
     env = {"GIT_AUTHOR_NAME": "Dev One", "GIT_AUTHOR_EMAIL": "dev@example.com", "GIT_COMMITTER_NAME": "Dev One",
@@ -40,7 +44,9 @@ def make_git_service(tmp_path: Path, synced_config_dir: Path, platform, monkeypa
         "values": {"neverReadyOn": []},
         "environments": {"staging": {"clusters": list(CLUSTERS)},
                          "production": {"clusters": list(CLUSTERS), "namespace": "apps-production",
-                                        "promoteFrom": "staging"}},
+                                        "promoteFrom": "staging",
+                                        "access": {action: [PRODUCTION_GROUP]
+                                                   for action in ("deploy", "promote", "rollback")}}},
         "rollout": {"timeout": "60s"},
     }))
     monkeypatch.setenv("DEPLOYER_BUILDAH_ROOT", str(platform.state_dir / "buildah"))
