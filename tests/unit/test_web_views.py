@@ -267,3 +267,26 @@ def test_an_app_replaced_while_a_request_uses_it_is_closed_when_that_request_end
     assert counting.closed == [busy]
     shared.close()
     assert counting.closed == [busy, fresh]
+
+
+# --- the routes' refusals (no cluster is asked) -----------------------------------------------------
+
+def test_the_pages_answer_an_unknown_service_404_and_a_bad_promotion_400(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from deployer.web.asgi import create_app
+    from deployer.web.context import WebContext
+
+    ctx = WebContext(REPO, tmp_path / "state")
+    try:
+        with TestClient(create_app(ctx), base_url="http://127.0.0.1") as client:
+            unknown = client.get("/api/services/nope")
+            assert unknown.status_code == 404 and "no service named 'nope'" in unknown.json()["error"]
+            assert client.get("/services/nope").status_code == 404
+            assert client.get("/services/nope/promote?from=staging&to=production").status_code == 404
+            bare = client.get("/api/services/hello/promote")
+            assert bare.status_code == 400 and "?from=SOURCE&to=TARGET" in bare.json()["error"]
+            itself = client.get("/api/services/hello/promote?from=staging&to=staging")
+            assert itself.status_code == 400 and "to itself" in itself.json()["error"]
+    finally:
+        ctx.close()

@@ -31,6 +31,7 @@ from deployer.web.jobs import Job, headline
 from deployer.web.routes.respond import context_of, error, json, page
 from deployer.web.shared_app import SharedApp
 from deployer.web.views.common import RunningJob
+from deployer.web.views.history import ServiceHistory
 from deployer.web.views.promote import PromotePreview
 
 T = TypeVar("T")
@@ -77,15 +78,7 @@ async def overview(request: Request) -> Response:
 
 async def service(request: Request) -> Response:
     name = request.path_params["name"]
-    try:
-        view = await _read(request, lambda app: reads.service_page(app, name))
-    except UsageError as exc:
-        return error(request, 404, exc.message, exc.hint or "")
-    except DeployerError as exc:
-        return error(request, 500, exc.message, exc.hint or "")
-    if request.url.path.startswith("/api/"):
-        return json(view.to_dict())
-    return page(request, "service.html", view=view)
+    return await _view(request, "service.html", lambda app: reads.service_page(app, _known(app, name)))
 
 
 async def promote(request: Request) -> Response:
@@ -94,8 +87,30 @@ async def promote(request: Request) -> Response:
     if not source or not target:
         return error(request, 400, "say which environments: ?from=SOURCE&to=TARGET",
                      hint=f"For example /services/{name}/promote?from=staging&to=production.")
+    return await _view(request, "promote.html",
+                       lambda app: reads.promote_page(app, _known(app, name), source, target))
+
+
+class _UnknownService(UsageError):
+    pass
+
+
+def _known(app: App, name: str) -> str:
+    """``name``, or a 404's error: the service is not in the configuration folder."""
+    if name not in app.config.services:
+        try:
+            app.config.service(name)
+        except UsageError as exc:
+            raise _UnknownService(exc.message, hint=exc.hint) from None
+    return name
+
+
+async def _view(request: Request, template: str, read: Callable[[App], ServiceHistory | PromotePreview]
+                ) -> Response:
+    """One page and its /api/ twin: the view read with the shared App, as HTML or JSON; an unknown
+    service is 404, a request the story refuses 400, a configuration that does not load 500."""
     try:
-        view = await _read(request, lambda app: _promote(app, name, source, target))
+        view = await _read(request, read)
     except _UnknownService as exc:
         return error(request, 404, exc.message, exc.hint or "")
     except UsageError as exc:
@@ -104,20 +119,7 @@ async def promote(request: Request) -> Response:
         return error(request, 500, exc.message, exc.hint or "")
     if request.url.path.startswith("/api/"):
         return json(view.to_dict())
-    return page(request, "promote.html", view=view)
-
-
-class _UnknownService(UsageError):
-    pass
-
-
-def _promote(app: App, name: str, source: str, target: str) -> PromotePreview:
-    if name not in app.config.services:
-        try:
-            app.config.service(name)
-        except UsageError as exc:
-            raise _UnknownService(exc.message, hint=exc.hint) from None
-    return reads.promote_page(app, name, source, target)
+    return page(request, template, view=view)
 
 
 def routes() -> list[BaseRoute]:
