@@ -40,13 +40,14 @@ def web(ctx: click.Context, /, host: str, port: int, state_dir: Path | None, dat
     """Serve the deploy-button page: Check, Deploy, Roll back and Promote per service and environment.
 
     \b
-    A press queues a job in the database; worker processes (--workers, and `deployer worker` on
-    other machines) run it with the same functions as `deployer deploy --dry-run`, `deploy`,
-    `rollback` and `promote`, and the page follows its live log from the database, across
-    restarts. One job per service and environment at a time; the clusters' deploy locks still
-    apply against the CLI and Jenkins. Production asks for the service's name as confirmation.
-    Every job's start and end is in the audit trail. Ctrl-C or SIGTERM stops listening, then
-    stops the running jobs as it stops the CLI.
+    A press (or a POST to /jobs, which also takes action=promote) queues a job in the
+    database; worker processes (--workers, and `deployer worker` on other machines) run it
+    with the same functions as `deployer deploy --dry-run`, `deploy`, `rollback` and
+    `promote`, and the page follows its live log from the database, across restarts. One job
+    per service and environment at a time; the clusters' deploy locks still apply against
+    the CLI and Jenkins. Production asks for the service's name as confirmation. Every job's
+    start and end is in the audit trail. Ctrl-C or SIGTERM stops listening, then stops the
+    running jobs as it stops the CLI.
 
     \b
     Examples:

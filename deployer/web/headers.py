@@ -21,8 +21,8 @@ SECURITY_HEADERS = {
 }
 
 
-class SecurityHeaders:
-    """Adds SECURITY_HEADERS to every HTTP response (pages, JSON, the event stream, errors)."""
+class _ResponseStart:
+    """ASGI middleware that passes every HTTP response's start message through ``start``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -32,36 +32,31 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        async def with_headers(message: Message) -> None:
+        async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
+                self.start(scope, message)
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        await self.app(scope, receive, sending)
+
+    def start(self, scope: Scope, message: Message) -> None:
+        raise NotImplementedError
 
 
-class AccessLog:
+class SecurityHeaders(_ResponseStart):
+    """Adds SECURITY_HEADERS to every HTTP response (pages, JSON, the event stream, errors)."""
+
+    def start(self, scope: Scope, message: Message) -> None:
+        headers = MutableHeaders(scope=message)
+        for name, value in SECURITY_HEADERS.items():
+            headers.setdefault(name, value)
+
+
+class AccessLog(_ResponseStart):
     """One line per request on stderr: address, method, path, status; scrubbed of known secrets
     (uvicorn's own access log is off: it would print paths unscrubbed)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = [0]
-
-        async def noted(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                client = scope.get("client") or ("-", 0)
-                stamp = time.strftime("%d/%b/%Y %H:%M:%S", time.gmtime())
-                sys.stderr.write(scrub(f'{client[0]} [{stamp}] "{scope["method"]} {scope["path"]}" '
-                                       f"{status[0]}\n"))
-            await send(message)
-
-        await self.app(scope, receive, noted)
+    def start(self, scope: Scope, message: Message) -> None:
+        client = scope.get("client") or ("-", 0)
+        stamp = time.strftime("%d/%b/%Y %H:%M:%S", time.gmtime())
+        sys.stderr.write(scrub(f'{client[0]} [{stamp}] "{scope["method"]} {scope["path"]}" {message["status"]}\n'))

@@ -33,7 +33,7 @@ def status_text(status: int) -> str:
 
 
 def job_state(job: Job) -> str:
-    return "running" if job.running else (job.outcome or "")
+    return job.state if job.running else (job.outcome or "")
 
 
 def no_csrf_field(request: object) -> Markup:

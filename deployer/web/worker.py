@@ -12,6 +12,7 @@ jobs of workers that stopped heart-beating as interrupted.
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import sys
 import threading
@@ -112,19 +113,19 @@ class Worker:
                                  daemon=True)
         beats.start()
         started = time.monotonic()
-        seq = [0]
-        numbering = threading.Lock()  # the stories report from one thread per cluster at once
+        log = LineWriter(self.store, job.id, self.say)
 
         def progress(cluster: str, message: str) -> None:
             where = f"[{cluster}] " if cluster else ""
-            with numbering:
-                self.store.append(job.id, seq[0], f"{time.monotonic() - started:6.1f}s {where}{message}")
-                seq[0] += 1
+            log.write(f"{time.monotonic() - started:6.1f}s {where}{message}")
 
         self.say(f"running job {job.id}: {job.form.action} {job.form.service} in {job.form.environment} "
                  f"for {job.actor}")
         try:
-            ending = run_work(job.id, self.work_for(self.config_dir, job.form, job.actor, stop), progress)
+            try:
+                ending = run_work(job.id, self.work_for(self.config_dir, job.form, job.actor, stop), progress)
+            finally:
+                log.close()  # every line is in the database before the job is settled
             self.store.settle(job.id, self.name, ending)
             self.say(f"job {job.id} ended with exit code {ending.exit_code}")
         finally:
@@ -144,3 +145,38 @@ class Worker:
                 continue
             if beat.cancel and stop.reason is None:
                 stop.request(f"cancelled by {beat.cancel}", self.grace, ExitCode.INTERRUPTED)
+
+
+class LineWriter:
+    """A job's log lines written to the database by a thread of their own, in batches, so the run
+    never waits for the database (a slow disk or a busy SQLite file must not delay a lock's renewal
+    or the grace period's rollback). ``close`` writes what is left and waits for it."""
+
+    def __init__(self, store: JobStore, job_id: str, say: Callable[[str], None]) -> None:
+        self.store, self.job_id, self.say = store, job_id, say
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._seq = 0
+        self._thread = threading.Thread(target=self._drain, name=f"log-{job_id}", daemon=True)
+        self._thread.start()
+
+    def write(self, line: str) -> None:
+        self._lines.put(line)
+
+    def close(self) -> None:
+        self._lines.put(None)
+        self._thread.join()
+
+    def _drain(self) -> None:
+        done = False
+        while not done:
+            batch = [self._lines.get()]
+            while not self._lines.empty():
+                batch.append(self._lines.get())
+            done = None in batch
+            lines = [line for line in batch if line is not None]
+            numbered = list(enumerate(lines, start=self._seq))
+            self._seq += len(lines)
+            try:
+                self.store.append_many(self.job_id, numbered)
+            except Exception as exc:  # noqa: BLE001 - the run goes on; the lost lines are named on stderr
+                self.say(f"could not write {len(lines)} log line(s) of job {self.job_id}: {exc}")

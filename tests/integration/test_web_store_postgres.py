@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from deployer.web.forms import JobForm
-from deployer.web.store import database
-from deployer.web.store.database import SchemaTooNew, open_database
+from deployer.web.store.database import open_database
 from deployer.web.store.jobs import JobStore
 from deployer.web.store.schema import job_lines, jobs
 from tests.conftest import REPO
+from tests.unit.test_web_store import upgrades_keeping_jobs_and_refuses_newer
 
 pytestmark = pytest.mark.integration
 
@@ -44,28 +44,4 @@ def test_workers_in_two_processes_never_run_the_same_job_twice(postgres_url, tmp
 
 
 def test_an_old_schema_is_upgraded_and_a_newer_one_refused(postgres_url) -> None:
-    engine = database.create(postgres_url)
-    _upgrade_to(engine, "0001")
-    with engine.begin() as db:
-        db.execute(sa.text("INSERT INTO jobs (id, action, service, environment, actor, state, created) "
-                           "VALUES ('abc', 'deploy', 'hello', 'staging', 'web:alice', 'queued', 1.0)"))
-    store = JobStore(open_database(postgres_url))
-    assert database.current_revision(store.engine) == "0002"
-    job = store.get("abc")
-    assert job is not None and (job.state, job.form.source) == ("queued", "")
-
-    with engine.begin() as db:
-        db.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(SchemaTooNew, match="schema revision 9999, newer than this deployer knows"):
-        open_database(postgres_url)
-
-
-def _upgrade_to(engine, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", "deployer.web.store:migrations")
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    upgrades_keeping_jobs_and_refuses_newer(postgres_url)

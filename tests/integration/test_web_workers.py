@@ -17,20 +17,13 @@ from deployer.polling import poll_until
 from deployer.web.store.database import default_url, open_database
 from deployer.web.store.jobs import JobStore
 from tests.conftest import REPO
-from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT
+from tests.integration import test_web_shutdown
+from tests.integration.kit import CLUSTERS
 from tests.integration.test_web_shutdown import Server
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def config(tmp_path: Path, synced_config_dir: Path) -> Path:
-    folder = tmp_path / "config"
-    (folder / "services" / "manifests").mkdir(parents=True)
-    (folder / "charts").symlink_to(REPO / "charts")
-    (folder / "clusters").symlink_to(synced_config_dir / "clusters")
-    (folder / "services" / "manifests" / "deployment.yaml.j2").write_text(WEB_DEPLOYMENT)
-    return folder
+config = test_web_shutdown.config  # the same configuration folder fixture: the repository's chart, the synced clusters
 
 
 @pytest.fixture

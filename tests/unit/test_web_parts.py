@@ -129,6 +129,18 @@ def test_the_stream_sends_lines_keeps_alive_then_ends_with_done() -> None:
 
 # --- jobs and the audit entry (their store and workers: test_web_store.py) ----------------------------
 
+def test_a_promote_press_names_the_environment_it_promotes_from() -> None:
+    form = parse_job_form(b"action=promote&service=hello&environment=production&from=staging&confirm=hello", FORM)
+    assert (form.action, form.source, form.environment, form.confirm) == ("promote", "staging", "production", "hello")
+    with pytest.raises(UsageError, match="the form has no from"):
+        parse_job_form(b"action=promote&service=hello&environment=production", FORM)
+    with pytest.raises(UsageError, match="from only applies to a promote, not to deploy"):
+        parse_job_form(b"action=deploy&service=hello&environment=production&from=staging", FORM)
+    with pytest.raises(UsageError, match="is not a valid name"):
+        parse_job_form(b"action=promote&service=hello&environment=production&from=..%2Fx", FORM)
+    assert needs_confirmation("promote", "production", [])
+
+
 def test_a_promote_entry_names_where_from_and_its_headline_both_environments() -> None:
     job = Job("abc", JobForm("promote", "hello", "production", source="staging"), "web:alice", 100.0,
               finished=101.0, exit_code=0, state="finished")

@@ -64,6 +64,8 @@ def test_unknown_jobs_are_not_found(app) -> None:
     ("action=rollback&service=hello&environment=production&confirm=nope", 400, "was not confirmed"),
     ("action=deploy&service=nope&environment=staging", 400, "no service named &#39;nope&#39;"),
     ("action=deploy&service=hello&environment=qa", 400, "service hello has no environment &#39;qa&#39;"),
+    ("action=promote&service=hello&environment=staging&from=qa", 400, "service hello has no environment &#39;qa&#39;"),
+    ("action=promote&service=hello&environment=production&from=staging", 400, "was not confirmed"),
     ("action=deploy&service=%3Cscript%3E&environment=qa", 400, "&#39;&lt;script&gt;&#39; is not a valid name"),
 ])
 def test_a_press_that_cannot_run_is_refused_before_any_job(app, body: str, status: int, says: str) -> None:

@@ -200,16 +200,15 @@ def test_the_database_folder_is_the_owners_only(tmp_path) -> None:
 
 
 def test_an_old_schema_is_upgraded_keeping_its_jobs_and_a_newer_one_is_refused(tmp_path) -> None:
-    from alembic import command
-    from alembic.config import Config
+    upgrades_keeping_jobs_and_refuses_newer(database.default_url(tmp_path))
 
-    url = database.default_url(tmp_path)
+
+def upgrades_keeping_jobs_and_refuses_newer(url: str) -> None:
+    """From revision 0001 with a job in it to the newest (the job kept, 0002's column usable);
+    then a revision this deployer does not know is refused. Run on SQLite here, and on
+    PostgreSQL by tests/integration/test_web_store_postgres.py."""
     engine = database.create(url)
-    config = Config()
-    config.set_main_option("script_location", "deployer.web.store:migrations")
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
+    database.upgrade(engine, "0001")
     with engine.begin() as db:
         db.execute(sa.text("INSERT INTO jobs (id, action, service, environment, actor, state, created) "
                            "VALUES ('abc', 'deploy', 'hello', 'staging', 'web:alice', 'finished', 1.0)"))

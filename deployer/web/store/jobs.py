@@ -106,6 +106,9 @@ class JobStore:
 
     def claim(self, worker: str) -> Job | None:
         """The oldest queued job, now running on ``worker``; None when none is queued."""
+        with self._read() as db:  # an idle worker's poll stays a read: no write lock twice a second
+            if db.execute(sa.select(jobs.c.id).where(jobs.c.state == "queued").limit(1)).first() is None:
+                return None
         with self._write() as db:
             pick = sa.select(jobs.c.id).where(jobs.c.state == "queued").order_by(jobs.c.created, jobs.c.id).limit(1)
             if self.engine.dialect.name == "postgresql":
@@ -120,8 +123,14 @@ class JobStore:
             return self._get(db, job_id, lines=False)
 
     def append(self, job_id: str, seq: int, text: str) -> None:
+        self.append_many(job_id, [(seq, text)])
+
+    def append_many(self, job_id: str, lines: list[tuple[int, str]]) -> None:
+        """Log lines ``(seq, text)`` of a job, in one transaction."""
+        if not lines:
+            return
         with self._write() as db:
-            db.execute(job_lines.insert().values(job_id=job_id, seq=seq, text=scrub(text)))
+            db.execute(job_lines.insert(), [{"job_id": job_id, "seq": seq, "text": scrub(text)} for seq, text in lines])
 
     def beat(self, job_id: str, worker: str) -> Beat:
         with self._write() as db:
