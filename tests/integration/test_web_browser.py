@@ -112,9 +112,11 @@ def follow_job_to_its_end(page, base: str) -> dict:
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"))
     job_id = page.url.rsplit("/", 1)[1]
     rendered = int(page.locator("#log").get_attribute("data-events").rsplit("from=", 1)[1])
-    page.wait_for_function("() => document.getElementById('log').dataset.state !== 'running'", timeout=TIMEOUT_MS)
+    # The "done" event of the live log shows the result section (app.js); until then the job is
+    # queued or running.
+    page.wait_for_function("() => !document.getElementById('result').hidden", timeout=TIMEOUT_MS)
     job = api(page, base, f"/api/jobs/{job_id}")
-    assert rendered < len(job["log"]), "the page was rendered after the job ended: nothing was streamed live"
+    assert rendered < len(job["log"]), f"the page was rendered after the job ended: nothing was streamed live: {job}"
     assert page.locator("#log").inner_text() == "\n".join(job["log"])
     assert page.locator("#status").inner_text() == job["headline"]
     return job
