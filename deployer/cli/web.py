@@ -37,7 +37,7 @@ from deployer.cli.web_auth import auth_options, pop_auth_options
 @click.pass_context
 def web(ctx: click.Context, /, host: str, port: int, state_dir: Path | None, database: str | None, workers: int,
         grace_period: str, stale_after: str, **auth_flags: Any) -> int:
-    """Serve the deploy-button page: Check, Deploy and Roll back per service and environment.
+    """Serve the deploy-button page: Check, Deploy, Roll back and Promote per service and environment.
 
     \b
     A press (or a POST to /jobs, which also takes action=promote) queues a job in the

@@ -17,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from deployer.app import App
+from deployer.config.models import Service
 from deployer.errors import UsageError
 from deployer.pipeline.deploy import DeployRequest, deploy
 from deployer.pipeline.promote_from import source_records
 from deployer.pipeline.report import RunReport
 from deployer.pipeline.steps import default_actor
-from deployer.rollout.promotion import promotable
+from deployer.rollout.promotion import Promotion, promotable
 
 
 @dataclass(frozen=True)
@@ -44,20 +45,8 @@ class PromoteRequest:
 
 def promote(request: PromoteRequest, app: App) -> RunReport:
     service = app.config.service(request.service)
-    for environment in (request.source, request.environment):
-        if environment not in service.environments:
-            raise UsageError(f"service {service.name} has no environment {environment!r}",
-                             hint=f"Its environments: {', '.join(sorted(service.environments))}.")
-    if request.source == request.environment:
-        raise UsageError(f"cannot promote {service.name} from {request.source} to itself",
-                         hint="Name two different environments: --from staging --to production.")
-    wanted = service.environments[request.environment].promote_from
-    if wanted not in (None, request.source):
-        raise UsageError(f"{request.environment} of {service.name} is promoted from {wanted}, not {request.source}",
-                         hint=f"`deployer promote {service.name} --from {wanted} --to {request.environment}`.")
-
-    chosen = promotable(service.name, request.source, request.environment,
-                        source_records(app, service, request.source))
+    check_environments(service, request.source, request.environment)
+    chosen = chosen_release(app, service, request.source, request.environment)
     if request.commit and chosen.commit != request.commit:
         raise UsageError(f"{request.source} runs {service.name} at commit {chosen.commit or 'unknown'}, not "
                          f"{request.commit}: another deploy reached {request.source} since; nothing was promoted",
@@ -69,3 +58,25 @@ def promote(request: PromoteRequest, app: App) -> RunReport:
     run.action = "promote"
     run.notes.insert(0, f"promoted {chosen.describe()}")
     return run
+
+
+def check_environments(service: Service, source: str, target: str) -> None:
+    """Refuse a promotion between environments the service does not have, to itself, or from another
+    environment than the target's ``promoteFrom``."""
+    for environment in (source, target):
+        if environment not in service.environments:
+            raise UsageError(f"service {service.name} has no environment {environment!r}",
+                             hint=f"Its environments: {', '.join(sorted(service.environments))}.")
+    if source == target:
+        raise UsageError(f"cannot promote {service.name} from {source} to itself",
+                         hint="Name two different environments: --from staging --to production.")
+    wanted = service.environments[target].promote_from
+    if wanted not in (None, source):
+        raise UsageError(f"{target} of {service.name} is promoted from {wanted}, not {source}",
+                         hint=f"`deployer promote {service.name} --from {wanted} --to {target}`.")
+
+
+def chosen_release(app: App, service: Service, source: str, target: str) -> Promotion:
+    """What `deployer promote --from SOURCE --to TARGET` ships now (the page's promote preview shows
+    the same): ``promotable`` over the source environment's records, read from its clusters."""
+    return promotable(service.name, source, target, source_records(app, service, source))

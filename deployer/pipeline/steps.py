@@ -17,6 +17,7 @@ Each step records what happened on the target's ``ClusterReport`` (steps and ``E
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import os
 import socket
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from deployer.app import App
+from deployer.app import App, utcnow
 from deployer.config.loader import Config
 from deployer.config.models import Cluster, Service
 from deployer.errors import DeployerError, LockedError, UsageError
@@ -87,6 +88,8 @@ class Target:
     """This cluster's part of the run's ``App.stop``: also abandoned on its own when its lock is lost."""
     admin_kinds: dict[tuple[str, str], bool] = field(default_factory=dict)
     """(apiVersion, kind) of cluster-scoped kinds -> whether the admin credential writes them."""
+    now: Callable[[], dt.datetime] = utcnow
+    """The run's clock (``App.now``): when a record's outcome is settled."""
 
     @property
     def name(self) -> str:
@@ -171,7 +174,8 @@ def _connect_all(app: App, clusters: list[Cluster], owner: Owner) -> tuple[list[
             failed.append(report)
             continue
         report.step("connect", "ok", app.clock() - start, f"authenticated as {username}")
-        targets.append(Target(cluster, client, report, owner, stop=Stop(parent=app.stop, clock=app.clock)))
+        targets.append(Target(cluster, client, report, owner, stop=Stop(parent=app.stop, clock=app.clock),
+                              now=app.now))
     return targets, failed
 
 
@@ -536,7 +540,7 @@ def begin_record(target: Target, record: ReleaseRecord, kind: WriteKind = "new")
 
 def settle(target: Target, record: ReleaseRecord, outcome: Outcome, message: str) -> None:
     """Write the final outcome of ``record`` to the cluster and remember it for this run."""
-    final = record.with_outcome(outcome, message)
+    final = record.with_outcome(outcome, message, finished=target.now().isoformat())
     releases.write_record(target.client, target.namespace, final)
     target.records = [r for r in target.records if r.revision != record.revision] + [final]
 

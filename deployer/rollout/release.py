@@ -51,9 +51,12 @@ class ReleaseRecord:
     key) -> its pinned reference on this cluster: what a promotion copies. Empty in records older
     than this field (``image`` and ``digest`` still name the service's own image there)."""
     objects: list[dict[str, Any]] = field(default_factory=list, compare=False)
+    finished: str = ""
+    """When the outcome was settled (ISO 8601, as ``time``); empty while in progress and in records
+    older than this field. ``finished - time`` is the release's duration on the page."""
 
-    def with_outcome(self, outcome: Outcome, message: str = "") -> ReleaseRecord:
-        return replace(self, outcome=outcome, message=message)
+    def with_outcome(self, outcome: Outcome, message: str = "", finished: str = "") -> ReleaseRecord:
+        return replace(self, outcome=outcome, message=message, finished=finished or self.finished)
 
     def summary(self) -> dict[str, Any]:
         out = asdict(self)

@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from deployer.errors import DeployerError, ExitCode
 from deployer.web.forms import actor_of
+from deployer.web.shared_app import SharedApp
 from deployer.web.store.database import default_url, open_database
 from deployer.web.store.jobs import JobStore
 from deployer.web.templating import make_environment
@@ -70,9 +71,12 @@ class WebContext:
         self.store = JobStore(open_database(self.database_url))
         self.identify: Identify = proxy_user
         self.authorize: Authorize = trust_proxy_user
+        self.reads = SharedApp(config_dir)
+        """The one App (one client per cluster) the pages read through; closed at shutdown."""
 
     def close(self) -> None:
         self.store.engine.dispose()
+        self.reads.close()
 
     def load(self) -> Config:
         from deployer.config.loader import load_config

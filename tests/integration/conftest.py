@@ -157,3 +157,30 @@ def postgres_server() -> Iterator[object]:
 def postgres_url(postgres_server) -> str:
     """A fresh database of its own on the session's server, as a URL."""
     return postgres_server.database()
+
+
+@pytest.fixture
+def git_service(tmp_path: Path, synced_config_dir: Path, platform: PlatformInfo,
+                monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, Path]:
+    """(config folder, service name, git repository): a fresh service on both clusters whose build
+    context is the test's own git repository (``tests.integration.pages_kit``)."""
+    from tests.integration.pages_kit import make_git_service
+
+    return make_git_service(tmp_path, synced_config_dir, platform, monkeypatch)
+
+
+# --- the browser (Playwright driving Debian's chromium; tests/integration/browser.py) ---------------
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from tests.integration.browser import launched_browser
+
+    yield from launched_browser()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    """A fresh browser context and page; errors the page logs or requests that fail fail the test."""
+    from tests.integration.browser import fresh_page
+
+    yield from fresh_page(browser)

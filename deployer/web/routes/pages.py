@@ -1,6 +1,5 @@
-"""The overview ("/"), the static files and /healthz.
+"""The static files and /healthz (the overview, "/", is deployer.web.routes.services').
 
-    GET  /                     services; per environment the release each cluster is on; buttons
     GET  /healthz              "ok"
     GET  /static/app.js|style.css
 """
@@ -13,28 +12,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from deployer.errors import DeployerError
-from deployer.web.routes.respond import context_of, error, page
+from deployer.web.routes.respond import error
 
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
-
-
-def overview(request: Request) -> Response:
-    """Sync: Starlette runs it in its thread pool (it reads every cluster)."""
-    from deployer.app import App
-    from deployer.web.actions import ServiceState, overview
-
-    ctx = context_of(request)
-    problem = None
-    services: list[ServiceState] = []
-    try:
-        with App(ctx.load()) as app:
-            services = overview(app)
-    except DeployerError as exc:
-        problem = (exc.message, exc.hint or "")
-    ctx.store.reap(ctx.settings.stale_after)
-    running = {(j.form.service, j.form.environment): j for j in ctx.store.active()}
-    return page(request, "index.html", services=services, jobs=ctx.store.recent(10), running=running, error=problem)
 
 
 async def healthz(request: Request) -> Response:
@@ -50,5 +30,5 @@ async def static(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [Route("/", overview, methods=["GET"]), Route("/healthz", healthz, methods=["GET"]),
+    return [Route("/healthz", healthz, methods=["GET"]),
             Route("/static/{name:path}", static, methods=["GET"])]
