@@ -23,12 +23,13 @@ import datetime
 import json
 import os
 import platform as host
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from typing import Any
 import yaml
 
 from bench import peers, workload
-from bench.stats import DEPLOYER, Case, bar_chart, fanout_table, line_chart, markdown_table
+from bench.stats import DEPLOYER, Case, bar_chart, fanout_cpu_table, fanout_table, line_chart, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
@@ -61,6 +62,23 @@ def timed(argv: list[str], *, expect_failure: bool = False, env: dict[str, str] 
     if (done.returncode != 0) != expect_failure:
         raise SystemExit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return seconds
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def processes_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` have used so far; a gone one counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5) fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def output(argv: list[str]) -> str:
@@ -118,6 +136,15 @@ class Bench:
             subprocess.run([self.kubectl, "--kubeconfig", self.kubeconfig(name), "api-resources"],
                            capture_output=True, check=True)
         return names
+
+    def with_cpu(self, case: Case, tool: str, run: Callable[[], float]) -> None:
+        """Time ``run`` into ``case`` and record the CPU it cost deployer and the platform."""
+        from deployer_localplatform.processes import strays
+
+        pids = strays(str(self.state / "platform"))
+        ours, theirs = children_cpu(), processes_cpu(pids)
+        case.add(tool, run())
+        case.cpu.setdefault(tool, []).append((children_cpu() - ours, processes_cpu(pids) - theirs))
 
     def kubeconfig(self, name: str) -> str:
         return str(self.info.cluster(name).admin_kubeconfig)
@@ -337,15 +364,15 @@ def case_fanout(bench: Bench, rounds: int, max_clusters: int) -> dict[int, Case]
         case = points[count] = Case(f"fanout-{count}", f"{count} clusters")
         clusters = bench.fresh(extra=count)
         case.load.append(load())
-        case.add("sync cold", bench.deployer("cluster", "sync", "--all"))
+        bench.with_cpu(case, "sync cold", lambda: bench.deployer("cluster", "sync", "--all"))
         for _ in range(rounds):
-            case.add("sync no change", bench.deployer("cluster", "sync", "--all"))
+            bench.with_cpu(case, "sync no change", lambda: bench.deployer("cluster", "sync", "--all"))
         bench.service("warmup", clusters)
         bench.deploy("warmup")
         for r in range(rounds):
             bench.service(f"fan{r}", clusters)
-            case.add("deploy cold", bench.deploy(f"fan{r}"))
-            case.add("deploy no change", bench.deploy(f"fan{r}"))
+            bench.with_cpu(case, "deploy cold", lambda r=r: bench.deploy(f"fan{r}"))
+            bench.with_cpu(case, "deploy no change", lambda r=r: bench.deploy(f"fan{r}"))
         log(f"fan-out {count}: " + ", ".join(f"{t} {case.median(t):.2f}s" for t in case.seconds))
     bench.extra = 0
     return points
@@ -366,10 +393,15 @@ def generated_section(cases: list[Case], fanout: dict[int, Case], meta: dict[str
         parts += [markdown_table(cases, ("kubectl", "helm")), "", "![medians per case](benchmarks.svg)", ""]
     if fanout:
         parts += ["B3 fan-out (deployer, bench-1..N clusters; in brackets: time over the 1-cluster time):", "",
-                  fanout_table(fanout, FANOUT_TOOLS), "", "![fan-out](benchmarks-fanout.svg)", ""]
+                  fanout_table(fanout, FANOUT_TOOLS), "", "![fan-out](benchmarks-fanout.svg)", "",
+                  "Where B3's time goes: CPU seconds of deployer's process and of the platform's processes "
+                  "(every API server, etcd, the controllers and kwok) during each measurement, and the wall "
+                  "time that CPU needs at the least on this machine's cores (other engineers' load not counted):",
+                  "", fanout_cpu_table(fanout, FANOUT_TOOLS, meta["cpus"]), ""]
     parts += ["<details><summary>every round (JSON)</summary>", "", "```json",
               json.dumps({"cases": {c.key: {"seconds": c.seconds, "load": c.load} for c in cases},
-                          "fanout": {n: c.seconds for n, c in fanout.items()}, "meta": meta}, indent=1),
+                          "fanout": {n: c.seconds for n, c in fanout.items()},
+                          "fanout_cpu": {n: c.cpu for n, c in fanout.items()}, "meta": meta}, indent=1),
               "```", "</details>", "", END]
     return "\n".join(parts)
 
