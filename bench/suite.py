@@ -81,6 +81,12 @@ def processes_cpu(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_cpu() -> float:
+    """CPU seconds every process on the machine has used since boot (/proc/stat: all but idle and iowait)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def output(argv: list[str]) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
@@ -142,9 +148,10 @@ class Bench:
         from deployer_localplatform.processes import strays
 
         pids = strays(str(self.state / "platform"))
-        ours, theirs = children_cpu(), processes_cpu(pids)
+        ours, theirs, machine = children_cpu(), processes_cpu(pids), machine_busy_cpu()
         case.add(tool, run())
-        case.cpu.setdefault(tool, []).append((children_cpu() - ours, processes_cpu(pids) - theirs))
+        case.cpu.setdefault(tool, []).append((children_cpu() - ours, processes_cpu(pids) - theirs,
+                                              machine_busy_cpu() - machine))
 
     def kubeconfig(self, name: str) -> str:
         return str(self.info.cluster(name).admin_kubeconfig)
