@@ -365,8 +365,8 @@ def failure_helm(bench: Bench, r: int, images: dict[str, str]) -> float:
     return total - FAIL_TIMEOUT * (len(PAIR) - 1)
 
 
-def case_fanout(bench: Bench, rounds: int, max_clusters: int) -> dict[int, Case]:
-    points: dict[int, Case] = {}
+def case_fanout(bench: Bench, rounds: int, max_clusters: int, points: dict[int, Case]) -> dict[int, Case]:
+    """Fills ``points`` as each cluster count is measured, so a stopped run keeps what it measured."""
     for count in [n for n in (1, 2, 5, 10) if n <= max_clusters]:
         case = points[count] = Case(f"fanout-{count}", f"{count} clusters")
         clusters = bench.fresh(extra=count)
@@ -396,6 +396,8 @@ def generated_section(cases: list[Case], fanout: dict[int, Case], meta: dict[str
              f"CASES={','.join(meta['cases'])} MAX_CLUSTERS={meta['max_clusters']}` in {meta['minutes']:.0f} min. "
              f"Load average (1 min) at the start of the run {meta['load_start']:.1f}, at its end "
              f"{meta['load_end']:.1f}; per case in the table. Medians; ratio = peer / deployer.", ""]
+    if meta.get("stopped"):
+        parts += [f"**This run stopped before its end** ({meta['stopped']}): the tables hold what it measured.", ""]
     if cases:
         parts += [markdown_table(cases, ("kubectl", "helm")), "", "![medians per case](benchmarks.svg)", ""]
     if fanout:
@@ -451,8 +453,8 @@ def main(argv: list[str] | None = None) -> None:
         if "deploy" in chosen or "failure" in chosen:
             cases += case_deploy(bench, args.rounds, with_failure="failure" in chosen)
         if "fanout" in chosen:
-            fanout = case_fanout(bench, args.rounds, args.max_clusters)
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the cases measured so far are still written
+            case_fanout(bench, args.rounds, args.max_clusters, fanout)
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - what was measured is still written
         failure = exc
         log(f"stopped by a failing case; writing what was measured: {exc}")
     finally:
@@ -460,7 +462,8 @@ def main(argv: list[str] | None = None) -> None:
     meta = {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),
             "python": f"Python {host.python_version()}", "rounds": args.rounds, "cases": chosen,
             "max_clusters": args.max_clusters, "minutes": (time.monotonic() - started) / 60,
-            "load_start": load_start, "load_end": load()}
+            "load_start": load_start, "load_end": load(),
+            "stopped": None if failure is None else f"{type(failure).__name__}: {str(failure)[:200]}"}
     section = generated_section(cases, fanout, meta)
     print(section)
     if not args.no_doc:
