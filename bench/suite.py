@@ -129,8 +129,12 @@ class Bench:
         for old in clusters.glob("*.yaml"):
             old.unlink()
         for folder in (self.root, self.state / "platform-config"):
-            if not (folder / "charts").exists():
-                (folder / "charts").symlink_to(REPO / "charts")
+            charts = folder / "charts"
+            # A state folder left by a bench run from another checkout points at that checkout's chart.
+            if charts.is_symlink() and charts.resolve() != (REPO / "charts").resolve():
+                charts.unlink()
+            if not charts.exists():
+                charts.symlink_to(REPO / "charts")
         # Services of an earlier case name the clusters of that platform: each case starts without any.
         shutil.rmtree(self.root / "services", ignore_errors=True)
         (self.root / "services").mkdir()
