@@ -21,6 +21,9 @@ class Case:
     """What the issue asks of deployer here (shown in the table), e.g. '3x kubectl'."""
     seconds: dict[str, list[float]] = field(default_factory=dict)
     load: list[float] = field(default_factory=list)
+    cpu: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
+    """Per tool and round: CPU seconds of deployer's process, of the platform's processes (API
+    servers, etcd, controllers, kwok) and of the whole machine while it ran (fan-out only)."""
 
     def add(self, tool: str, seconds: float) -> None:
         self.seconds.setdefault(tool, []).append(seconds)
@@ -159,3 +162,25 @@ def line_chart(points: dict[int, Case], tools: tuple[str, ...], title: str) -> s
                    f'<text x="{left + 26 + i * 170}" y="41">{escape(tool)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def fanout_cpu_table(points: dict[int, Case], tools: tuple[str, ...], cores: int) -> str:
+    """Where the fan-out's wall time goes: median wall, deployer's CPU and the platform's CPU per
+    measurement, the floor their sum sets on ``cores`` cores (CPU seconds / cores), and the CPU
+    the machine's other processes (other engineers' work) took meanwhile."""
+    lines = ["| clusters | case | wall | deployer CPU | platform CPU | CPU floor on "
+             f"{cores} cores | floor / wall | other processes' CPU meanwhile |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for count, case in sorted(points.items()):
+        for tool in tools:
+            samples = case.cpu.get(tool)
+            wall = case.median(tool)
+            if not samples or wall is None:
+                continue
+            ours = statistics.median(s[0] for s in samples)
+            theirs = statistics.median(s[1] for s in samples)
+            others = statistics.median(max(0.0, s[2] - s[0] - s[1]) for s in samples)
+            floor = (ours + theirs) / cores
+            lines.append(f"| {count} | {tool} | {_seconds(wall)} | {ours:.1f} s | {theirs:.1f} s | "
+                         f"{_seconds(floor)} | {floor / wall:.0%} | {others:.1f} s |")
+    return "\n".join(lines)

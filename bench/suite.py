@@ -23,12 +23,14 @@ import datetime
 import json
 import os
 import platform as host
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from typing import Any
 import yaml
 
 from bench import peers, workload
-from bench.stats import DEPLOYER, Case, bar_chart, fanout_table, line_chart, markdown_table
+from bench.stats import DEPLOYER, Case, bar_chart, fanout_cpu_table, fanout_table, line_chart, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
@@ -61,6 +63,29 @@ def timed(argv: list[str], *, expect_failure: bool = False, env: dict[str, str] 
     if (done.returncode != 0) != expect_failure:
         raise SystemExit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return seconds
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def processes_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` have used so far; a gone one counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5) fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_cpu() -> float:
+    """CPU seconds every process on the machine has used since boot (/proc/stat: all but idle and iowait)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def output(argv: list[str]) -> str:
@@ -105,8 +130,12 @@ class Bench:
         for old in clusters.glob("*.yaml"):
             old.unlink()
         for folder in (self.root, self.state / "platform-config"):
-            if not (folder / "charts").exists():
-                (folder / "charts").symlink_to(REPO / "charts")
+            charts = folder / "charts"
+            # A state folder left by a bench run from another checkout points at that checkout's chart.
+            if charts.is_symlink() and charts.resolve() != (REPO / "charts").resolve():
+                charts.unlink()
+            if not charts.exists():
+                charts.symlink_to(REPO / "charts")
         # Services of an earlier case name the clusters of that platform: each case starts without any.
         shutil.rmtree(self.root / "services", ignore_errors=True)
         (self.root / "services").mkdir()
@@ -118,6 +147,16 @@ class Bench:
             subprocess.run([self.kubectl, "--kubeconfig", self.kubeconfig(name), "api-resources"],
                            capture_output=True, check=True)
         return names
+
+    def with_cpu(self, case: Case, tool: str, run: Callable[[], float]) -> None:
+        """Time ``run`` into ``case`` and record the CPU it cost deployer and the platform."""
+        from deployer_localplatform.processes import strays
+
+        pids = strays(str(self.state / "platform"))
+        ours, theirs, machine = children_cpu(), processes_cpu(pids), machine_busy_cpu()
+        case.add(tool, run())
+        case.cpu.setdefault(tool, []).append((children_cpu() - ours, processes_cpu(pids) - theirs,
+                                              machine_busy_cpu() - machine))
 
     def kubeconfig(self, name: str) -> str:
         return str(self.info.cluster(name).admin_kubeconfig)
@@ -305,7 +344,9 @@ def case_deploy(bench: Bench, rounds: int, *, with_failure: bool) -> list[Case]:
 
 def failure_deployer(bench: Bench, r: int) -> float:
     name = f"f{r}"
-    bench.service(name, list(PAIR), timeout=f"{FAIL_TIMEOUT}s")
+    # The good release gets the default deadline: under load its first rollout can take longer
+    # than the failing release's, and it is not what is measured.
+    bench.service(name, list(PAIR))
     bench.deploy(name)
     bench.service(name, list(PAIR), timeout=f"{FAIL_TIMEOUT}s", never_ready=True)
     seconds = bench.deploy(name, expect_failure=True)
@@ -331,21 +372,21 @@ def failure_helm(bench: Bench, r: int, images: dict[str, str]) -> float:
     return total - FAIL_TIMEOUT * (len(PAIR) - 1)
 
 
-def case_fanout(bench: Bench, rounds: int, max_clusters: int) -> dict[int, Case]:
-    points: dict[int, Case] = {}
+def case_fanout(bench: Bench, rounds: int, max_clusters: int, points: dict[int, Case]) -> dict[int, Case]:
+    """Fills ``points`` as each cluster count is measured, so a stopped run keeps what it measured."""
     for count in [n for n in (1, 2, 5, 10) if n <= max_clusters]:
         case = points[count] = Case(f"fanout-{count}", f"{count} clusters")
         clusters = bench.fresh(extra=count)
         case.load.append(load())
-        case.add("sync cold", bench.deployer("cluster", "sync", "--all"))
+        bench.with_cpu(case, "sync cold", lambda: bench.deployer("cluster", "sync", "--all"))
         for _ in range(rounds):
-            case.add("sync no change", bench.deployer("cluster", "sync", "--all"))
+            bench.with_cpu(case, "sync no change", lambda: bench.deployer("cluster", "sync", "--all"))
         bench.service("warmup", clusters)
         bench.deploy("warmup")
         for r in range(rounds):
             bench.service(f"fan{r}", clusters)
-            case.add("deploy cold", bench.deploy(f"fan{r}"))
-            case.add("deploy no change", bench.deploy(f"fan{r}"))
+            bench.with_cpu(case, "deploy cold", lambda r=r: bench.deploy(f"fan{r}"))
+            bench.with_cpu(case, "deploy no change", lambda r=r: bench.deploy(f"fan{r}"))
         log(f"fan-out {count}: " + ", ".join(f"{t} {case.median(t):.2f}s" for t in case.seconds))
     bench.extra = 0
     return points
@@ -362,14 +403,21 @@ def generated_section(cases: list[Case], fanout: dict[int, Case], meta: dict[str
              f"CASES={','.join(meta['cases'])} MAX_CLUSTERS={meta['max_clusters']}` in {meta['minutes']:.0f} min. "
              f"Load average (1 min) at the start of the run {meta['load_start']:.1f}, at its end "
              f"{meta['load_end']:.1f}; per case in the table. Medians; ratio = peer / deployer.", ""]
+    if meta.get("stopped"):
+        parts += [f"**This run stopped before its end** ({meta['stopped']}): the tables hold what it measured.", ""]
     if cases:
         parts += [markdown_table(cases, ("kubectl", "helm")), "", "![medians per case](benchmarks.svg)", ""]
     if fanout:
         parts += ["B3 fan-out (deployer, bench-1..N clusters; in brackets: time over the 1-cluster time):", "",
-                  fanout_table(fanout, FANOUT_TOOLS), "", "![fan-out](benchmarks-fanout.svg)", ""]
+                  fanout_table(fanout, FANOUT_TOOLS), "", "![fan-out](benchmarks-fanout.svg)", "",
+                  "Where B3's time goes: CPU seconds of deployer's process and of the platform's processes "
+                  "(every API server, etcd, the controllers and kwok) during each measurement, and the wall "
+                  "time that CPU needs at the least on this machine's cores (other engineers' load not counted):",
+                  "", fanout_cpu_table(fanout, FANOUT_TOOLS, meta["cpus"]), ""]
     parts += ["<details><summary>every round (JSON)</summary>", "", "```json",
               json.dumps({"cases": {c.key: {"seconds": c.seconds, "load": c.load} for c in cases},
-                          "fanout": {n: c.seconds for n, c in fanout.items()}, "meta": meta}, indent=1),
+                          "fanout": {n: c.seconds for n, c in fanout.items()},
+                          "fanout_cpu": {n: c.cpu for n, c in fanout.items()}, "meta": meta}, indent=1),
               "```", "</details>", "", END]
     return "\n".join(parts)
 
@@ -398,6 +446,10 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown case(s) {sorted(unknown)}; choose from {ALL_CASES}")
 
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)  # `kill` a long run: it still writes what it measured
     started, load_start = time.monotonic(), load()
     bench = Bench(args.state, args.namespaces)
     cases: list[Case] = []
@@ -412,8 +464,8 @@ def main(argv: list[str] | None = None) -> None:
         if "deploy" in chosen or "failure" in chosen:
             cases += case_deploy(bench, args.rounds, with_failure="failure" in chosen)
         if "fanout" in chosen:
-            fanout = case_fanout(bench, args.rounds, args.max_clusters)
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the cases measured so far are still written
+            case_fanout(bench, args.rounds, args.max_clusters, fanout)
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - what was measured is still written
         failure = exc
         log(f"stopped by a failing case; writing what was measured: {exc}")
     finally:
@@ -421,7 +473,8 @@ def main(argv: list[str] | None = None) -> None:
     meta = {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),
             "python": f"Python {host.python_version()}", "rounds": args.rounds, "cases": chosen,
             "max_clusters": args.max_clusters, "minutes": (time.monotonic() - started) / 60,
-            "load_start": load_start, "load_end": load()}
+            "load_start": load_start, "load_end": load(),
+            "stopped": None if failure is None else f"{type(failure).__name__}: {str(failure)[:200]}"}
     section = generated_section(cases, fanout, meta)
     print(section)
     if not args.no_doc:

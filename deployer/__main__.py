@@ -1,5 +1,5 @@
 """`python -m deployer` runs the CLI (as the `deployer` console script does)."""
 
-from deployer.cli.main import entry
+from deployer.cli.entry import entry
 
 entry()

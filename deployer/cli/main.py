@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from deployer.cli.plugins import PLUGIN_GROUP
 from deployer.errors import EXIT_CODE_TABLE, DeployerError, ExitCode
 from deployer.errors import UsageError as DeployerUsageError
 
@@ -43,9 +44,6 @@ COMMANDS = {
     "worker": "deployer.cli.worker:worker",
 }
 
-
-# Entry-point group through which other installed packages add commands.
-PLUGIN_GROUP = "deployer.commands"
 
 # Commands that come from a development package of the repository, not from the shipped one: asked
 # for where that package is not installed, they say so instead of "No such command".

@@ -10,24 +10,46 @@ points need none of that: they are the ``entry_points.txt`` of each ``*.dist-inf
 
 from __future__ import annotations
 
-import importlib
 import os
-import re
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
-_METADATA_FOLDER = re.compile(r"^(?P<name>[^-]+)(-[^-]+)?\.(dist-info|egg-info)$")
+# The module stays as cheap as a bare interpreter: no re, dataclasses or typing (dataclasses
+# imports inspect), since a cached `deployer --help` (cli/entry.py) imports nothing else.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+# Entry-point group through which other installed packages add commands.
+PLUGIN_GROUP = "deployer.commands"
+
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 
-@dataclass(frozen=True)
 class PluginEntryPoint:
-    name: str
-    value: str
-    """``module:attribute``, as in entry_points.txt."""
+    """One ``name = module:attribute`` line of an entry_points.txt (immutable, compared by value)."""
+
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self.value = value
+        """``module:attribute``, as in entry_points.txt."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PluginEntryPoint):
+            return NotImplemented
+        return (self.name, self.value) == (other.name, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.value))
+
+    def __repr__(self) -> str:
+        return f"PluginEntryPoint(name={self.name!r}, value={self.value!r})"
 
     def load(self) -> Any:
+        import importlib
+
         module_name, _, attr = self.value.partition(":")
         target: Any = importlib.import_module(module_name.strip())
         for part in attr.strip().split(".") if attr.strip() else []:
@@ -35,8 +57,23 @@ class PluginEntryPoint:
         return target
 
 
+def distribution_of(folder_name: str) -> str | None:
+    """The distribution a ``NAME[-VERSION].dist-info`` (or ``.egg-info``) folder belongs to, or
+    None for any other folder name."""
+    for suffix in _METADATA_SUFFIXES:
+        if folder_name.endswith(suffix):
+            parts = folder_name[:-len(suffix)].split("-")
+            if len(parts) <= 2 and all(parts):
+                return parts[0]
+    return None
+
+
 def _normalised(distribution: str) -> str:
-    return re.sub(r"[-_.]+", "-", distribution).lower()
+    # PEP 503: runs of "-", "_" and "." are one "-" (the name holds no "-" here)
+    name = distribution.lower().replace("_", ".")
+    while ".." in name:
+        name = name.replace("..", ".")
+    return name.replace(".", "-")
 
 
 def parse_entry_points(text: str, group: str) -> list[PluginEntryPoint]:
@@ -65,10 +102,10 @@ def entry_points(group: str, path: Iterable[str] | None = None) -> list[PluginEn
         except OSError:
             continue  # a zip file or a missing folder on sys.path holds no metadata folders here
         for entry in names:
-            match = _METADATA_FOLDER.match(entry)
-            if match is None:
+            name = distribution_of(entry)
+            if name is None:
                 continue
-            distribution = _normalised(match["name"])
+            distribution = _normalised(name)
             if distribution in seen:
                 continue
             seen.add(distribution)

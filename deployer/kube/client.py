@@ -66,8 +66,10 @@ def _defer_kubeconfig_loading() -> None:
 
 
 # What kubernetes/__init__ imports and deployer never calls: kubeconfig loading (google-auth,
-# oauthlib), exec/attach streams (websocket-client, requests), the dynamic client.
-_UNUSED_SUBPACKAGES = ("kubernetes.config", "kubernetes.stream", "kubernetes.dynamic")
+# oauthlib), exec/attach streams (websocket-client, requests), the dynamic client, watches (pydoc),
+# utils (yaml creation, durations), leader election and informers.
+_UNUSED_SUBPACKAGES = ("kubernetes.config", "kubernetes.stream", "kubernetes.dynamic", "kubernetes.watch",
+                       "kubernetes.utils", "kubernetes.leaderelection", "kubernetes.informer")
 
 
 _defer_kubeconfig_loading()

@@ -29,6 +29,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from deployer.config.yamlsafe import duplicate_key
 from deployer.errors import ConfigError, ConfigProblem
+from deployer.render import cache as render_cache
 from deployer.render.objects import check_object, describe, identity
 from deployer.render.yamlvalue import UnsafeValue, yaml_value
 
@@ -161,9 +162,9 @@ def _as_is(doc: Any) -> Any:
     return doc
 
 
-def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict[str, Any],
-                prepare: Callable[[Any], Any] = _as_is, cluster_scoped: frozenset[str] = frozenset()
-                ) -> tuple[list[dict[str, Any]], list[ConfigProblem]]:
+def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict[str, Any]
+                ) -> tuple[list[Any], list[ConfigProblem]]:
+    """The YAML documents one template renders to, unchecked, or the problems that stopped it."""
     shown = _display(path)
     try:
         source = path.read_text(encoding="utf-8")
@@ -184,7 +185,7 @@ def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict
         what = {jinja2.UndefinedError: "undefined value", TemplateFailure: "refused"}.get(type(exc), "error")
         return [], [ConfigProblem(where, line, None, "", f"{what}: {exc}")]
     try:
-        documents = list(yaml.load_all(text, Loader=_UniqueKeyLoader))
+        return list(yaml.load_all(text, Loader=_UniqueKeyLoader)), []
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
@@ -196,6 +197,11 @@ def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict
                                   _field_at(text, mark) if mark else "",
                                   f"renders invalid YAML at output line {line}: {exc.problem} "
                                   f"(output line: {rendered[:120]!r})")]
+
+
+def _checked(documents: list[Any], path: Path, prepare: Callable[[Any], Any], cluster_scoped: frozenset[str]
+             ) -> tuple[list[dict[str, Any]], list[ConfigProblem]]:
+    shown = _display(path)
     objects, problems = [], []
     for index, doc in enumerate(documents, start=1):
         if doc is None:  # an empty document, e.g. a {% for %} over nothing
@@ -208,6 +214,25 @@ def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict
         else:
             objects.append(doc)
     return objects, problems
+
+
+def _rendered_documents(folder: Path, templates: list[Path], context: dict[str, Any],
+                        cluster_scoped: frozenset[str]) -> tuple[render_cache.Documents, list[ConfigProblem]]:
+    """Each template's documents, from the render cache when its inputs are unchanged."""
+    key = render_cache.render_key(folder, templates, context, cluster_scoped)
+    cached = render_cache.load(key) if key is not None else None
+    if cached is not None and len(cached) == len(templates):
+        return cached, []
+    env = _environment(folder)
+    documents: render_cache.Documents = []
+    problems: list[ConfigProblem] = []
+    for path in templates:
+        rendered, found = _render_one(env, folder, path, context)
+        documents.append(rendered)
+        problems += found
+    if key is not None and not problems:
+        render_cache.store(key, documents)
+    return documents, problems
 
 
 def _field_at(text: str, mark: yaml.Mark) -> str:
@@ -255,12 +280,12 @@ def render_templates(folder: Path, context: dict[str, Any], prepare: Callable[[A
     folder = folder.resolve()
     if not folder.is_dir():
         raise ConfigError([ConfigProblem(_display(folder), None, None, "", "template folder does not exist")])
-    env = _environment(folder)
+    templates = template_files(folder)
+    documents, problems = _rendered_documents(folder, templates, context, cluster_scoped)
     objects: list[dict[str, Any]] = []
-    problems: list[ConfigProblem] = []
     first_seen: dict[tuple[str, str, str, str], str] = {}
-    for path in template_files(folder):
-        rendered, found = _render_one(env, folder, path, context, prepare, cluster_scoped)
+    for path, template_documents in zip(templates, documents, strict=True):
+        rendered, found = _checked(template_documents, path, prepare, cluster_scoped)
         problems += found
         shown = _display(path)
         for obj in rendered:

@@ -62,18 +62,25 @@ def prepare(ctx: click.Context, state_dir: Path | None) -> int:
 @state_dir_option
 @click.option("--cluster-files/--no-cluster-files", default=True, show_default=True,
               help="Write clusters/local-onprem.yaml and clusters/local-gke.yaml into --config-dir.")
+@click.option("--bench-clusters", type=click.IntRange(0, 20), default=0, show_default=True, metavar="N",
+              help="Also start bench-1..N, on-prem clusters for the fan-out benchmark (about 0.3 GB each).")
 @click.pass_context
-def up(ctx: click.Context, state_dir: Path | None, cluster_files: bool) -> int:
+def up(ctx: click.Context, state_dir: Path | None, cluster_files: bool, bench_clusters: int) -> int:
     """Start the platform, or do nothing if it already runs.
 
-    A platform that is partly running or left stale (dead processes, old pid files) is stopped and
-    started afresh: new etcd data, certificates and tokens.
+    A platform that is partly running or left stale (dead processes, old pid files), or runs
+    another set of clusters, is stopped and started afresh: new etcd data, certificates and tokens.
+
+    \b
+    deployer platform up                        local-onprem and local-gke
+    deployer platform up --bench-clusters 10    the same plus bench-1..bench-10 (B3 fan-out)
     """
     from deployer_localplatform.platform import Platform
 
     settings = settings_of(ctx)
     config_dir = settings.config_dir if cluster_files else None
-    info = Platform(state_dir, config_dir=config_dir, progress=_progress).up()
+    info = Platform(state_dir, config_dir=config_dir, progress=_progress,
+                    extra_bench_clusters=bench_clusters).up()
     data = info.to_dict()
 
     def text() -> str:

@@ -352,3 +352,22 @@ def _fds(pid: int) -> list[str]:
         return [fd.name for fd in Path(f"/proc/{pid}/fd").iterdir()]
     except OSError:
         return []
+
+
+def test_up_with_bench_clusters_starts_them_beside_the_two_and_down_stops_all(tmp_path: Path, cli) -> None:
+    state = tmp_path / "state"
+    try:
+        result = cli("--output", "json", "platform", "up", "--state-dir", str(state), "--no-cluster-files",
+                     "--bench-clusters", "1")
+        assert result.exit_code == 0, result.stdout + result.stderr
+        started = json.loads(result.stdout)
+        assert sorted(started["clusters"]) == ["bench-1", "local-gke", "local-onprem"]
+        assert Platform(state, extra_bench_clusters=1).status().running
+        # Asked again for the default two, it starts that platform afresh instead of answering
+        # "already running" with a third cluster the caller did not ask for.
+        again = cli("--output", "json", "platform", "up", "--state-dir", str(state), "--no-cluster-files")
+        assert again.exit_code == 0, again.stdout + again.stderr
+        assert sorted(json.loads(again.stdout)["clusters"]) == ["local-gke", "local-onprem"]
+    finally:
+        Platform(state).down()
+    assert not _platform_pids(state)

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import yaml
 
 from bench import workload
-from bench.stats import Case, bar_chart, fanout_table, line_chart, markdown_table, ratio
+from bench.stats import Case, bar_chart, fanout_cpu_table, fanout_table, line_chart, markdown_table, ratio
 
 
 def _case() -> Case:
@@ -91,3 +91,25 @@ def test_the_platform_adds_bench_clusters_only_when_asked(tmp_path) -> None:
     ports = PortPlan.allocate(with_three)
     every = [p for roles in ports.cluster.values() for p in roles.values()]
     assert len(every) == 20 and len(set(every) | {ports.etcd, ports.etcd_peer, ports.registry}) == 23
+
+
+def test_fanout_cpu_table_gives_the_floor_the_cpu_sets_on_the_cores() -> None:
+    ten = Case("fanout-10", "10 clusters")
+    ten.add("sync cold", 30.0)
+    ten.cpu["sync cold"] = [(4.0, 50.0, 60.5)]
+    ten.add("sync no change", 3.0)  # no CPU recorded: no row
+    rows = fanout_cpu_table({10: ten}, ("sync cold", "sync no change"), cores=2).splitlines()
+    assert len(rows) == 3
+    # (4 + 50) CPU seconds on 2 cores need 27 s at the least: 90% of the 30 s measured.
+    assert rows[2] == "| 10 | sync cold | 30.00 s | 4.0 s | 50.0 s | 27.00 s | 90% | 6.5 s |"
+
+
+def test_processes_cpu_reads_proc_and_counts_a_gone_process_as_nothing() -> None:
+    import os
+
+    from bench.suite import machine_busy_cpu, processes_cpu
+
+    mine = processes_cpu([os.getpid()])
+    assert mine > 0
+    assert processes_cpu([os.getpid(), 2**22 + 12345]) >= mine
+    assert machine_busy_cpu() >= mine  # the whole machine has used at least what this process has
