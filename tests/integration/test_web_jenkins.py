@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the stand-in fixtures imported from test_jenkins_executor are arguments here)
 """Buttons that run through Jenkins (issue 18), clicked in a real browser: Debian's chromium driven
 by Playwright signs in to the real `deployer web` process (OpenID Connect through the GCP stand-in)
 and presses Deploy for a service with ``executor: jenkins``; the page's worker triggers the
