@@ -33,6 +33,10 @@ def admit(config: Config, form: JobForm) -> None:
     if form.source and form.source not in service.environments:
         raise UsageError(f"service {service.name} has no environment {form.source!r}",
                          hint=f"Its environments: {', '.join(sorted(service.environments))}.")
+    if service.executor == "jenkins":  # a press the service's Jenkins pipeline has no build for
+        from deployer.web.jenkins_work import jenkins_parameters
+
+        jenkins_parameters(form, "")
     clusters = resolve_targets(config, service, form.environment, ())
     check_confirmation(form, needs_confirmation(form.action, form.environment, [c.environment for c in clusters]))
 
