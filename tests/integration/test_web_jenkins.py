@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -90,6 +91,8 @@ def page_web(caller_config: Path, issuer: GcpStandIn) -> Iterator[tuple[str, sub
             proc.kill()
             proc.wait(10)
         print(log.read_text()[-4000:])
+        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(log.parent, ignore_errors=True)
 
 
 def processes_of(root: int) -> list[int]:
