@@ -33,13 +33,22 @@ def admit(config: Config, form: JobForm) -> None:
     if form.source and form.source not in service.environments:
         raise UsageError(f"service {service.name} has no environment {form.source!r}",
                          hint=f"Its environments: {', '.join(sorted(service.environments))}.")
+    if service.executor == "jenkins":  # a press the service's Jenkins pipeline has no build for
+        from deployer.web.jenkins_work import jenkins_parameters
+
+        jenkins_parameters(form, "")
     clusters = resolve_targets(config, service, form.environment, ())
     check_confirmation(form, needs_confirmation(form.action, form.environment, [c.environment for c in clusters]))
 
 
-def job_work(config: Config, form: JobForm, actor: str, stop: Stop | None = None) -> Work:
+def job_work(config: Config, form: JobForm, actor: str, stop: Stop | None = None, *, job_id: str = "") -> Work:
     """The job's body: "check" is a dry-run deploy (render and preflight; nothing built or written).
-    ``stop`` is the job's: the server's shutdown stops the run through it, as a signal stops the CLI's."""
+    ``stop`` is the job's: the server's shutdown stops the run through it, as a signal stops the CLI's.
+    A service with ``executor: jenkins`` runs as a build of its Jenkins job instead (deployer.web.jenkins_work)."""
+    if config.service(form.service).executor == "jenkins":
+        from deployer.web.jenkins_work import jenkins_work
+
+        return jenkins_work(config, form, actor, job_id, stop)
 
     def work(progress: Progress) -> RunReport:
         from deployer.app import App

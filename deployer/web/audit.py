@@ -34,4 +34,6 @@ def entry(job: Job, event: str) -> dict[str, Any]:
                    seconds=round((job.finished or job.started) - job.started, 1))
         if job.error:
             out["error"] = job.error
+        if job.result and job.result.get("buildUrl"):
+            out["buildUrl"] = job.result["buildUrl"]  # a Jenkins-run job: the build that did it
     return out

@@ -13,16 +13,28 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from deployer.errors import EXIT_CODE_MEANING, DeployerError, ExitCode
-from deployer.pipeline.report import RunReport
 from deployer.redact import scrub
 from deployer.stopping import Stop
 from deployer.web.forms import JobForm
 
 Progress = Callable[[str, str], None]
-Work = Callable[[Progress], RunReport]
+
+
+class Report(Protocol):
+    """How a job's run ended, as its outcome reads it: a local RunReport, or a Jenkins build's
+    (deployer.web.jenkins_work.JenkinsReport)."""
+
+    def exit_code(self) -> int: ...
+
+    def to_text(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+Work = Callable[[Progress], Report]
 Outcome = Literal["succeeded", "partial", "failed", "interrupted", "cancelled"]
 State = Literal["queued", "running", "finished", "interrupted", "cancelled"]
 ACTIVE: tuple[State, ...] = ("queued", "running")

@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from deployer.rollout.promotion import source_text
+from deployer.web.jenkins_work import build_url_of
 from deployer.web.jobs import Job, headline, meaning
 
 STATUS_TEXT = {400: "Not done", 403: "Refused", 404: "Not found", 405: "Not allowed", 409: "Already running",
@@ -47,4 +48,5 @@ def make_environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=when, short_digest=short_digest, status_text=status_text, source_text=source_text)
     env.globals.update(csrf_field=no_csrf_field, headline=headline, meaning=meaning, job_state=job_state)
+    env.globals.update(build_url_of=build_url_of)  # a Jenkins-run job's build, named on its page
     return env

@@ -19,29 +19,26 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from deployer.errors import ExitCode
 from deployer.redact import scrub
 from deployer.stopping import Stop
 from deployer.web.forms import JobForm
-from deployer.web.jobs import Ending, Job, Progress, Work, run_work
+from deployer.web.jobs import Ending, Job, Progress, Report, Work, run_work
 from deployer.web.store.jobs import JobStore
 
-if TYPE_CHECKING:
-    from deployer.pipeline.report import RunReport
-
-WorkFor = Callable[[Path, JobForm, str, Stop], Work]
-"""``work_for(config_dir, form, actor, stop)``: the job's body (default: the pipeline's, through actions)."""
+WorkFor = Callable[[Path, JobForm, str, Stop, str], Work]
+"""``work_for(config_dir, form, actor, stop, job_id)``: the job's body (default: the pipeline's, through
+actions, locally or through the service's Jenkins job as its ``executor`` says)."""
 
 
-def pipeline_work(config_dir: Path, form: JobForm, actor: str, stop: Stop) -> Work:
+def pipeline_work(config_dir: Path, form: JobForm, actor: str, stop: Stop, job_id: str = "") -> Work:
     """The configuration is read when the job starts (as the page read it when it was pressed)."""
     from deployer.config.loader import load_config
     from deployer.web.actions import job_work
 
-    def work(progress: Progress) -> RunReport:
-        return job_work(load_config(config_dir), form, actor, stop)(progress)
+    def work(progress: Progress) -> Report:
+        return job_work(load_config(config_dir), form, actor, stop, job_id=job_id)(progress)
 
     return work
 
@@ -123,7 +120,7 @@ class Worker:
                  f"for {job.actor}")
         try:
             try:
-                ending = run_work(job.id, self.work_for(self.config_dir, job.form, job.actor, stop), progress)
+                ending = run_work(job.id, self.work_for(self.config_dir, job.form, job.actor, stop, job.id), progress)
             finally:
                 log.close()  # every line is in the database before the job is settled
             self.store.settle(job.id, self.name, ending)

@@ -19,7 +19,7 @@ from deployer.web.worker import Worker
 def main(url: str, go: Path, threads: int) -> None:
     store = JobStore(open_database(url))
 
-    def work_for(config_dir, form, actor, stop):
+    def work_for(config_dir, form, actor, stop, job_id):
         def work(progress):
             progress("c1", f"ran by {threading.current_thread().name}")
             return RunReport(form.action, form.service, form.environment,

@@ -41,7 +41,7 @@ def report(*outcomes: str, action: str = "deploy") -> RunReport:
 
 def worker(store: JobStore, body, name: str = "w1", **options) -> Worker:
     """A worker whose every job runs ``body(progress, stop)``."""
-    return Worker(store, Path("."), name=name, work_for=lambda d, f, a, stop: lambda p: body(p, stop),
+    return Worker(store, Path("."), name=name, work_for=lambda d, f, a, stop, job_id: lambda p: body(p, stop),
                   **{"heartbeat": 0.05, **options})
 
 
