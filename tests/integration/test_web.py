@@ -24,7 +24,7 @@ from deployer.polling import poll_until
 from deployer.web.context import WebContext
 from deployer.web.worker import Worker
 from tests.conftest import REPO
-from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT, admin_api, or_none
+from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT, admin_api, or_none, platform_secrets
 from tests.webserver import serve
 
 pytestmark = pytest.mark.integration
@@ -124,13 +124,6 @@ def live_deployment(platform, cluster: str, name: str) -> dict | None:
         return None if found is None else api.sanitize_for_serialization(found)
 
 
-def secrets_of(platform) -> list[str]:
-    found = [p.read_text().strip() for c in platform.clusters.values()
-             for p in [c.admin_token_file, *c.user_token_files.values()]]
-    key = json.loads(platform.cluster("local-gke").service_account_key_file.read_text())
-    return found + [key["private_key"].splitlines()[1], key["private_key_id"]]
-
-
 def test_check_then_deploy_from_the_page_reaches_both_clusters(web, service, platform) -> None:
     app, port = web
     _, name = service
@@ -169,7 +162,7 @@ def test_check_then_deploy_from_the_page_reaches_both_clusters(web, service, pla
     assert {a["actor"] for a in audit} == {"web:alice@example.com"}
 
     everything = check_text + deploy_text + index + job_page + json.dumps(api) + json.dumps(app.store.audit())
-    for secret in secrets_of(platform):
+    for secret in platform_secrets(platform):
         assert secret not in everything
 
 
@@ -259,7 +252,7 @@ def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, se
     screenshot(port, "/", shots / "web-index.png")
     screenshot(port, job, shots / "web-job-finished.png")
     everything = dom + index + json.dumps(app.store.audit())
-    for secret in secrets_of(platform):
+    for secret in platform_secrets(platform):
         assert secret not in everything
 
 
