@@ -1,27 +1,17 @@
 """What the page reads and runs, through the same functions and dependencies as the CLI.
 
 ``job_work`` is what `deployer deploy --dry-run`, `deployer deploy`, `deployer rollback` and
-`deployer promote` run;
-``overview`` is what `deployer status` reads and checks (drift included). No deploy rule lives here.
+`deployer promote` run. No deploy rule lives here; what the pages read is in deployer.web.views.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from deployer.config.loader import Config
-from deployer.errors import DeployerError, UsageError
+from deployer.errors import UsageError
 from deployer.pipeline.report import RunReport
-from deployer.rollout.drift import Finding
-from deployer.rollout.release import ReleaseRecord
 from deployer.stopping import Stop
 from deployer.web.forms import JobForm, check_confirmation, needs_confirmation
 from deployer.web.jobs import Progress, Work
-
-if TYPE_CHECKING:
-    from deployer.app import App
 
 
 def admit(config: Config, form: JobForm) -> None:
@@ -65,70 +55,3 @@ def job_work(config: Config, form: JobForm, actor: str, stop: Stop | None = None
                                         actor=actor), app)
 
     return work
-
-
-@dataclass(frozen=True)
-class ClusterState:
-    cluster: str
-    current: ReleaseRecord | None = None
-    """The release the cluster runs for this environment (release.current)."""
-    latest: ReleaseRecord | None = None
-    error: str = ""
-    """Why the cluster's records could not be read."""
-    findings: list[Finding] = field(default_factory=list)
-    """How the live objects differ from the newest record (``deployer status``)."""
-
-    @property
-    def drift(self) -> bool:
-        return any(f.drift for f in self.findings)
-
-
-@dataclass(frozen=True)
-class EnvironmentState:
-    name: str
-    production: bool
-    clusters: list[ClusterState] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    name: str
-    environments: list[EnvironmentState] = field(default_factory=list)
-    error: str = ""
-
-
-def overview(app: App) -> list[ServiceState]:
-    """Every service, and per environment the release each target cluster is on, read from the
-    clusters and checked against their release records as `deployer status` does (services in
-    parallel, each service's clusters in parallel)."""
-    from deployer.pipeline.status import status
-
-    config = app.config
-
-    def read(name: str) -> ServiceState:
-        service = config.service(name)
-        try:
-            found = {(s.cluster, s.environment): s for s in status(app, name)}
-        except DeployerError as exc:
-            return ServiceState(name, error=exc.message)
-        environments = []
-        for env_name, env in service.environments.items():
-            clusters = []
-            for cluster in env.clusters:
-                mine = found.get((cluster, env_name))
-                if mine is None:
-                    clusters.append(ClusterState(cluster))
-                elif mine.error is not None:
-                    clusters.append(ClusterState(cluster, error=mine.error.message))
-                else:
-                    clusters.append(ClusterState(cluster, mine.current, mine.latest, findings=mine.findings))
-            production = needs_confirmation("deploy", env_name, [config.clusters[c].environment for c in env.clusters
-                                                                 if c in config.clusters])
-            environments.append(EnvironmentState(env_name, production, clusters))
-        return ServiceState(name, environments)
-
-    names = sorted(config.services)
-    if not names:
-        return []
-    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
-        return list(pool.map(read, names))

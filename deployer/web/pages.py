@@ -11,7 +11,6 @@ from typing import Any
 
 from jinja2 import Environment
 
-from deployer.web.actions import ServiceState
 from deployer.web.jobs import Job
 from deployer.web.templating import make_environment
 
@@ -33,11 +32,6 @@ def render(name: str, *, templates: Environment | None = None, **values: Any) ->
 def error_page(status: int, message: str, hint: str = "", *, actor: str = "",
                link: tuple[str, str] | None = None, **context: Any) -> str:
     return render("error.html", status=status, message=message, hint=hint, actor=actor, link=link, **context)
-
-
-def index_page(services: list[ServiceState], jobs: list[Job], running: dict[tuple[str, str], Job], *,
-               actor: str = "", error: tuple[str, str] | None = None, **context: Any) -> str:
-    return render("index.html", services=services, jobs=jobs, running=running, actor=actor, error=error, **context)
 
 
 def job_page(job: Job, *, actor: str = "", **context: Any) -> str:

@@ -14,7 +14,7 @@ from deployer.web.jenkins_work import build_url_of
 from deployer.web.jobs import Job, headline, meaning
 
 STATUS_TEXT = {400: "Not done", 403: "Refused", 404: "Not found", 405: "Not allowed", 409: "Already running",
-               500: "Something went wrong"}
+               500: "Something went wrong", 401: "Sign-in required"}
 
 
 def when(epoch: float | None) -> str:
@@ -42,6 +42,11 @@ def no_csrf_field(request: object) -> Markup:
     return Markup("")
 
 
+def nobody_signed_in(request: object) -> str:
+    """Sign-in (deployer.web.auth) replaces this global: whose session the request carries."""
+    return ""
+
+
 def make_environment() -> Environment:
     env = Environment(loader=PackageLoader("deployer.web", "templates"),
                       autoescape=True,
@@ -49,4 +54,5 @@ def make_environment() -> Environment:
     env.filters.update(when=when, short_digest=short_digest, status_text=status_text, source_text=source_text)
     env.globals.update(csrf_field=no_csrf_field, headline=headline, meaning=meaning, job_state=job_state)
     env.globals.update(build_url_of=build_url_of)  # a Jenkins-run job's build, named on its page
+    env.globals.update(session_user=nobody_signed_in, sign_in_offered=False)
     return env

@@ -71,10 +71,12 @@ def test_status_is_clean_then_reports_an_image_changed_by_hand(folder, platform,
     # The page's overview reads the same.
     from deployer.app import App
     from deployer.config.loader import load_config
-    from deployer.web.actions import overview
+    from deployer.pipeline.status import status
+    from deployer.web.views.overview import service_card
 
-    with App(load_config(folder)) as app:
-        [state] = [s for s in overview(app) if s.name == name]
+    config = load_config(folder)
+    with App(config) as app:
+        state = service_card(config, name, status(app, name), [])
     shown = {(c.cluster, env.name): [f.message for f in c.findings if f.drift]
              for env in state.environments for c in env.clusters}
     assert shown == drift(deployer(folder, "-o", "json", "status", name))

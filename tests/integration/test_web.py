@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -24,7 +20,8 @@ from deployer.polling import poll_until
 from deployer.web.context import WebContext
 from deployer.web.worker import Worker
 from tests.conftest import REPO
-from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT, admin_api, or_none
+from tests.integration.browser import screenshot
+from tests.integration.kit import CLUSTERS, WEB_DEPLOYMENT, admin_api, or_none, platform_secrets
 from tests.webserver import serve
 
 pytestmark = pytest.mark.integration
@@ -124,13 +121,6 @@ def live_deployment(platform, cluster: str, name: str) -> dict | None:
         return None if found is None else api.sanitize_for_serialization(found)
 
 
-def secrets_of(platform) -> list[str]:
-    found = [p.read_text().strip() for c in platform.clusters.values()
-             for p in [c.admin_token_file, *c.user_token_files.values()]]
-    key = json.loads(platform.cluster("local-gke").service_account_key_file.read_text())
-    return found + [key["private_key"].splitlines()[1], key["private_key_id"]]
-
-
 def test_check_then_deploy_from_the_page_reaches_both_clusters(web, service, platform) -> None:
     app, port = web
     _, name = service
@@ -169,7 +159,7 @@ def test_check_then_deploy_from_the_page_reaches_both_clusters(web, service, pla
     assert {a["actor"] for a in audit} == {"web:alice@example.com"}
 
     everything = check_text + deploy_text + index + job_page + json.dumps(api) + json.dumps(app.store.audit())
-    for secret in secrets_of(platform):
+    for secret in platform_secrets(platform):
         assert secret not in everything
 
 
@@ -187,7 +177,7 @@ class JumpingClock:
         self.offset = self.by
 
 
-def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, service, platform, tmp_path,
+def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, service, platform, page,
                                                                          monkeypatch) -> None:
     from deployer import app as app_module
     from deployer.web import sse
@@ -217,26 +207,21 @@ def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, se
 
     write_service(folder, name, never_ready_on=["local-gke"], timeout=f"{clock.by:.0f}s")
     job = press(port, action="deploy", service=name, environment="staging")
-    shots = Path(os.environ.get("DEPLOYER_TEST_SCREENSHOTS") or tmp_path)
-    with tempfile.TemporaryDirectory() as profile:
-        try:
-            screenshot(port, job, shots / "web-job-running.png")
-            opened = len(streams)
-            # The browser loads the page while the deploy waits for local-gke, then follows the live
-            # log (app.js over SSE) until the "done" event; --dump-dom returns once the stream has ended.
-            browser = subprocess.Popen(browser_command(port, job, profile, "--dump-dom", "--virtual-time-budget=60000"),
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            try:
-                following = poll_until(lambda: True if len(streams) > opened else None, 60, interval=0.1)
-                assert following, "the browser never opened the job's live log"
-                assert app.store.get(job.rsplit("/", 1)[1]).running
-                clock.jump()
-                dom, errors = browser.communicate(timeout=120)
-            finally:
-                browser.kill()
-        finally:
-            clock.jump()  # whatever failed, the job ends and the fixture's join returns
-    assert browser.returncode == 0, errors[-2000:]
+    opened = len(streams)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        # The browser loads the page while the deploy waits for local-gke, then follows the live
+        # log (app.js over SSE) until the "done" event shows the result.
+        page.goto(url + job)
+        screenshot(page, "web-job-running")
+        following = poll_until(lambda: True if len(streams) > opened else None, 60, interval=0.1)
+        assert following, "the browser never opened the job's live log"
+        assert app.store.get(job.rsplit("/", 1)[1]).running
+        clock.jump()
+        page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    finally:
+        clock.jump()  # whatever failed, the job ends and the fixture's join returns
+    dom = page.content()
     final = app.store.get(job.rsplit("/", 1)[1])
     assert final is not None and not final.running and final.exit_code == ExitCode.PARTIAL, final
     rendered = int(dom.split("/events?from=", 1)[1].split('"', 1)[0])
@@ -256,10 +241,11 @@ def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, se
     assert status == 200 and "<strong>r1</strong>" in index and "<strong>r3</strong>" in index
     assert index.count("never deployed") == 2  # production
     assert f'placeholder="type {name}"' in index  # production asks for the service's name
-    screenshot(port, "/", shots / "web-index.png")
-    screenshot(port, job, shots / "web-job-finished.png")
+    screenshot(page, "web-job-finished")
+    page.goto(url + "/")
+    screenshot(page, "web-index")
     everything = dom + index + json.dumps(app.store.audit())
-    for secret in secrets_of(platform):
+    for secret in platform_secrets(platform):
         assert secret not in everything
 
 
@@ -284,42 +270,3 @@ def test_a_deploy_lock_held_elsewhere_fails_the_job_with_exit_code_9(web, servic
     assert final["hint"] and final["report"] == ""
     assert all(live_deployment(platform, c, name) is None for c in CLUSTERS)
     assert app.store.audit()[-1]["exitCode"] == ExitCode.LOCKED
-
-
-# --- the browser ------------------------------------------------------------------------------------
-
-def chromium() -> str:
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True, timeout=600,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        found = shutil.which("chromium")
-    if not found:
-        pytest.skip("chromium is not installed and could not be installed (needs root and Debian's apt)")
-    return found
-
-
-def browser_command(port: int, path: str, profile: str, *args: str) -> list[str]:
-    """Headless chromium on a page of the server, with its profile in ``profile``."""
-    return [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-            "--window-size=1200,900", *args, f"http://127.0.0.1:{port}{path}"]
-
-
-def browse(port: int, path: str, *args: str) -> str:
-    """Run headless chromium on a page of the server; return what it printed."""
-    with tempfile.TemporaryDirectory() as profile:
-        result = subprocess.run(browser_command(port, path, profile, *args), capture_output=True, text=True,
-                                timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
-def screenshot(port: int, path: str, png: Path) -> None:
-    png.parent.mkdir(parents=True, exist_ok=True)
-    png.unlink(missing_ok=True)
-    browse(port, path, f"--screenshot={png}")
-    data = png.read_bytes() if png.exists() else b""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, f"{png}: {len(data)} bytes"

@@ -94,3 +94,24 @@ def test_every_post_form_on_the_page_carries_the_csrf_token(site) -> None:
     html = browser.get(url + "/", timeout=30).text
     forms = html.count("<form")
     assert forms and html.count(f'name="csrf_token" value="{token}"') == forms
+
+
+def test_the_header_names_who_is_signed_in_signs_out_with_csrf_and_a_401_offers_sign_in(site) -> None:
+    ctx, url = site
+    browser, token = signed_in(url, ALICE)
+    html = browser.get(url + "/", timeout=30).text
+    assert (f'<form method="post" action="/logout" class="who"><input type="hidden" name="csrf_token" '
+            f'value="{token}"><span>signed in as {ALICE}</span> <button type="submit">Sign out</button></form>') in html
+    assert browser.post(url + "/logout", allow_redirects=False, timeout=30).status_code == 403  # no CSRF token
+    assert f"signed in as {ALICE}" in browser.get(url + "/", timeout=30).text
+    out = browser.post(url + "/logout", data={"csrf_token": token}, timeout=30)
+    assert out.status_code == 200 and out.url == url + "/"
+    assert "signed in as" not in out.text and '<a href="/login?next=/">Sign in</a>' in out.text
+
+    # Nobody signed in, with this session's CSRF token: the refusal is a 401 that links to sign-in.
+    nobody = requests.Session()
+    refused = press(nobody, url, nobody.get(url + "/auth/session", timeout=10).json()["csrfToken"], "staging")
+    assert refused.status_code == 401
+    assert "<title>Sign-in required · deployer</title>" in refused.text and "<h1>Sign-in required</h1>" in refused.text
+    assert '<a class="button primary" href="/login?next=/">Sign in</a>' in refused.text
+    assert nothing_started(ctx)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from deployer.errors import UsageError
+from deployer.errors import DeployerError, UsageError
+from deployer.pipeline.status import ReleaseStatus
+from deployer.rollout.drift import Finding
 from deployer.rollout.release import ReleaseRecord
 from deployer.web import pages, sse
-from deployer.web.actions import ClusterState, EnvironmentState, ServiceState
 from deployer.web.audit import entry
 from deployer.web.forms import (
     JobForm,
@@ -19,6 +20,8 @@ from deployer.web.forms import (
     same_origin,
 )
 from deployer.web.jobs import Job, headline
+from deployer.web.views.common import RunningJob
+from deployer.web.views.overview import EnvironmentCard, ServiceCard, cluster_row
 
 FORM = "application/x-www-form-urlencoded"
 HOSTILE = '<script>alert("x")</script>&"\'<img src=x onerror=alert(1)>'
@@ -173,14 +176,27 @@ def record(revision: int, outcome: str = "succeeded", actor: str = "web:alice") 
                          "sha256:00", actor, "2025-01-02T03:04:05+00:00", outcome)  # type: ignore[arg-type]
 
 
+def row(cluster: str, current: ReleaseRecord | None = None, latest: ReleaseRecord | None = None,
+        findings: list[Finding] | None = None, error: str = ""):  # type: ignore[no-untyped-def]
+    """A cluster's row as the live overview builds it from `deployer status`'s answer."""
+    if error:
+        return cluster_row(cluster, ReleaseStatus(cluster, "production", "apps", error=DeployerError(error)), "")
+    return cluster_row(cluster, ReleaseStatus(cluster, "production", "apps", current, latest, findings or []), "")
+
+
+def overview_page(services: list[ServiceCard], jobs: list[Job] | None = None,
+                  error: tuple[str, str] | None = None, actor: str = "") -> str:
+    return pages.render("overview.html", services=services, jobs=jobs or [], error=error, actor=actor)
+
+
 def test_hostile_text_from_files_clusters_and_logs_is_escaped() -> None:
-    service = ServiceState(HOSTILE, [EnvironmentState(HOSTILE, True, [
-        ClusterState(HOSTILE, record(3, actor=HOSTILE), record(4, "failed")),
-        ClusterState("c2", error=HOSTILE)])], error=HOSTILE)
+    running = RunningJob("abc123", "deploy", HOSTILE, HOSTILE, HOSTILE, HOSTILE)
+    service = ServiceCard(HOSTILE, [EnvironmentCard(HOSTILE, True, None, [
+        row(HOSTILE, record(3, actor=HOSTILE), record(4, "failed")), row("c2", error=HOSTILE)], running)],
+        error=HOSTILE)
     job = Job("abc123", JobForm("deploy", "hello", "staging"), HOSTILE, 0.0, lines=[HOSTILE, "ok </pre><b>"],
               finished=1.0, exit_code=7, report=HOSTILE, error=HOSTILE, hint=HOSTILE)
-    for html in (pages.index_page([service], [job], {(HOSTILE, HOSTILE): job}, actor=HOSTILE,
-                                  error=(HOSTILE, HOSTILE)),
+    for html in (overview_page([service], [job], (HOSTILE, HOSTILE), actor=HOSTILE),
                  pages.job_page(job, actor=HOSTILE),
                  pages.error_page(400, HOSTILE, HOSTILE, actor=HOSTILE, link=("/jobs/abc123", HOSTILE))):
         assert "<script>" not in html and "<img" not in html and "</pre><b>" not in html
@@ -189,15 +205,15 @@ def test_hostile_text_from_files_clusters_and_logs_is_escaped() -> None:
 
 
 def test_the_overview_shows_each_clusters_release_and_production_asks_for_the_name() -> None:
-    service = ServiceState("hello", [
-        EnvironmentState("staging", False, [ClusterState("c1", record(2), record(2)),
-                                            ClusterState("c2", None, record(1, "failed")),
-                                            ClusterState("c3")]),
-        EnvironmentState("production", True, [ClusterState("c1", record(3), record(4, "failed"))])])
-    html = pages.index_page([service], [], {})
-    assert "<strong>r2</strong>" in html and f'<code title="reg/hello@sha256:{"ab" * 32}">abababababab</code>' in html
+    service = ServiceCard("hello", [
+        EnvironmentCard("staging", False, None, [row("c1", record(2), record(2)),
+                                                 row("c2", None, record(1, "failed")), row("c3")]),
+        EnvironmentCard("production", True, None, [row("c1", record(3), record(4, "failed"))])])
+    html = overview_page([service])
+    assert "<strong>r2</strong>" in html
+    assert f'<code class="digest" title="reg/hello@sha256:{"ab" * 32}">abababababab</code>' in html
     assert "no release; latest r1 failed" in html and "never deployed" in html
-    assert "<strong>r3</strong><div class=\"note\">latest r4 failed</div>" in html
+    assert '<strong>r3</strong><div class="note">latest r4 failed</div>' in html
     assert html.count('name="confirm"') == 2  # deploy and rollback in production; never check or staging
     assert 'placeholder="type hello"' in html
     for word in ("gke", "onprem", "on-prem"):
@@ -205,9 +221,8 @@ def test_the_overview_shows_each_clusters_release_and_production_asks_for_the_na
 
 
 def test_the_overview_names_who_is_running_a_job_for_an_environment() -> None:
-    job = Job("abc123", JobForm("rollback", "hello", "staging"), "web:alice", 0.0)
-    html = pages.index_page([ServiceState("hello", [EnvironmentState("staging", False, [])])], [job],
-                            {("hello", "staging"): job})
+    job = RunningJob("abc123", "rollback", "hello", "staging", "web:alice", "rolling back hello in staging")
+    html = overview_page([ServiceCard("hello", [EnvironmentCard("staging", False, None, [], job)])])
     assert 'web:alice is rolling back hello in staging now: <a href="/jobs/abc123">watch the log</a>' in html
 
 
@@ -222,17 +237,15 @@ def test_a_running_job_page_streams_from_the_lines_it_already_shows() -> None:
 def test_the_overview_shows_drift_as_status_does_and_where_a_release_was_promoted_from() -> None:
     from dataclasses import replace
 
-    from deployer.rollout.drift import Finding
-
     promoted = replace(record(2), promoted_from={"environment": "staging", "revisions": {"c1": 5}})
     drift = Finding("image", "Deployment apps/hello", "drift: Deployment apps/hello runs image nginx:latest in "
                                                       "container web, set outside deployer")
     settling = Finding("unobserved", "Deployment apps/hello", "generation 3 is not yet observed")
-    service = ServiceState("hello", [EnvironmentState("production", True, [
-        ClusterState("c1", promoted, promoted, findings=[drift]),
-        ClusterState("c2", record(1), record(1), findings=[settling])])])
-    html = pages.index_page([service], [], {})
+    service = ServiceCard("hello", [EnvironmentCard("production", True, None, [
+        row("c1", promoted, promoted, findings=[drift]), row("c2", record(1), record(1), findings=[settling])])])
+    html = overview_page([service])
     assert '<div class="note">promoted from staging (r5 on c1)</div>' in html
-    assert ('<tr class="drift"><td>c1</td>' in html and '<div class="drift" role="alert">drift: Deployment '
-            "apps/hello runs image nginx:latest in container web, set outside deployer</div>" in html)
-    assert '<tr><td>c2</td>' in html and '<div class="note">generation 3 is not yet observed</div>' in html
+    assert ('<tr data-cluster="c1" class="drift"><td>c1</td>' in html and '<div class="drift" role="alert">drift: '
+            "Deployment apps/hello runs image nginx:latest in container web, set outside deployer</div>" in html)
+    assert '<tr data-cluster="c2"><td>c2</td>' in html
+    assert '<div class="note">generation 3 is not yet observed</div>' in html

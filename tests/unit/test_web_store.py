@@ -240,3 +240,43 @@ def test_a_postgresql_url_uses_psycopg_3_and_messages_hide_its_password() -> Non
     url = database.parse_url("postgresql://deployer:hunter2@db.internal:5432/deployer")
     assert url.drivername == "postgresql+psycopg"
     assert "hunter2" not in database.shown(url) and "db.internal" in database.shown(url)
+
+
+# --- the worker processes of `deployer web` -------------------------------------------------------
+
+def test_restart_delays_double_with_each_quick_death_up_to_a_minute() -> None:
+    from deployer.web.pool import restart_delay
+
+    assert [restart_delay(n) for n in (1, 2, 3, 4, 7, 50)] == [1.0, 2.0, 4.0, 8.0, 60.0, 60.0]
+
+
+def test_a_killed_worker_is_replaced_and_its_replacement_claims_the_next_job(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from deployer.polling import poll_until
+    from deployer.web.pool import WorkerPool
+    from tests.conftest import REPO
+
+    url = database.default_url(tmp_path / "state")
+    store = JobStore(open_database(url))
+    said: list[str] = []
+    pool = WorkerPool(1, REPO, url, grace="1s", stale_after=10, log=said.append)
+    pool.start()
+    try:
+        [first] = pool.names
+        os.kill(pool.procs[0].pid, signal.SIGKILL)
+        replaced = poll_until(lambda: pool.names if pool.names != [first] else None, 30, interval=0.1)
+        assert replaced is not None, said
+        [second] = replaced
+        assert said[0] == f"deployer web: worker {first} exited with code -9; starting another in 1s"
+        assert said[1] == f"deployer web: started worker {second}"
+        # A job for a service the folder does not declare: the new worker claims it and fails it.
+        job_id = store.submit(JobForm("check", "no-such-service", "staging"), "web:alice").id
+        done = poll_until(lambda: (j if (j := store.get(job_id)) and j.finished else None), 60, interval=0.1)
+        assert done is not None and done.worker == second and done.exit_code == 2, done
+    finally:
+        pool.signal(signal.SIGTERM)
+        pool.wait()
+    assert all(proc.poll() is not None for proc in pool.procs)
+    assert len(said) == 2  # stopping the pool replaces nobody

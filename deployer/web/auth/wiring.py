@@ -32,6 +32,13 @@ def viewer(request: Request) -> str:
     return identity.email if identity is not None else "not signed in"
 
 
+def session_user(request: Request) -> str:
+    """The email of the user signed in with a session of this page ("" for nobody, the anonymous
+    user, or a user named by a trusted proxy: signing out is the proxy's, not ours)."""
+    identity = identity_of(request)
+    return identity.email if identity is not None and identity.via not in ("none", "proxy") else ""
+
+
 def install(ctx: WebContext, settings: AuthSettings,
             clock: Callable[[], float] = time.time) -> tuple[list[Middleware], list[BaseRoute]]:
     auth = WebAuth(settings, ctx.load, on_refusal=lambda refusal: ctx.store.refused(refusal_entry(refusal)),
@@ -39,4 +46,5 @@ def install(ctx: WebContext, settings: AuthSettings,
     ctx.authorize = auth.authorize
     ctx.identify = viewer
     ctx.templates.globals.update(csrf_field=auth.csrf_field, may=auth.may, csrf_token=auth.csrf_token)
+    ctx.templates.globals.update(session_user=session_user, sign_in_offered=auth.signin is not None)
     return auth.middleware(), list(auth.routes())

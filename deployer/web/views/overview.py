@@ -106,13 +106,14 @@ def service_card(config: Config, name: str, found: list[ReleaseStatus] | Deploye
     running = {j.environment: j for j in jobs if j.service == name}
     environments = []
     for env_name, env in service.environments.items():
-        rows = [_row(cluster, by_place.get((cluster, env_name)), error) for cluster in env.clusters]
+        rows = [cluster_row(cluster, by_place.get((cluster, env_name)), error) for cluster in env.clusters]
         environments.append(EnvironmentCard(env_name, production_of(config, name, env_name), env.promote_from,
                                             rows, running.get(env_name)))
     return ServiceCard(name, environments, error)
 
 
-def _row(cluster: str, found: ReleaseStatus | None, error: str) -> ClusterRow:
+def cluster_row(cluster: str, found: ReleaseStatus | None, error: str) -> ClusterRow:
+    """What one cluster's row says: its release and notes, drift, or why it could not be read."""
     if found is None:
         return ClusterRow(cluster, error=error or "not read")
     if found.error is not None:
