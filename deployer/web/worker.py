@@ -27,6 +27,8 @@ from deployer.stopping import Stop
 from deployer.web.forms import JobForm
 from deployer.web.jobs import Ending, Job, Progress, Work, run_work
 from deployer.web.store.jobs import JobStore
+from deployer.web.store.waves import WaveRecorder
+from deployer.web.waves import recording
 
 if TYPE_CHECKING:
     from deployer.pipeline.report import RunReport
@@ -123,7 +125,8 @@ class Worker:
                  f"for {job.actor}")
         try:
             try:
-                ending = run_work(job.id, self.work_for(self.config_dir, job.form, job.actor, stop), progress)
+                with recording(WaveRecorder(self.store, job.id, self.say)):
+                    ending = run_work(job.id, self.work_for(self.config_dir, job.form, job.actor, stop), progress)
             finally:
                 log.close()  # every line is in the database before the job is settled
             self.store.settle(job.id, self.name, ending)
