@@ -135,8 +135,9 @@ def test_the_page_shows_wave_one_baking_pause_holds_wave_two_and_resume_finishes
     assert greeting(platform, "local-gke", name) == "hi"
     done = page.request.get(f"{base}/api{job}").json()
     assert done["exitCode"] == ExitCode.OK, done
-    steers = [(e["event"], e["actor"], e.get("waveNumber")) for e in ctx.store.audit() if e["job"] == job.rsplit("/")[-1]
-              and e["event"].startswith("wave-")]
+    job_id = job.rsplit("/")[-1]
+    steers = [(e["event"], e["actor"], e.get("waveNumber")) for e in ctx.store.audit()
+              if e["job"] == job_id and e["event"].startswith("wave-")]
     assert steers == [("wave-pause", "web:127.0.0.1", 1), ("wave-resume", "web:127.0.0.1", 1)]
     screenshot(page, "waves-finished")
 

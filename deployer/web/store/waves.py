@@ -11,10 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from deployer.redact import scrub
+from deployer.rollout.waves import WaveEvent
 from deployer.web.jobs import Job
 from deployer.web.store.jobs import JobStore
 from deployer.web.store.schema import audit, job_waves
-from deployer.rollout.waves import WaveEvent
 from deployer.web.waves import Board, fold
 
 
