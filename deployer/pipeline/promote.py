@@ -23,6 +23,7 @@ from deployer.pipeline.deploy import DeployRequest, deploy
 from deployer.pipeline.promote_from import source_records
 from deployer.pipeline.report import RunReport
 from deployer.pipeline.steps import default_actor
+from deployer.pipeline.waves import OnWave
 from deployer.rollout.promotion import Promotion, promotable
 
 
@@ -41,6 +42,8 @@ class PromoteRequest:
     lock_lease: int = 30
     commit: str | None = None
     """The commit the source must be running (Jenkins passes its own): refused if it runs another."""
+    on_wave: OnWave | None = None
+    """Called with each wave's progress, as ``DeployRequest.on_wave`` (the page's live waves)."""
 
 
 def promote(request: PromoteRequest, app: App) -> RunReport:
@@ -54,7 +57,8 @@ def promote(request: PromoteRequest, app: App) -> RunReport:
                               f"to {request.source} again first.")
     app.progress("", f"promoting {chosen.describe()} to {request.environment}")
     run = deploy(DeployRequest(service.name, request.environment, request.clusters, request.dry_run, request.actor,
-                               request.wait_for_lock, lock_lease=request.lock_lease, promotion=chosen), app)
+                               request.wait_for_lock, lock_lease=request.lock_lease, promotion=chosen,
+                               on_wave=request.on_wave), app)
     run.action = "promote"
     run.notes.insert(0, f"promoted {chosen.describe()}")
     return run

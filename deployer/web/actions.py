@@ -45,13 +45,15 @@ def job_work(config: Config, form: JobForm, actor: str, stop: Stop | None = None
         from deployer.pipeline.deploy import DeployRequest, deploy
         from deployer.pipeline.promote import PromoteRequest, promote
         from deployer.pipeline.rollback import RollbackRequest, rollback
+        from deployer.web.waves import current_sink
 
         with App(config, progress=progress, stop=stop) as app:
             if form.action == "promote":
-                return promote(PromoteRequest(form.service, form.source, form.environment, actor=actor), app)
+                return promote(PromoteRequest(form.service, form.source, form.environment, actor=actor,
+                                              on_wave=current_sink()), app)
             if form.action == "rollback":
                 return rollback(RollbackRequest(form.service, form.environment, form.revision, actor=actor), app)
             return deploy(DeployRequest(form.service, form.environment, dry_run=form.action == "check",
-                                        actor=actor), app)
+                                        actor=actor, on_wave=current_sink()), app)
 
     return work

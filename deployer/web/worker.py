@@ -26,6 +26,8 @@ from deployer.stopping import Stop
 from deployer.web.forms import JobForm
 from deployer.web.jobs import Ending, Job, Progress, Report, Work, run_work
 from deployer.web.store.jobs import JobStore
+from deployer.web.store.waves import WaveRecorder
+from deployer.web.waves import recording
 
 WorkFor = Callable[[Path, JobForm, str, Stop, str], Work]
 """``work_for(config_dir, form, actor, stop, job_id)``: the job's body (default: the pipeline's, through
@@ -120,7 +122,9 @@ class Worker:
                  f"for {job.actor}")
         try:
             try:
-                ending = run_work(job.id, self.work_for(self.config_dir, job.form, job.actor, stop, job.id), progress)
+                with recording(WaveRecorder(self.store, job.id, self.say)):
+                    ending = run_work(job.id, self.work_for(self.config_dir, job.form, job.actor, stop, job.id),
+                                      progress)
             finally:
                 log.close()  # every line is in the database before the job is settled
             self.store.settle(job.id, self.name, ending)

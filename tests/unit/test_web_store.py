@@ -26,6 +26,7 @@ from deployer.web.store.database import SchemaTooNew, open_database
 from deployer.web.store.jobs import JobStore
 from deployer.web.store.schema import job_lines
 from deployer.web.worker import Worker
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -213,7 +214,8 @@ def upgrades_keeping_jobs_and_refuses_newer(url: str) -> None:
         db.execute(sa.text("INSERT INTO jobs (id, action, service, environment, actor, state, created) "
                            "VALUES ('abc', 'deploy', 'hello', 'staging', 'web:alice', 'finished', 1.0)"))
     store = JobStore(open_database(url))
-    assert database.current_revision(store.engine) == "0002"
+    newest = max(p.name[:4] for p in (REPO / "deployer/web/store/migrations/versions").glob("0*.py"))
+    assert database.current_revision(store.engine) == newest  # every migration shipped ran
     old = store.get("abc")
     assert old is not None and (old.state, old.form.source) == ("finished", "")
     promote = store.submit(JobForm("promote", "hello", "production", source="staging"), "web:alice")

@@ -29,6 +29,7 @@ from deployer.errors import DeployerError, UsageError
 from deployer.web import reads
 from deployer.web.jobs import Job, headline
 from deployer.web.routes.respond import context_of, error, json, page
+from deployer.web.routes.waves import with_waves
 from deployer.web.shared_app import SharedApp
 from deployer.web.views.common import RunningJob
 from deployer.web.views.history import ServiceHistory
@@ -62,6 +63,7 @@ async def overview(request: Request) -> Response:
     ctx = context_of(request)
     await run_in_threadpool(ctx.store.reap, ctx.settings.stale_after)  # a dead worker's job shows as interrupted
     jobs = running_jobs(await run_in_threadpool(ctx.store.active))
+    jobs = await run_in_threadpool(with_waves, ctx, jobs)  # a deploy baking a wave says so
     problem = None
     services: list[Any] = []
     try:

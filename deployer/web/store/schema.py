@@ -65,3 +65,10 @@ audit = sa.Table(
     sa.Column("detail", sa.JSON, nullable=False),
     sa.Index("audit_by_time", "time"),
 )
+
+job_waves = sa.Table(  # revision 0005: the waves of a running deploy (deployer.web.store.waves)
+    "job_waves", metadata,
+    sa.Column("job_id", sa.String(32), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("updated", sa.Float, nullable=False),
+    sa.Column("board", sa.JSON, nullable=False),
+)

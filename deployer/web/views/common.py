@@ -57,7 +57,9 @@ class RunningJob:
     environment: str
     actor: str
     headline: str
+    waves: str = ""
+    """Where a deploy in waves is, for example "wave 1/2 baking, 40s left" (deployer.web.routes.waves)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "action": self.action, "service": self.service, "environment": self.environment,
-                "actor": self.actor, "headline": self.headline, "url": f"/jobs/{self.id}"}
+                "actor": self.actor, "headline": self.headline, "url": f"/jobs/{self.id}", "waves": self.waves}
