@@ -213,7 +213,7 @@ def upgrades_keeping_jobs_and_refuses_newer(url: str) -> None:
         db.execute(sa.text("INSERT INTO jobs (id, action, service, environment, actor, state, created) "
                            "VALUES ('abc', 'deploy', 'hello', 'staging', 'web:alice', 'finished', 1.0)"))
     store = JobStore(open_database(url))
-    assert database.current_revision(store.engine) == "0002"
+    assert database.current_revision(store.engine) == "0003"
     old = store.get("abc")
     assert old is not None and (old.state, old.form.source) == ("finished", "")
     promote = store.submit(JobForm("promote", "hello", "production", source="staging"), "web:alice")

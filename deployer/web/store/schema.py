@@ -65,3 +65,17 @@ audit = sa.Table(
     sa.Column("detail", sa.JSON, nullable=False),
     sa.Index("audit_by_time", "time"),
 )
+
+queue_entries = sa.Table(  # the push queue (revision 0003); deployer.web.queue
+    "queue_entries", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("queue", sa.String(63), nullable=False),  # a service, or the group it deploys with
+    sa.Column("environment", sa.String(63), nullable=False),
+    sa.Column("actor", sa.String(80), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("joined", sa.Float, nullable=False),
+    sa.Column("turn_since", sa.Float, nullable=True),
+    sa.Column("job_id", sa.String(32), nullable=True),
+    sa.Index("queue_entries_by_queue", "queue", "environment", "seq"),
+    sa.Index("queue_entries_one_per_actor", "queue", "environment", "actor", unique=True),
+)
