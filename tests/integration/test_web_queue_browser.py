@@ -40,6 +40,20 @@ def third_page(browser) -> Iterator[object]:
     yield from fresh_page(browser)
 
 
+def scrape(page, base: str) -> dict[str, float]:
+    """The page's /metrics as {series: value} (Prometheus' text format, parsed by prometheus_client)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = page.request.get(base + "/metrics", timeout=TIMEOUT_MS)
+    assert answer.ok, answer.status
+    found = {}
+    for family in text_string_to_metric_families(answer.text()):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            found[f"{sample.name}{{{labels}}}"] = sample.value
+    return found
+
+
 def your_turn(page) -> None:
     """The queue page, refreshed live by its own polling, says it is this viewer's turn."""
     page.wait_for_function("() => document.getElementById('your-place').textContent.includes('your turn')",
@@ -81,11 +95,15 @@ def test_two_people_take_turns_and_a_deploy_pressed_around_the_queue_waits_in_it
     assert jobs == []  # nothing was started around the queue
     screenshot(cat, "queue-press-around-the-queue-waits")
 
+    before = scrape(dev, base)
+    assert before.get(f'deployer_queue_length{{queue="{name}/staging"}}') == 3.0
     dev.get_by_role("button", name=re.compile("^Deploy to staging$")).click()
-    dev.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"))
-
     job = follow_job_to_its_end(dev, base)
     assert (job["outcome"], job["exitCode"]) == ("succeeded", 0), "\n".join(job["log"]) + job["report"] + job["error"]
+    after = scrape(dev, base)
+    deploys = (f'deployer_page_jobs_total{{action="deploy",environment="staging",outcome="succeeded",'
+               f'service="{name}"}}')
+    assert (before.get(deploys, 0.0), after.get(deploys)) == (0.0, 1.0)  # exactly one deploy, in the page's /metrics
 
     your_turn(bob)  # Bob's open page hears it by itself (it polls the queue's JSON)
     screenshot(bob, "queue-your-turn")

@@ -28,6 +28,8 @@ class PageQueues:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self.metrics = DeployMetrics()
+        """The page's /metrics registry (deployer.web.routes.metrics adds the job counts at its first scrape)."""
+        self.collecting = False
         self.store = QueueStore(ctx.store.engine, turn_seconds=ctx.settings.queue_turn_seconds,
                                 on_turn=self._turn)
 
