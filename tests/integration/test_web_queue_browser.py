@@ -117,3 +117,13 @@ def test_two_people_take_turns_and_a_deploy_pressed_around_the_queue_waits_in_it
     your_turn(cat)  # Cat's open page hears the turn by itself
     entries = api(cat, base, f"/api/queues/{name}/staging")["entries"]
     assert [(e["actor"], e["turn"]) for e in entries] == [(f"web:{CAT}", True)]
+
+    # The service page draws the DORA charts of the two deploys (screenshot kept as an artifact).
+    dev.goto(f"{base}/services/{name}")
+    charts = dev.locator('section[data-environment="staging"] img.chart')
+    assert charts.count() == 4
+    dev.wait_for_function("() => [...document.querySelectorAll('img.chart')].every(i => i.complete && "
+                          "i.naturalWidth > 0)", timeout=TIMEOUT_MS)
+    svg = dev.request.get(f"{base}/services/{name}/charts/staging/deploys-per-day.svg", timeout=TIMEOUT_MS)
+    assert svg.ok and svg.headers["content-type"].startswith("image/svg+xml") and "<svg" in svg.text()
+    screenshot(dev, "service-page-charts")
