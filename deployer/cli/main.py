@@ -42,6 +42,7 @@ COMMANDS = {
     "wave": "deployer.cli.wave:wave",
     "jenkins": "deployer.cli.jenkins:jenkins",
     "worker": "deployer.cli.worker:worker",
+    "queue": "deployer.cli.queue:queue",
 }
 
 
@@ -127,6 +128,7 @@ SHORT_HELP = {
     "wave": "Pause, resume or abort a deploy in waves while it bakes.",
     "jenkins": "Run a deploy or rollback as a build of the service's Jenkins job and follow it.",
     "worker": "Run the deploy page's queued jobs from its database (more machines, one PostgreSQL).",
+    "queue": "Take turns deploying: join, leave or list the deploy page's push queue.",
 }
 
 

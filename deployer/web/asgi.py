@@ -21,14 +21,15 @@ from starlette.routing import BaseRoute
 from deployer.redact import scrub
 from deployer.web.context import WebContext
 from deployer.web.headers import AccessLog, SecurityHeaders
-from deployer.web.routes import jobs, pages, services, waves
+from deployer.web.routes import charts, jobs, metrics, pages, queue, services, waves
 from deployer.web.routes.respond import error
 
 
 def create_app(ctx: WebContext, *, middleware: Sequence[Middleware] = (),
                extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     app = Starlette(
-        routes=[*extra_routes, *pages.routes(), *services.routes(), *jobs.routes(), *waves.routes()],
+        routes=[*extra_routes, *pages.routes(), *services.routes(), *jobs.routes(), *waves.routes(),
+                *queue.routes(), *metrics.routes(), *charts.routes()],
         middleware=[Middleware(AccessLog), Middleware(SecurityHeaders), *middleware],
         exception_handlers={HTTPException: _http_error, Exception: _bug},
     )

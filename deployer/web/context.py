@@ -10,7 +10,7 @@ the default trusts an authenticating proxy's X-Forwarded-User, else names the cl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,6 +55,12 @@ class WebSettings:
     """Seconds between keep-alive comments on a quiet live log."""
     stale_after: float = 10.0
     """Seconds without a heartbeat after which a running job is shown interrupted."""
+    queue_turn_seconds: float = 300.0
+    """How long the head of a push queue has to start its deploy before the turn passes on."""
+    queue_groups: dict[str, str] = field(default_factory=dict)
+    """service -> group: services of one group share one push queue per environment."""
+    queue_admin_group: str = "deployer-admins"
+    """Members of this group may move and remove anyone's queue entry."""
 
 
 class WebContext:
@@ -73,6 +79,14 @@ class WebContext:
         self.authorize: Authorize = trust_proxy_user
         self.reads = SharedApp(config_dir)
         """The one App (one client per cluster) the pages read through; closed at shutdown."""
+        from deployer.web.queue.wiring import PageQueues
+
+        self.queues = PageQueues(self)
+        """The push queues (deployer.web.queue), and the page's /metrics registry."""
+        self.groups_of: Callable[[Request], frozenset[str]] = lambda request: frozenset()
+        """The groups sign-in says the requester belongs to (queue administrators are one)."""
+        self.viewer_actor: Identify = proxy_user
+        """The actor the requester's queue entries carry (as ``authorize`` records it)."""
 
     def close(self) -> None:
         self.store.engine.dispose()

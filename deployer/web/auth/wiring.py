@@ -45,6 +45,8 @@ def install(ctx: WebContext, settings: AuthSettings,
                    clock=clock)
     ctx.authorize = auth.authorize
     ctx.identify = viewer
+    ctx.viewer_actor = lambda request: getattr(identity_of(request), "actor", "")
+    ctx.groups_of = lambda request: getattr(identity_of(request), "groups", frozenset())
     ctx.templates.globals.update(csrf_field=auth.csrf_field, may=auth.may, csrf_token=auth.csrf_token)
     ctx.templates.globals.update(session_user=session_user, sign_in_offered=auth.signin is not None)
     return auth.middleware(), list(auth.routes())

@@ -55,6 +55,8 @@ async def press(request: Request) -> Response:
                              f"{MAX_BODY} bytes")
         form = parse_job_form(await request.body(), request.headers.get("Content-Type", ""))
         job = await run_in_threadpool(_start, context_of(request), request, form)
+        if job is None:  # others are queued: the press joined the push queue instead of running around it
+            return RedirectResponse(f"/queues/{form.service}/{form.environment}?placed=1", 303)
     except Busy as exc:
         return error(request, 409, exc.message, exc.hint or "", link=(f"/jobs/{exc.job.id}", "Watch that job"))
     except Refused as exc:  # sign-in's refusals say 401 when signing in could help
@@ -66,14 +68,22 @@ async def press(request: Request) -> Response:
     return RedirectResponse(f"/jobs/{job.id}", 303)
 
 
-def _start(ctx: WebContext, request: Request, form: JobForm) -> Job:
-    """Blocking (reads the configuration, writes the audit line): run in the thread pool."""
+def _start(ctx: WebContext, request: Request, form: JobForm) -> Job | None:
+    """Blocking (reads the configuration, writes the audit line): run in the thread pool. None: the
+    deploy went into the service's push queue (deployer.web.queue); a dry-run check never queues."""
     from deployer.web.actions import admit
 
     actor = ctx.authorize(request, form.action, form.service, form.environment)  # refused: nothing is read
     config = ctx.load()
     admit(config, form)
-    return ctx.store.submit(form, actor)
+    if form.action == "check":
+        return ctx.store.submit(form, actor)
+    key = ctx.queues.key(form.service, form.environment)
+    if ctx.queues.store.press(key, actor) != "run":
+        return None
+    job = ctx.store.submit(form, actor)
+    ctx.queues.store.started(key, actor, job.id)
+    return job
 
 
 async def job_page(request: Request) -> Response:

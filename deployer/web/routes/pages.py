@@ -14,7 +14,8 @@ from starlette.routing import BaseRoute, Route
 
 from deployer.web.routes.respond import error
 
-STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8",
+          "queue.js": "text/javascript; charset=utf-8"}
 STATIC["waves.js"] = "text/javascript; charset=utf-8"  # the live waves of a job page (routes/waves.py)
 
 

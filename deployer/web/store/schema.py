@@ -66,7 +66,22 @@ audit = sa.Table(
     sa.Index("audit_by_time", "time"),
 )
 
-job_waves = sa.Table(  # revision 0005: the waves of a running deploy (deployer.web.store.waves)
+queue_entries = sa.Table(  # the push queue (revision 0003); deployer.web.queue
+    "queue_entries", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("queue", sa.String(63), nullable=False),  # a service, or the group it deploys with
+    sa.Column("environment", sa.String(63), nullable=False),
+    sa.Column("actor", sa.String(80), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("joined", sa.Float, nullable=False),
+    sa.Column("turn_since", sa.Float, nullable=True),
+    sa.Column("job_id", sa.String(32), nullable=True),
+    sa.Index("queue_entries_by_queue", "queue", "environment", "seq"),
+    sa.Index("queue_entries_one_per_actor", "queue", "environment", "actor", unique=True),
+)
+
+
+job_waves = sa.Table(  # revision 0004: the waves of a running deploy (deployer.web.store.waves)
     "job_waves", metadata,
     sa.Column("job_id", sa.String(32), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("updated", sa.Float, nullable=False),

@@ -1,11 +1,8 @@
 """The waves of a running deploy, as the job page shows them (issue 16): one row per job, the
 latest board (every wave's state, message and bake time left) as JSON, rewritten on each event.
 
-Revision ID: 0005
-Revises: 0002
-
-Written beside 0003 (push queue) and 0004 (executors) on other branches: when they merge, point
-``down_revision`` at the newest of them so the chain stays one line.
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -13,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
