@@ -89,6 +89,8 @@ def web(ctx: click.Context, /, host: str, port: int, state_dir: Path | None, dat
     server = make_server(create_app(web_ctx, middleware=middleware, extra_routes=auth_routes))
     pool = WorkerPool(workers, settings.config_dir, web_ctx.database_url, grace=grace_period, stale_after=stale)
     pool.start()
+    # Turns pass on (and their queue-turn notifications go out) when due, not when someone next looks.
+    sweeper = web_ctx.queues.start_sweeping()
     click.echo(f"deployer web: serving {settings.config_dir} on http://{bound_host}:{bound_port}/ "
                f"(database {shown(web_ctx.database_url)}; {workers} worker(s); Ctrl-C stops)", err=True)
     click.echo(f"deployer web: {describe(auth)}", err=True)
@@ -130,6 +132,7 @@ def web(ctx: click.Context, /, host: str, port: int, state_dir: Path | None, dat
     pool.wait()
     if running:
         click.echo("deployer web: every job stopped", err=True)
+    sweeper.stop()
     web_ctx.close()
     return 0
 

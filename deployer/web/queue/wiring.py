@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 from deployer.notify.events import Event
@@ -39,6 +40,20 @@ class PageQueues:
         members = sorted({s for s, g in groups.items() if g == name} | {service})
         return QueueKey(name, environment, tuple(members))
 
+    def sweep(self) -> int:
+        """Pass on every turn that is due in every queue; returns how many queues were looked at.
+        Reading a queue passes its turn on, but a queue nobody watches would otherwise give the
+        next person the turn (and their queue-turn notification) only when someone next looks."""
+        names = self.store.queues()
+        for name, environment in names:
+            self.store.entries(self.key(name, environment))
+        return len(names)
+
+    def start_sweeping(self, interval: float = 1.0) -> Sweeper:
+        sweeper = Sweeper(self, interval)
+        sweeper.start()
+        return sweeper
+
     def _turn(self, key: QueueKey, entry: Entry) -> None:
         event = turn_event(key, entry, self.store.clock())
         self.metrics.queue_wait.labels(key.name).observe(event.seconds or 0.0)
@@ -51,3 +66,27 @@ class PageQueues:
         except Exception as exc:  # noqa: BLE001 -- a notification never stops the queue
             print(f"deployer web: the queue-turn notification of {key.name} failed: {type(exc).__name__}",
                   file=sys.stderr, flush=True)
+
+
+class Sweeper:
+    """``deployer web``'s background pass over the queues, every ``interval`` seconds until stopped."""
+
+    def __init__(self, queues: PageQueues, interval: float) -> None:
+        self.queues, self.interval = queues, interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="queue-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                self.queues.sweep()
+            except Exception as exc:  # noqa: BLE001 -- a database hiccup waits for the next pass
+                print(f"deployer web: the queues could not be swept this pass: {type(exc).__name__}",
+                      file=sys.stderr, flush=True)
