@@ -3,6 +3,7 @@
     POST /jobs                 action, service, environment[, revision][, from][, confirm] -> 303 /jobs/<id>
     GET  /jobs/<id>            the job page with its live log
     POST /jobs/<id>/cancel     cancel a queued job, or stop a running one -> 303 /jobs/<id>
+    POST /jobs/<id>/approve    approve the production input its Jenkins build waits at -> 303 /jobs/<id>
     GET  /jobs/<id>/events     the log as Server-Sent Events, ending with a "done" event
     GET  /api/jobs/<id>        the job as JSON (log, outcome, exit code, report)
 """
@@ -90,7 +91,12 @@ async def job_page(request: Request) -> Response:
     job = await _job_or_404(request)
     if isinstance(job, Response):
         return job
-    return page(request, "job.html", job=job)
+    from deployer.web.jenkins_work import approval_of
+
+    approval = approval_of(job.lines) if job.running else None
+    may_approve = approval is not None and await run_in_threadpool(
+        context_of(request).may_deploy, request, job.form.service, job.form.environment)
+    return page(request, "job.html", job=job, approval=approval, may_approve=may_approve)
 
 
 async def api_job(request: Request) -> Response:
@@ -136,9 +142,39 @@ async def cancel(request: Request) -> Response:
     return RedirectResponse(f"/jobs/{job.id}", 303)
 
 
+async def approve(request: Request) -> Response:
+    """Approve in Jenkins the input the job's build waits at (a production deploy's promotion): only
+    a user who may deploy the job's environment by the service's access groups may; the page relays
+    it with its Jenkins API token, so Jenkins records the page's Jenkins user and the audit log the
+    page's user."""
+    job = await _job_or_404(request)
+    if isinstance(job, Response):
+        return job
+    if not same_origin(request.headers.get("Origin"), request.headers.get("Referer"), request.headers.get("Host")):
+        return error(request, 403, "this request came from another site's page",
+                     "Press the button on the deployer page itself.")
+    ctx = context_of(request)
+    try:
+        await run_in_threadpool(ctx.authorize, request, "deploy", job.form.service, job.form.environment)
+    except Refused as exc:
+        return error(request, 403, exc.message, exc.hint or "")
+    from deployer.web.jenkins_work import approve_in_jenkins
+
+    try:
+        if not job.running:
+            raise UsageError(f"job {job.id} has ended; there is nothing to approve")
+        await run_in_threadpool(lambda: approve_in_jenkins(ctx.load(), job.lines))
+    except UsageError as exc:
+        return error(request, 409, exc.message, exc.hint or "")
+    except DeployerError as exc:   # Jenkins refused or is unreachable: say so, the build still waits
+        return error(request, 502, exc.message, exc.hint or "")
+    return RedirectResponse(f"/jobs/{job.id}", 303)
+
+
 def routes() -> list[BaseRoute]:
     return [Route("/jobs", press, methods=["POST"]),
             Route("/jobs/{job_id}/cancel", cancel, methods=["POST"]),
+            Route("/jobs/{job_id}/approve", approve, methods=["POST"]),
             Route("/jobs/{job_id}", job_page, methods=["GET"]),
             Route("/jobs/{job_id}/events", events, methods=["GET"]),
             Route("/api/jobs/{job_id}", api_job, methods=["GET"])]
