@@ -232,7 +232,7 @@ def test_a_production_deploy_waits_for_approval_which_only_a_production_member_m
 
     def waiting() -> dict | None:
         job = page.request.get(base + "/api/jobs/" + job_id, timeout=TIMEOUT_MS).json()
-        assert job["state"] == "running", "\n".join(job["log"])[-6000:]
+        assert job["state"] in ("queued", "running"), "\n".join(job["log"])[-6000:]
         return job if any("jenkins: waiting for approval in Jenkins: " in line for line in job["log"]) else None
 
     job = poll_until(waiting, TIMEOUT_MS * 3 / 1000, interval=0.5)
