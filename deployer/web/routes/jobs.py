@@ -123,9 +123,9 @@ async def events(request: Request) -> Response:
                                sep="\n", ping=max(1.0, ctx.settings.keep_alive * 2))
 
 
-async def cancel(request: Request) -> Response:
-    """Whoever may run the job's action may cancel it; a running job stops as a signalled CLI run
-    does (its worker polls the request with its heartbeat)."""
+async def _authorized_post(request: Request, action: str | None) -> tuple[Job, str] | Response:
+    """A POST about a job, from the page itself, by someone who may do ``action`` (None: the job's
+    own action) on the job's service and environment: the job and the actor, or the refusal."""
     job = await _job_or_404(request)
     if isinstance(job, Response):
         return job
@@ -134,11 +134,21 @@ async def cancel(request: Request) -> Response:
                      "Press the button on the deployer page itself.")
     ctx = context_of(request)
     try:
-        actor = await run_in_threadpool(ctx.authorize, request, job.form.action, job.form.service,
+        actor = await run_in_threadpool(ctx.authorize, request, action or job.form.action, job.form.service,
                                         job.form.environment)
     except Refused as exc:
         return error(request, 403, exc.message, exc.hint or "")
-    await run_in_threadpool(ctx.store.cancel, job.id, actor)
+    return job, actor
+
+
+async def cancel(request: Request) -> Response:
+    """Whoever may run the job's action may cancel it; a running job stops as a signalled CLI run
+    does (its worker polls the request with its heartbeat)."""
+    allowed = await _authorized_post(request, None)
+    if isinstance(allowed, Response):
+        return allowed
+    job, actor = allowed
+    await run_in_threadpool(context_of(request).store.cancel, job.id, actor)
     return RedirectResponse(f"/jobs/{job.id}", 303)
 
 
@@ -147,23 +157,17 @@ async def approve(request: Request) -> Response:
     a user who may deploy the job's environment by the service's access groups may; the page relays
     it with its Jenkins API token, so Jenkins records the page's Jenkins user and the audit log the
     page's user."""
-    job = await _job_or_404(request)
-    if isinstance(job, Response):
-        return job
-    if not same_origin(request.headers.get("Origin"), request.headers.get("Referer"), request.headers.get("Host")):
-        return error(request, 403, "this request came from another site's page",
-                     "Press the button on the deployer page itself.")
-    ctx = context_of(request)
-    try:
-        await run_in_threadpool(ctx.authorize, request, "deploy", job.form.service, job.form.environment)
-    except Refused as exc:
-        return error(request, 403, exc.message, exc.hint or "")
+    allowed = await _authorized_post(request, "deploy")
+    if isinstance(allowed, Response):
+        return allowed
+    (job, actor), ctx = allowed, context_of(request)
     from deployer.web.jenkins_work import approve_in_jenkins
 
     try:
         if not job.running:
             raise UsageError(f"job {job.id} has ended; there is nothing to approve")
-        await run_in_threadpool(lambda: approve_in_jenkins(ctx.load(), job.lines))
+        build_url = await run_in_threadpool(lambda: approve_in_jenkins(ctx.load(), job.lines))
+        await run_in_threadpool(ctx.store.approved, job, actor, build_url)
     except UsageError as exc:
         return error(request, 409, exc.message, exc.hint or "")
     except DeployerError as exc:   # Jenkins refused or is unreachable: say so, the build still waits
