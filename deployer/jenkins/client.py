@@ -20,7 +20,7 @@ import requests
 from deployer import redact
 from deployer.errors import JenkinsError
 from deployer.jenkins import responses
-from deployer.jenkins.responses import Build, ConsoleChunk, Crumb, QueueItem
+from deployer.jenkins.responses import Build, ConsoleChunk, Crumb, PendingInput, QueueItem
 
 T = TypeVar("T")
 
@@ -98,6 +98,22 @@ class JenkinsClient:
         """Abort a running build, as its Abort button does (Run.doStop: the sh step's process is
         interrupted, then killed)."""
         self._post(self._checked(build_url, "build") + "stop", f"stop {build_url}", allow_redirects=False)
+
+    def pending_inputs(self, build_url: str) -> tuple[PendingInput, ...]:
+        """The input steps the build waits at (pipeline-stage-view's wfapi/pendingInputActions)."""
+        url = self._checked(build_url, "build")
+        response = self._send("GET", url + "wfapi/pendingInputActions", f"read the pending inputs of {build_url}")
+        try:
+            return responses.read_pending_inputs(response.json(), url)
+        except (json.JSONDecodeError, responses.UnexpectedResponse) as exc:
+            raise JenkinsError(f"build {build_url}: Jenkins' pending inputs are not what its API documents: "
+                               f"{exc}") from None
+
+    def answer_input(self, build_url: str, input_id: str, proceed: bool) -> None:
+        """Proceed (approve) or abort the build's pending input, as its buttons do."""
+        verb = "proceedEmpty" if proceed else "abort"
+        self._post(self._checked(build_url, "build") + f"input/{quote(input_id, safe='')}/{verb}",
+                   f"{'approve' if proceed else 'abort'} input {input_id} of {build_url}", allow_redirects=False)
 
     # --- the request pipeline: check, send, translate ------------------------------------------
 

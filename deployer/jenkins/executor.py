@@ -23,11 +23,16 @@ from typing import Any, Protocol
 from deployer.config.models import JenkinsSettings, Service
 from deployer.errors import CredentialsError, ExitCode, JenkinsError, UsageError
 from deployer.jenkins.client import JenkinsClient
-from deployer.jenkins.responses import Build, LineSplitter, QueueItem
+from deployer.jenkins.responses import Build, LineSplitter, PendingInput, QueueItem
 from deployer.polling import Clock, Sleep, poll_until
 
 ACTIONS = ("deploy", "rollback")
 EXTRA_PARAMETERS = ("REVISION", "REQUEST_ID")
+INPUT_REQUESTED = "Input requested"
+"""The console line Jenkins' input step writes when the build starts waiting at it."""
+APPROVAL_LINE = "jenkins: waiting for approval in Jenkins: "
+"""How the executor reports a pending input: ``<approve URL> input <id>: <question>``."""
+INPUT_ANSWERED = ("Approved by ", "Rejected by ")
 """Parameters a caller may add to the ones run_via_jenkins sets itself (deployerPipeline.groovy)."""
 
 
@@ -114,6 +119,26 @@ def clusters_of(report: Mapping[str, Any]) -> tuple[ClusterRelease, ...]:
         found.append(ClusterRelease(str(entry.get("cluster")), str(entry.get("outcome")), entry.get("revision"),
                                     str(entry.get("release") or ""), entry.get("image")))
     return tuple(found)
+
+
+def approval_line(pending: PendingInput) -> str:
+    """The progress line for a pending input (pure; ``waiting_approval`` reads it back)."""
+    return f"{APPROVAL_LINE}{pending.approve_url} input {pending.id}: {pending.message}"
+
+
+def waiting_approval(lines: list[str]) -> tuple[str, str] | None:
+    """(approve URL, input id) of the input a build's log says it waits at now, else None (pure):
+    the last approval line, unless an answer or the build's end came after it."""
+    waiting: tuple[str, str] | None = None
+    for line in lines:
+        where = line.find(APPROVAL_LINE)
+        if where >= 0:
+            url, _, rest = line[where + len(APPROVAL_LINE):].partition(" input ")
+            input_id = rest.partition(":")[0]
+            waiting = (url, input_id) if url and input_id else None
+        elif waiting is not None and (any(a in line for a in INPUT_ANSWERED) or "jenkins: build finished" in line):
+            waiting = None
+    return waiting
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -215,6 +240,10 @@ def _follow_console(jenkins: JenkinsClient, build_url: str, settings: JenkinsSet
         chunk = jenkins.console(build_url, start)
         for line in lines.feed(chunk.data):
             progress(line)
+            if line.strip() == INPUT_REQUESTED:
+                # Where to approve it: Jenkins' own page for the build's pending inputs.
+                for pending in jenkins.pending_inputs(build_url):
+                    progress(approval_line(pending))
         start = chunk.next_start
         if not chunk.more:
             for line in lines.flush():

@@ -20,6 +20,12 @@ Where the shapes come from (jenkinsci/jenkins, core):
 - the console: ``hudson/console/AnnotatedLargeText.java`` and Stapler's ``LargeText.doProgressiveText``
   answer ``logText/progressiveText?start=N`` with the bytes from offset N, ``X-Text-Size`` (the
   offset to ask from next) and ``X-More-Data: true`` while the log may still grow.
+- pending inputs (jenkinsci/pipeline-stage-view-plugin, ``rest-api``: ``PendingInputActionsExt`` served
+  at ``<build>/wfapi/pendingInputActions``): a list of ``{id, proceedText, message, inputs,
+  proceedUrl, abortUrl, redirectApprovalUrl}``, URLs relative to Jenkins' root (its context path
+  included). The input step itself (jenkinsci/pipeline-input-step-plugin, ``InputStepExecution``)
+  proceeds on ``POST <build>/input/<id>/proceedEmpty`` and aborts on ``POST <build>/input/<id>/abort``
+  (the build ends ABORTED); its id defaults to the message's MD5, capitalised (``InputStep.getId``).
 - ``buildWithParameters`` answers ``201 Created`` with ``Location`` the queue item's URL
   (``hudson/model/ParametersDefinitionProperty.java``, since Jenkins 1.519).
 """
@@ -88,6 +94,18 @@ class ConsoleChunk:
     next_start: int
     more: bool
     """Whether the log may still grow (the build runs): ask again from ``next_start``."""
+
+
+@dataclass(frozen=True)
+class PendingInput:
+    """An input step a build waits at: the question, its proceed button's words, and the page in
+    Jenkins where a person approves it."""
+
+    id: str
+    message: str
+    proceed_text: str
+    approve_url: str
+    """Absolute: ``<build>input/``, the build's page for its pending inputs."""
 
 
 def _mapping(doc: Any, what: str) -> Mapping[str, Any]:
@@ -205,3 +223,22 @@ class LineSplitter:
     def flush(self) -> list[str]:
         rest, self._rest = self._rest, b""
         return [rest.rstrip(b"\r").decode("utf-8", errors="replace")] if rest else []
+
+
+_INPUT_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+
+
+def read_pending_inputs(doc: Any, build_url: str) -> tuple[PendingInput, ...]:
+    """A ``wfapi/pendingInputActions`` answer for the build at ``build_url`` (ending in ``/``)."""
+    if not isinstance(doc, list):
+        raise UnexpectedResponse(f"pending inputs: expected a JSON list, got {type(doc).__name__}")
+    found = []
+    for item in doc:
+        item = _mapping(item, "pending input")
+        input_id, message = item.get("id"), item.get("message")
+        if not (isinstance(input_id, str) and _INPUT_ID.match(input_id) and isinstance(message, str)):
+            raise UnexpectedResponse("pending input: no id or message")
+        proceed = item.get("proceedText")
+        found.append(PendingInput(input_id, message, proceed if isinstance(proceed, str) and proceed else "Proceed",
+                                  build_url + "input/"))
+    return tuple(found)

@@ -87,6 +87,9 @@ class WebContext:
         """The groups sign-in says the requester belongs to (queue administrators are one)."""
         self.viewer_actor: Identify = proxy_user
         """The actor the requester's queue entries carry (as ``authorize`` records it)."""
+        self.may_deploy: Callable[[Request, str, str], bool] = lambda request, service, environment: True
+        """``may_deploy(request, service, environment)``: whether to show a button that deploys
+        there (an Approve button); the POST still asks ``authorize``."""
 
     def close(self) -> None:
         self.store.engine.dispose()

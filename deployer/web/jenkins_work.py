@@ -15,7 +15,7 @@ from typing import Any
 
 from deployer.config.loader import JENKINS_SETTINGS_FILE, Config, load_jenkins_settings
 from deployer.errors import ConfigError, ConfigProblem, UsageError
-from deployer.jenkins.executor import JenkinsOutcome, exit_code, run_via_jenkins
+from deployer.jenkins.executor import JenkinsOutcome, client_for, exit_code, run_via_jenkins, waiting_approval
 from deployer.stopping import Stop
 from deployer.web.forms import JobForm
 from deployer.web.jobs import Progress, Work
@@ -89,3 +89,23 @@ def jenkins_work(config: Config, form: JobForm, actor: str, job_id: str, stop: S
         return JenkinsReport(outcome)
 
     return work
+
+
+def approval_of(lines: list[str]) -> tuple[str, str] | None:
+    """(approve URL in Jenkins, input id) while the job's build waits for approval (pure)."""
+    return waiting_approval(lines)
+
+
+def approve_in_jenkins(config: Config, lines: list[str]) -> str:
+    """Proceed the input the job's build waits at, with the page's Jenkins user and API token (the
+    only credential the page holds). Returns the build's URL; UsageError when nothing waits."""
+    waiting = waiting_approval(lines)
+    settings = load_jenkins_settings(config.root)
+    if waiting is None or settings is None:
+        raise UsageError("this job's build does not wait for an approval now",
+                         hint="Reload the page: it may have been approved or aborted already.")
+    approve_url, input_id = waiting
+    build_url = approve_url.removesuffix("input/")
+    with client_for(settings) as jenkins:
+        jenkins.answer_input(build_url, input_id, proceed=True)
+    return build_url

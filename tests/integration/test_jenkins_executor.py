@@ -69,12 +69,19 @@ def name() -> str:
     return f"jx-{uuid.uuid4().hex[:6]}"
 
 
-def write_service(folder: Path, name: str, never_ready_on: list[str]) -> None:
+def write_service(folder: Path, name: str, never_ready_on: list[str], production_group: str | None = None) -> None:
+    """``production_group``: also a production environment (namespace ``<name>-prod``, promoted from
+    staging) that only that group may deploy."""
+    environments: dict = {"staging": {"clusters": list(CLUSTERS)}}
+    if production_group is not None:
+        environments["production"] = {"clusters": list(CLUSTERS), "namespace": f"{name}-prod",
+                                      "promoteFrom": "staging",
+                                      "access": {a: [production_group] for a in ("deploy", "promote", "rollback")}}
     (folder / "services" / f"{name}.yaml").write_text(yaml.safe_dump({
         "name": name, "namespace": name, "manifests": "manifests",
         "image": {"name": "web", "context": str(REPO / "apps" / "hello")},
         "values": {"neverReadyOn": never_ready_on},
-        "environments": {"staging": {"clusters": list(CLUSTERS)}},
+        "environments": environments,
         "rollout": {"timeout": "3m", "onFailure": "rollback-failed"},
         "executor": "jenkins",
     }))
@@ -85,7 +92,7 @@ def jenkins_config(platform, platform_config_dir: Path, name: str, tmp_path_fact
     """What the Jenkins agent deploys from: Jenkins-style cluster files and the service."""
     root = tmp_path_factory.mktemp("jenkins-agent-config")
     (root / "charts").symlink_to(REPO / "charts")
-    write_jenkins_cluster_files(platform, platform_config_dir, root, [name], "jenkins-executor-test")
+    write_jenkins_cluster_files(platform, platform_config_dir, root, [name, f"{name}-prod"], "jenkins-executor-test")
     (root / "services" / "manifests").mkdir(parents=True)
     (root / "services" / "manifests" / "deployment.yaml.j2").write_text(WEB_DEPLOYMENT)
     write_service(root, name, never_ready_on=[])
@@ -126,7 +133,9 @@ def standin(platform, jenkins_config: Path, synced, name: str, tmp_path_factory)
         "jobs": {f"deploy/{name}": {
             "jenkinsfile": str(REPO / "Jenkinsfile"), "workspace": str(workspace),
             "env": {"DEPLOYER_CONFIG_DIR": str(jenkins_config), "GIT_COMMIT": commit}, "agentEnv": agent_env,
-            "notRun": NOT_RUN}},
+            "notRun": NOT_RUN,
+            # A production deploy pauses at its approval until it is approved over the remote API.
+            "waitForInput": True}},
         "credentials": {
             "deployer-local-onprem": {"kind": "string",
                                       "secret": onprem.user_token_files["jenkins-deployer"].read_text().strip()},

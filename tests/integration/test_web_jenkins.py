@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from deployer.jenkins.client import JenkinsClient
 from deployer.polling import poll_until
 from deployer_localplatform.gcp_standin import AdminClient, GcpStandIn
 from tests.integration.browser import TIMEOUT_MS, screenshot
@@ -54,12 +55,15 @@ _SERVING = re.compile(r"serving .* on (http://127\.0\.0\.1:\d+)/")
 CLIENT_ID, CLIENT_SECRET = "deployer-web.jenkins.example", "jenkins-page-client-s3cret"
 DEV = "dev@example.com"
 ACTOR = f"web:{DEV}"
+OUTSIDER = "outsider@example.com"
+"""Signed in, but not in the production group: may deploy staging, not approve production."""
 
 
 @pytest.fixture(scope="module")
 def issuer(tmp_path_factory) -> Iterator[GcpStandIn]:
     with GcpStandIn(tmp_path_factory.mktemp("gcp")) as found:
         AdminClient(found.base_url).add_oidc_user(DEV, [PRODUCTION_GROUP, "staff"], name="Dev")
+        AdminClient(found.base_url).add_oidc_user(OUTSIDER, ["staff"], name="Outsider")
         yield found
 
 
@@ -107,10 +111,10 @@ def processes_of(root: int) -> list[int]:
     return found
 
 
-def sign_in(page, base: str) -> None:
+def sign_in(page, base: str, email: str = DEV) -> None:
     page.goto(base + "/login?next=/")
     page.wait_for_selector("#email")
-    page.fill("#email", DEV)
+    page.fill("#email", email)
     page.click("#next")
     page.wait_for_url(base + "/")
 
@@ -204,3 +208,71 @@ def test_cancel_on_the_page_aborts_the_build_and_every_cluster_ends_on_a_known_r
         assert "deployer.test/never-ready" not in live_pod_labels(platform, cluster, name, name)
         assert f"{cluster}: rolled-back, " in job["report"]
     screenshot(page, "jenkins-job-aborted")
+
+
+def csrf_token_of(page) -> str:
+    token = page.locator('input[name="csrf_token"]').first.get_attribute("value")
+    assert token
+    return str(token)
+
+
+def test_a_production_deploy_waits_for_approval_which_only_a_production_member_may_give_on_the_page(
+        platform, page_web, standin, caller_config: Path, jenkins_config: Path, name: str, page) -> None:
+    base, _ = page_web
+    url, token, _ = standin
+    for folder in (jenkins_config, caller_config):
+        write_service(folder, name, never_ready_on=[], production_group=PRODUCTION_GROUP)
+    sign_in(page, base)
+    started = page.request.post(base + "/jobs", headers={"Origin": base}, timeout=TIMEOUT_MS, form={
+        "action": "deploy", "service": name, "environment": "production", "confirm": name,
+        "csrf_token": csrf_token_of(page)})
+    assert started.ok and re.search(r"/jobs/[0-9a-f]+$", started.url), started.text()[:2000]
+    job_url = started.url
+    job_id = job_url.rsplit("/", 1)[1]
+
+    def waiting() -> dict | None:
+        job = page.request.get(base + "/api/jobs/" + job_id, timeout=TIMEOUT_MS).json()
+        assert job["state"] in ("queued", "running"), "\n".join(job["log"])[-6000:]
+        return job if any("jenkins: waiting for approval in Jenkins: " in line for line in job["log"]) else None
+
+    job = poll_until(waiting, TIMEOUT_MS * 3 / 1000, interval=0.5)
+    assert job is not None, "the build never reached its approval"
+    build_url = next(line.split("jenkins: build ", 1)[1].strip() for line in job["log"]
+                     if "jenkins: build http" in line)
+    page.goto(job_url)
+    assert page.locator("#approval").inner_text().startswith("Waiting for approval in Jenkins")
+    assert page.locator("#approve-url").get_attribute("href") == build_url + "input/"
+    assert page.get_by_role("button", name="Approve").is_visible()
+    screenshot(page, "jenkins-job-waiting-for-approval")
+
+    # Someone outside the production group sees the link but no button, and the server refuses the POST.
+    outsider = page.context.browser.new_context()
+    outsider.set_default_timeout(TIMEOUT_MS)
+    try:
+        other = outsider.new_page()
+        sign_in(other, base, OUTSIDER)
+        other.goto(job_url)
+        assert other.locator("#approve-url").is_visible() and other.get_by_role("button", name="Approve").count() == 0
+        refused = other.request.post(base + f"/jobs/{job_id}/approve", headers={"Origin": base}, timeout=TIMEOUT_MS,
+                                     form={"csrf_token": csrf_token_of(other)}, max_redirects=0)
+        assert refused.status == 403, refused.text()[:2000]
+    finally:
+        outsider.close()
+    with JenkinsClient(url, "deploy-page", token) as jenkins:
+        [pending] = jenkins.pending_inputs(build_url)   # the build still waits
+        assert pending.message == f"Promote {name} to production?"
+        assert jenkins.build(build_url).building
+
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_function("() => !document.getElementById('result').hidden", timeout=TIMEOUT_MS * 3)
+    job = job_api(page, base)
+    log = "\n".join(job["log"])
+    assert (job["outcome"], job["exitCode"]) == ("succeeded", 0), log[-6000:] + job["report"] + job["error"]
+    assert job["result"]["result"] == "SUCCESS"
+    assert any(line.endswith("Approved by deploy-page") for line in job["log"])
+    assert log.index("Approved by deploy-page") < log.index("deployer --output json promote")
+    for cluster in CLUSTERS:
+        assert f"{cluster}: succeeded, " in job["report"]
+        [record] = release_records(platform, cluster, f"{name}-prod", name)
+        assert record["actor"] == f"{ACTOR} via {build_url}"
+    screenshot(page, "jenkins-job-approved")

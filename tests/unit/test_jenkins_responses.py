@@ -164,3 +164,30 @@ def test_jobs_in_folders_and_the_token_stays_on_jenkins():
     assert not responses.same_origin("http://evil.example/job/x/", "http://jenkins.example.internal/")
     assert not responses.same_origin("http://jenkins.example.internal:8080/job/x/", "http://jenkins.example.internal/")
     assert not responses.same_origin("http://jenkins.example.internal/job/x/", "https://jenkins.example.internal/")
+
+
+# wfapi/pendingInputActions (jenkinsci/pipeline-stage-view-plugin, rest-api: PendingInputActionsExt /
+# InputActionExt): URLs relative to Jenkins' root; the id is InputStep.getId's default (the message's
+# MD5, capitalised); inputs lists the input's parameters (none for deployerPipeline.approve).
+PENDING_INPUTS = [{
+    "id": "C7bae4b53ca040c039cb8987abc00a65", "proceedText": "Promote to production",
+    "message": "Promote hello to production?", "inputs": [],
+    "proceedUrl": "/job/deploy/job/hello/42/wfapi/inputSubmit?inputId=C7bae4b53ca040c039cb8987abc00a65",
+    "abortUrl": "/job/deploy/job/hello/42/input/C7bae4b53ca040c039cb8987abc00a65/abort",
+    "redirectApprovalUrl": "/job/deploy/job/hello/42/input/"}]
+
+
+def test_a_pending_input_names_its_question_and_where_to_approve_it():
+    [pending] = responses.read_pending_inputs(PENDING_INPUTS, JOB + "42/")
+    assert pending.id == "C7bae4b53ca040c039cb8987abc00a65"
+    assert (pending.message, pending.proceed_text) == ("Promote hello to production?", "Promote to production")
+    assert pending.approve_url == JOB + "42/input/"
+    assert responses.read_pending_inputs([], JOB + "42/") == ()
+    no_text = [{k: v for k, v in PENDING_INPUTS[0].items() if k != "proceedText"}]
+    assert responses.read_pending_inputs(no_text, JOB + "42/")[0].proceed_text == "Proceed"
+
+
+@pytest.mark.parametrize("doc", [{"id": "x"}, [{"message": "m"}], [{"id": "../../stop", "message": "m"}], ["x"]])
+def test_pending_inputs_of_another_shape_or_with_an_id_that_is_a_path_are_refused(doc):
+    with pytest.raises(UnexpectedResponse):
+        responses.read_pending_inputs(doc, JOB + "42/")

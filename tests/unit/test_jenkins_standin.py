@@ -22,7 +22,7 @@ import harness
 from deployer.config.models import JenkinsSettings, Service
 from deployer.errors import JenkinsError
 from deployer.jenkins.client import JenkinsClient
-from deployer.jenkins.executor import run_via_jenkins
+from deployer.jenkins.executor import run_via_jenkins, waiting_approval
 from deployer_localplatform import pki
 from deployer_localplatform.jenkins_standin import JenkinsStandIn
 
@@ -71,6 +71,22 @@ while :; do sleep 0.1 || true; done
     }
 }
 """
+# A production input as deployerPipeline.approve asks it, then a step that runs only once approved.
+APPROVES = "pipeline {\n    agent any\n" + PARAMETERS + """
+    stages {
+        stage('Approve') {
+            steps {
+                input(message: 'Promote approves to production?', ok: 'Promote to production')
+            }
+        }
+        stage('Deploy to production') {
+            steps {
+                sh(label: 'deploy', script: 'echo promoted after approval')
+            }
+        }
+    }
+}
+"""
 
 
 def service(name: str) -> Service:
@@ -92,12 +108,12 @@ def tls(tmp_path_factory) -> tuple[Path, Path, Path]:
 def standin(tmp_path_factory, tls) -> Iterator[JenkinsStandIn]:
     home = tmp_path_factory.mktemp("jenkins-home")
     jobs = {}
-    for name, text in (("deploys", DEPLOYS), ("hangs", HANGS)):
+    for name, text in (("deploys", DEPLOYS), ("hangs", HANGS), ("approves", APPROVES)):
         workspace = home / "workspaces" / name
         workspace.mkdir(parents=True)
         (workspace / "Jenkinsfile").write_text(text)
         jobs[f"deploy/{name}"] = {"jenkinsfile": str(workspace / "Jenkinsfile"), "workspace": str(workspace),
-                                  "agentEnv": {"PATH": "/usr/bin:/bin"}}
+                                  "agentEnv": {"PATH": "/usr/bin:/bin"}, "waitForInput": name == "approves"}
     config = {"users": {"deploy-page": TOKEN}, "jobs": jobs, "quietPeriod": 0.2, "softKillWaitSeconds": 1}
     server = JenkinsStandIn(config, home, tls=(tls[1], tls[2]))
     server.start()
@@ -191,3 +207,35 @@ def test_a_build_stopped_while_queued_is_cancelled_and_never_runs(standin, tls, 
     assert (outcome.result, outcome.build_url) == ("CANCELLED", None)
     with JenkinsClient(standin.jenkins.base, "deploy-page", TOKEN, ca_file=str(tls[0])) as jenkins:
         assert jenkins.queue_item(outcome.queue_url).status == "cancelled"
+
+
+@pytest.mark.parametrize("proceed", [True, False])
+def test_a_build_waits_at_its_input_until_it_is_approved_or_aborted(standin, tls, tmp_path, proceed):
+    lines: list[str] = []
+    seen: list[tuple] = []
+    client = JenkinsClient(standin.jenkins.base, "deploy-page", TOKEN, ca_file=str(tls[0]))
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        waiting = waiting_approval(lines)
+        if waiting is not None and not seen:   # the build waits: what Jenkins lists, then the answer
+            build_url = waiting[0].removesuffix("input/")
+            seen.append(client.pending_inputs(build_url))
+            with pytest.raises(JenkinsError, match="404"):
+                client.answer_input(build_url, "NotTheInput", proceed=True)
+            client.answer_input(build_url, waiting[1], proceed=proceed)
+
+    with client:
+        outcome = run_via_jenkins(settings(standin, tls[0], tmp_path), service("approves"), "staging", "deploy",
+                                  {}, "web:bob@example.com", progress, threading.Event())
+    [[pending]] = seen
+    assert (pending.message, pending.proceed_text) == ("Promote approves to production?", "Promote to production")
+    assert pending.approve_url == f"{outcome.build_url}input/" and pending.id[0].isupper()
+    assert "Input requested" in lines
+    if proceed:
+        assert outcome.result == "SUCCESS" and "Approved by deploy-page" in lines
+        assert lines.index("Approved by deploy-page") < lines.index("promoted after approval")
+    else:
+        assert outcome.result == "ABORTED" and "Rejected by deploy-page" in lines
+        assert "promoted after approval" not in lines
+    assert waiting_approval(lines) is None

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from deployer.errors import UsageError
-from deployer.jenkins.executor import ClusterRelease, JenkinsOutcome
+from deployer.jenkins.executor import ClusterRelease, JenkinsOutcome, approval_line
+from deployer.jenkins.responses import PendingInput
 from deployer.web.audit import entry
 from deployer.web.forms import JobForm
-from deployer.web.jenkins_work import JenkinsReport, build_url_of, jenkins_parameters
+from deployer.web.jenkins_work import JenkinsReport, approval_of, build_url_of, jenkins_parameters
 from deployer.web.jobs import Job, outcome_of
 
 BUILD = "https://jenkins.example.com/job/deploy/job/hello/42/"
@@ -54,3 +55,13 @@ def test_the_audit_trails_end_entry_names_the_build() -> None:
     assert entry(job, "end")["buildUrl"] == BUILD
     assert "buildUrl" not in entry(Job("j2", JobForm("deploy", "hello", "staging"), "web:alice", 1.0,
                                        finished=2.0, exit_code=0, result={}, state="finished"), "end")
+
+
+def test_the_job_waits_for_approval_from_the_executors_line_until_jenkins_says_it_was_answered() -> None:
+    pending = PendingInput("C7b", "Promote hello to production?", "Promote to production", BUILD + "input/")
+    line = "  9.1s " + approval_line(pending)
+    assert approval_of(["  0.1s jenkins: queued a build", "  9.0s Input requested", line]) == (BUILD + "input/", "C7b")
+    for answer in ("  20.0s Approved by deploy-page", "  20.0s Rejected by deploy-page",
+                   "  20.0s jenkins: build finished: ABORTED"):
+        assert approval_of([line, answer]) is None
+    assert approval_of(["  1.0s Input requested"]) is None   # Jenkins' pending inputs not read yet

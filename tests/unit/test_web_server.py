@@ -162,3 +162,28 @@ def test_the_authorize_hook_names_the_actor_and_its_refusal_starts_nothing(app) 
     assert "Ask for the group." in text and response.getheader("Content-Security-Policy")
     assert asked == [("check", "hello", "staging")]
     assert web.store.recent() == [] and web.store.audit() == []
+
+
+def test_approve_is_refused_from_another_site_to_a_non_member_and_when_nothing_waits(app) -> None:
+    from deployer.web.context import Refused
+
+    web, port = app
+    job = web.store.submit(JobForm("deploy", "hello", "production", confirm="hello"), "web:alice")
+    response, text = request(port, "POST", f"/jobs/{job.id}/approve", "", {"Origin": "https://evil.example"})
+    assert response.status == 403 and "another site" in text
+    asked: list[tuple[str, str, str]] = []
+
+    def authorize(request, action: str, service: str, environment: str) -> str:
+        asked.append((action, service, environment))
+        if request.headers.get("X-Forwarded-User") != "oncall":
+            raise Refused(f"you may not {action} {service} in {environment}")
+        return "web:oncall"
+
+    web.authorize = authorize
+    response, text = request(port, "POST", f"/jobs/{job.id}/approve", "", {"X-Forwarded-User": "mallory"})
+    assert response.status == 403 and "you may not deploy hello in production" in text
+    # A member, but the job's log names no input its build waits at: nothing is sent to Jenkins.
+    response, text = request(port, "POST", f"/jobs/{job.id}/approve", "", {"X-Forwarded-User": "oncall"})
+    assert response.status == 409 and "does not wait for an approval" in text
+    assert asked == [("deploy", "hello", "production")] * 2
+    assert all(entry["event"] != "approved" for entry in web.store.audit())

@@ -44,6 +44,7 @@ def install(ctx: WebContext, settings: AuthSettings,
     auth = WebAuth(settings, ctx.load, on_refusal=lambda refusal: ctx.store.refused(refusal_entry(refusal)),
                    clock=clock)
     ctx.authorize = auth.authorize
+    ctx.may_deploy = lambda request, service, environment: auth.may(request, "deploy", service, environment)
     ctx.identify = viewer
     ctx.viewer_actor = lambda request: getattr(identity_of(request), "actor", "")
     ctx.groups_of = lambda request: getattr(identity_of(request), "groups", frozenset())

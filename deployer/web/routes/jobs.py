@@ -3,6 +3,7 @@
     POST /jobs                 action, service, environment[, revision][, from][, confirm] -> 303 /jobs/<id>
     GET  /jobs/<id>            the job page with its live log
     POST /jobs/<id>/cancel     cancel a queued job, or stop a running one -> 303 /jobs/<id>
+    POST /jobs/<id>/approve    approve the production input its Jenkins build waits at -> 303 /jobs/<id>
     GET  /jobs/<id>/events     the log as Server-Sent Events, ending with a "done" event
     GET  /api/jobs/<id>        the job as JSON (log, outcome, exit code, report)
 """
@@ -90,7 +91,12 @@ async def job_page(request: Request) -> Response:
     job = await _job_or_404(request)
     if isinstance(job, Response):
         return job
-    return page(request, "job.html", job=job)
+    from deployer.web.jenkins_work import approval_of
+
+    approval = approval_of(job.lines) if job.running else None
+    may_approve = approval is not None and await run_in_threadpool(
+        context_of(request).may_deploy, request, job.form.service, job.form.environment)
+    return page(request, "job.html", job=job, approval=approval, may_approve=may_approve)
 
 
 async def api_job(request: Request) -> Response:
@@ -117,9 +123,9 @@ async def events(request: Request) -> Response:
                                sep="\n", ping=max(1.0, ctx.settings.keep_alive * 2))
 
 
-async def cancel(request: Request) -> Response:
-    """Whoever may run the job's action may cancel it; a running job stops as a signalled CLI run
-    does (its worker polls the request with its heartbeat)."""
+async def _authorized_post(request: Request, action: str | None) -> tuple[Job, str] | Response:
+    """A POST about a job, from the page itself, by someone who may do ``action`` (None: the job's
+    own action) on the job's service and environment: the job and the actor, or the refusal."""
     job = await _job_or_404(request)
     if isinstance(job, Response):
         return job
@@ -128,17 +134,51 @@ async def cancel(request: Request) -> Response:
                      "Press the button on the deployer page itself.")
     ctx = context_of(request)
     try:
-        actor = await run_in_threadpool(ctx.authorize, request, job.form.action, job.form.service,
+        actor = await run_in_threadpool(ctx.authorize, request, action or job.form.action, job.form.service,
                                         job.form.environment)
     except Refused as exc:
         return error(request, 403, exc.message, exc.hint or "")
-    await run_in_threadpool(ctx.store.cancel, job.id, actor)
+    return job, actor
+
+
+async def cancel(request: Request) -> Response:
+    """Whoever may run the job's action may cancel it; a running job stops as a signalled CLI run
+    does (its worker polls the request with its heartbeat)."""
+    allowed = await _authorized_post(request, None)
+    if isinstance(allowed, Response):
+        return allowed
+    job, actor = allowed
+    await run_in_threadpool(context_of(request).store.cancel, job.id, actor)
+    return RedirectResponse(f"/jobs/{job.id}", 303)
+
+
+async def approve(request: Request) -> Response:
+    """Approve in Jenkins the input the job's build waits at (a production deploy's promotion): only
+    a user who may deploy the job's environment by the service's access groups may; the page relays
+    it with its Jenkins API token, so Jenkins records the page's Jenkins user and the audit log the
+    page's user."""
+    allowed = await _authorized_post(request, "deploy")
+    if isinstance(allowed, Response):
+        return allowed
+    (job, actor), ctx = allowed, context_of(request)
+    from deployer.web.jenkins_work import approve_in_jenkins
+
+    try:
+        if not job.running:
+            raise UsageError(f"job {job.id} has ended; there is nothing to approve")
+        build_url = await run_in_threadpool(lambda: approve_in_jenkins(ctx.load(), job.lines))
+        await run_in_threadpool(ctx.store.approved, job, actor, build_url)
+    except UsageError as exc:
+        return error(request, 409, exc.message, exc.hint or "")
+    except DeployerError as exc:   # Jenkins refused or is unreachable: say so, the build still waits
+        return error(request, 502, exc.message, exc.hint or "")
     return RedirectResponse(f"/jobs/{job.id}", 303)
 
 
 def routes() -> list[BaseRoute]:
     return [Route("/jobs", press, methods=["POST"]),
             Route("/jobs/{job_id}/cancel", cancel, methods=["POST"]),
+            Route("/jobs/{job_id}/approve", approve, methods=["POST"]),
             Route("/jobs/{job_id}", job_page, methods=["GET"]),
             Route("/jobs/{job_id}/events", events, methods=["GET"]),
             Route("/api/jobs/{job_id}", api_job, methods=["GET"])]

@@ -255,6 +255,15 @@ class JobStore:
                                                                  job_lines.c.seq >= start)
                                .order_by(job_lines.c.seq)).scalars())
 
+    def approved(self, job: Job, actor: str, build_url: str) -> None:
+        """The page's user approved the job's Jenkins build at its input (Jenkins records the page's
+        Jenkins user): who approved sits in the same trail as who started it."""
+        detail = {"actor": actor, "job": job.id, "buildUrl": build_url}
+        with self._write() as db:
+            db.execute(audit.insert().values(
+                time=time.time(), event="approved", job_id=job.id, actor=actor[:80], action=job.form.action,
+                service=job.form.service, environment=job.form.environment, outcome=None, detail=_scrubbed(detail)))
+
     def _audit(self, db: Connection, job: Job, event: str) -> None:
         from deployer.web.audit import entry
 

@@ -9,7 +9,7 @@ Run it as a process (so the Jenkins credentials it holds live in it, not in its 
     python -m deployer_localplatform.jenkins_standin --config CONFIG.json --state-dir DIR --port-file FILE
 
 CONFIG.json: ``users`` (name -> API token), ``jobs`` (full name -> ``jenkinsfile``, ``workspace``,
-``env``, ``agentEnv``, ``libraries``, ``inputs``, ``notRun``), ``credentials`` (id -> ``kind``
+``env``, ``agentEnv``, ``libraries``, ``inputs``, ``notRun``, ``waitForInput``), ``credentials`` (id -> ``kind``
 string|file, ``secret``, ``fileName``), ``quietPeriod``, ``executors``, ``softKillWaitSeconds``.
 """
 

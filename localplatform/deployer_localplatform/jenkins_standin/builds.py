@@ -23,12 +23,18 @@ Where it knowingly differs from Jenkins: the harness decides the path through th
 any step runs (assuming every ``sh`` succeeds), so a failure or an abort is applied by skipping
 what follows, which is what declarative pipelines do for the stages this pipeline has; there is
 one agent (the stand-in's machine) and no SCM checkout (the job's workspace is given); an
-``input`` step is answered from the job's configuration.
+``input`` step is answered from the job's configuration (``inputs``), unless the job says
+``waitForInput``: then the build pauses at it as Jenkins does (pipeline-input-step-plugin's
+InputStepExecution): the console says ``Input requested``, the input is pending
+(``wfapi/pendingInputActions``) until a POST to ``input/<id>/proceedEmpty`` (``Approved by USER``,
+the build goes on) or ``input/<id>/abort`` (``Rejected by USER``, the build ends ABORTED); a stop
+while it waits aborts it too. Its id is InputStep's default: the MD5 of the message, capitalised.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -71,6 +77,25 @@ class Job:
     not_run: list[str] = field(default_factory=list)
     """sh scripts the stand-in records but does not run (say why in the job's configuration)."""
     next_number: int = 1
+    wait_for_input: bool = False
+    """Pause at each input step until someone proceeds or aborts it over HTTP (else ``inputs``)."""
+
+
+@dataclass
+class PendingInput:
+    """An input step a build waits at (InputStepExecution while it is pending)."""
+    id: str
+    message: str
+    ok: str
+    answered: threading.Event = field(default_factory=threading.Event)
+    answer: str | None = None   # proceed | abort
+    by: str | None = None
+
+
+def input_id(message: str) -> str:
+    """InputStep.getId's default: capitalize(Util.getDigestOf(message)), the message's MD5 in hex."""
+    digest = hashlib.md5(message.encode()).hexdigest()  # Jenkins' id, not a security use
+    return digest[0].upper() + digest[1:]
 
 
 @dataclass
@@ -120,6 +145,7 @@ class Build:
         self._step_output_closed = threading.Event()
         self._harness: ModuleType | None = None
         self._lock = threading.Lock()
+        self.pending: PendingInput | None = None
         self.thread = threading.Thread(target=self._run, name=f"build {job.name}#{number}", daemon=True)
 
     @property
@@ -138,6 +164,18 @@ class Build:
             self.console.write("Sending interrupt signal to process\n")
             _signal_group(process, signal.SIGTERM)
             threading.Thread(target=self._kill_after_grace, args=(process,), daemon=True).start()
+        self.answer_input(None, "abort", by)
+
+    def answer_input(self, wanted_id: str | None, answer: str, by: str) -> bool:
+        """Proceed or abort the pending input (``wanted_id`` None: whichever is pending). False: none
+        is pending under that id (Jenkins answers 404)."""
+        with self._lock:
+            pending = self.pending
+            if pending is None or (wanted_id is not None and pending.id != wanted_id) or pending.answered.is_set():
+                return False
+            pending.answer, pending.by = answer, by
+            pending.answered.set()
+            return True
 
     def _kill_after_grace(self, process: subprocess.Popen[bytes]) -> None:
         # The step is over when every process holding its output has ended (the shell dies at once on
@@ -185,7 +223,8 @@ class Build:
         name = f"{self.job.name}#{self.number}"
         record = harness.run_scenarios([harness.scenario(
             name, jenkinsfile=self.job.jenkinsfile, workspace=self.job.workspace, params=self.params, env=env,
-            inputs=list(self.job.inputs), libraries=self.job.libraries)])[name]
+            inputs=["approve"] if self.job.wait_for_input else list(self.job.inputs),
+            libraries=self.job.libraries)])[name]
         self.description = record.get("description")
         if record.get("violations"):
             for violation in record["violations"]:
@@ -213,6 +252,9 @@ class Build:
                     self.console.write(f"ERROR: script returned exit code {exit_code}\n")
             elif kind == "echo":
                 self.console.write(f"[Pipeline] echo\n{step['message']}\n")
+            elif kind == "input" and self.job.wait_for_input:
+                if not self._wait_for_input(step):
+                    failed_stage, result = stage, "ABORTED"
             elif kind == "archiveArtifacts":
                 self._archive(str(step.get("artifacts") or ""))
             elif kind == "error":
@@ -221,6 +263,38 @@ class Build:
             self.console.write(f"ERROR: {record.get('error')}\n")
             return str(record["result"])
         return result
+
+    def _wait_for_input(self, step: dict[str, Any]) -> bool:
+        """Pause until the input is answered; True: proceed. The wait is the build's own (a thread
+        of the stand-in, as Jenkins' CPS thread waits), not a wait in a test."""
+        message = str(step.get("message") or "Proceed?")
+        pending = PendingInput(input_id(message), message, str(step.get("ok") or "Proceed"))
+        with self._lock:
+            self.pending = pending
+        self.console.write(f"[Pipeline] input\n{message}\n{pending.ok} or Abort\nInput requested\n"
+                           f"Approve or abort at {self.url}input/\n")
+        if self._stop.is_set():
+            self.answer_input(pending.id, "abort", "the stop")
+        pending.answered.wait()
+        with self._lock:
+            self.pending = None
+        if pending.answer == "proceed":
+            self.console.write(f"Approved by {pending.by}\n")
+            return True
+        self.console.write(f"Rejected by {pending.by}\n")
+        return False
+
+    def pending_inputs_json(self, base_path: str) -> list[dict[str, Any]]:
+        """wfapi/pendingInputActions (pipeline-stage-view-plugin's PendingInputActionsExt): URLs are
+        relative to Jenkins' root, as the plugin writes them."""
+        with self._lock:
+            pending = self.pending
+        if pending is None or pending.answered.is_set():
+            return []
+        return [{"id": pending.id, "proceedText": pending.ok, "message": pending.message, "inputs": [],
+                 "proceedUrl": f"{base_path}wfapi/inputSubmit?inputId={pending.id}",
+                 "abortUrl": f"{base_path}input/{pending.id}/abort",
+                 "redirectApprovalUrl": f"{base_path}input/"}]
 
     def _sh(self, step: dict[str, Any], agent_env: dict[str, str]) -> int:
         self.console.write(f"[Pipeline] sh{' (' + step['label'] + ')' if step.get('label') else ''}\n")

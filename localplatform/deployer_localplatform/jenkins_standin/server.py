@@ -40,7 +40,7 @@ from deployer_localplatform.jenkins_standin.builds import Build, Credential, Job
 LOG = logging.getLogger("deployer_localplatform.jenkins_standin")
 MAX_BODY = 1 << 20
 _BUILD_PATH = re.compile(r"^/((?:job/[^/]+/)+)(?:buildWithParameters|(\d+)/(api/json|logText/progressiveText|stop|"
-                         r"artifact/(.+)))$")
+                         r"wfapi/pendingInputActions|input/[^/]+/(?:proceedEmpty|abort)|artifact/(.+)))$")
 
 
 @dataclass
@@ -89,7 +89,8 @@ class Jenkins:
         self.state_dir = state_dir
         self.users: dict[str, str] = dict(config["users"])
         self.jobs = {name: Job(name, j["jenkinsfile"], j["workspace"], j.get("env", {}), j.get("agentEnv", {}),
-                               j.get("libraries", {}), j.get("inputs", []), j.get("notRun", []))
+                               j.get("libraries", {}), j.get("inputs", []), j.get("notRun", []),
+                               wait_for_input=bool(j.get("waitForInput", False)))
                      for name, j in config["jobs"].items()}
         self.credentials = {cid: Credential(c["kind"], c["secret"], c.get("fileName", "secret"))
                             for cid, c in config.get("credentials", {}).items()}
@@ -274,6 +275,15 @@ class Handler(BaseHTTPRequestHandler):
             data, size = build.console.read(start)
             headers = [("X-Text-Size", str(size))] + ([("X-More-Data", "true")] if building else [])
             return Reply(200, data, "text/plain;charset=utf-8", tuple(headers))
+        if what == "wfapi/pendingInputActions" and method == "GET":
+            return _json(200, build.pending_inputs_json(urlsplit(build.url).path))
+        answer = re.fullmatch(r"input/([^/]+)/(proceedEmpty|abort)", what or "")
+        if answer and method == "POST":
+            # InputStepExecution.doProceedEmpty / doAbort: 404 when no such input is pending; both
+            # answer with a redirect to the build.
+            done = build.answer_input(answer.group(1), "proceed" if answer.group(2) == "proceedEmpty" else "abort",
+                                      user)
+            return Reply(302, headers=(("Location", build.url),)) if done else _text(404, "Not Found")
         if what == "stop" and method == "POST":
             build.stop(user)
             return Reply(302, headers=(("Location", build.url),))
