@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,8 +47,12 @@ def scrape_asgi(app: Callable[..., Any]) -> str:
 
         await app(scope, receive, send)
 
-    asyncio.run(call())
-    assert sent[0]["status"] == 200
+    # In a thread of its own: Playwright's sync API (the browser tests' session fixture) keeps an
+    # event loop running in the main thread, where asyncio.run refuses to start a second one.
+    caller = threading.Thread(target=lambda: asyncio.run(call()), name="scrape-asgi")
+    caller.start()
+    caller.join(30)
+    assert sent and sent[0]["status"] == 200, sent
     return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body").decode()
 
 

@@ -216,7 +216,15 @@ def test_a_browser_follows_a_failing_deploy_live_and_sees_it_rolled_back(web, se
         screenshot(page, "web-job-running")
         following = poll_until(lambda: True if len(streams) > opened else None, 60, interval=0.1)
         assert following, "the browser never opened the job's live log"
-        assert app.store.get(job.rsplit("/", 1)[1]).running
+        # ...and only once local-gke's rollout wait has begun (its deadline read from the clock
+        # before the jump): a browser that opens the log faster than the deploy reaches its wait
+        # would otherwise move the deadline with the clock.
+        job_id = job.rsplit("/", 1)[1]
+        waiting = poll_until(lambda: True if any("[local-gke] Deployment" in line
+                                                 for line in app.store.get(job_id).lines) else None,
+                             60, interval=0.1)
+        assert waiting, "the deploy never began waiting for local-gke"
+        assert app.store.get(job_id).running
         clock.jump()
         page.wait_for_selector("#result:not([hidden])", timeout=120_000)
     finally:

@@ -90,7 +90,7 @@ def sign_in(page, base: str, email: str, shot: str = "") -> None:
     page.fill("#email", email)
     page.click("#next")
     page.wait_for_url(base + "/")
-    assert f"you are {email}" in page.locator("header").inner_text()
+    assert f"signed in as {email}" in page.locator("header").inner_text()
 
 
 def live_image(platform, cluster: str, name: str, environment: str) -> str | None:
