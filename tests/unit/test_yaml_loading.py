@@ -79,3 +79,33 @@ def test_tabs_newlines_and_unicode_text_are_fine() -> None:
 
 def test_nesting_up_to_the_limit_is_accepted() -> None:
     assert parse_yaml("a: " + "[" * 60 + "]" * 60 + "\n", "f.yaml").data["a"] is not None
+
+
+REPO_CONFIG = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("relative", ["clusters/gke-staging.yaml", "clusters/onprem-dc1.yaml",
+                                      "services/hello.yaml"])
+def test_libyaml_and_pure_python_loaders_read_a_file_alike(relative: str) -> None:
+    from deployer.config import yamlsafe
+
+    if yamlsafe._FastLoader is yamlsafe._Loader:
+        pytest.skip("PyYAML here has no libyaml")  # CI=true turns a skip into a failure
+    text = (REPO_CONFIG / relative).read_text()
+    fast = yamlsafe._parse(text, relative, yamlsafe._FastLoader)
+    pure = yamlsafe._parse(text, relative, yamlsafe._Loader)
+    assert fast == pure and len(fast.positions) > 10
+
+
+@pytest.mark.parametrize("text", ["a: b: c\n", "a: [1, 2\n", "- a\n- b\n---\nc: 1\n", "a: 'x\n", "\tb: 1\n"])
+def test_a_file_libyaml_refuses_gets_pyyamls_words(text: str) -> None:
+    """libyaml words syntax errors its own way ('mapping values are not allowed in this context');
+    users and the docs know PyYAML's, so a refused file is parsed again for the message."""
+    from deployer.config import yamlsafe
+
+    with pytest.raises(ConfigFileError) as fast:
+        parse_yaml(text, "f.yaml")
+    with pytest.raises(ConfigFileError) as pure:
+        yamlsafe._parse(text, "f.yaml", yamlsafe._Loader)
+    assert str(fast.value.problem) == str(pure.value.problem)
+    assert fast.value.problem.line is not None
