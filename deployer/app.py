@@ -150,6 +150,9 @@ class App:
         self._control_planes: dict[str, ControlPlane | DeployerError] = {}
         """GKE clusters found by name: one GKE API call per cluster per run, whichever client asks."""
         self._lock = threading.Lock()
+        self._connecting: dict[str, threading.Lock] = {}
+        """One per cluster: its clients connect one at a time (they share one GKE lookup), while
+        other clusters connect meanwhile (a GKE token and lookup must not hold up on-prem)."""
         self.publishers = publishers
         """Where this run's events go when the App was given some (the CLI's); closed with it."""
         self.events = publishers.events if publishers is not None else Events()
@@ -169,13 +172,22 @@ class App:
     def _client(self, cluster: Cluster, *, admin: bool) -> KubeClient:
         key = (cluster.name, credential_of(cluster, admin))
         with self._lock:
-            if key not in self._clients:
-                self._clients[key] = connect(cluster, self.config, admin=admin, locate=self._control_plane,
-                                             sleep=self.sleep, on_retry=self._progress_of(cluster.name))
-            return self._clients[key]
+            if key in self._clients:
+                return self._clients[key]
+            connecting = self._connecting.setdefault(cluster.name, threading.Lock())
+        with connecting:
+            with self._lock:
+                if key in self._clients:
+                    return self._clients[key]
+            client = connect(cluster, self.config, admin=admin, locate=self._control_plane,
+                             sleep=self.sleep, on_retry=self._progress_of(cluster.name))
+            with self._lock:
+                self._clients[key] = client
+            return client
 
     def _control_plane(self, cluster: Cluster, config: Config, bearer: BearerSource) -> ControlPlane:
-        # Called by connect() under self._lock, so two clients never look one cluster up twice. A
+        # Called by connect() under the cluster's connecting lock, so two clients never look one
+        # cluster up twice; each cluster has its own entry, so other clusters never race it. A
         # refusal is kept too: a later client of the same cluster in this run gets the same error
         # without asking Google again.
         if cluster.name not in self._control_planes:

@@ -83,3 +83,40 @@ def test_an_account_without_cluster_viewer_is_a_credentials_error(tmp_path: Path
     config, _admin = config_for(tmp_path, standin, "gke-1", viewer=False)
     with App(config) as app, pytest.raises(CredentialsError, match="container.clusters.get"):
         app.client(config.cluster("gke-1"))
+
+
+def test_a_cluster_still_connecting_holds_up_no_other_cluster(tmp_path: Path, monkeypatch) -> None:
+    """A GKE cluster's token and lookup take a while; an on-prem cluster's client must not wait
+    for them (the stories connect every cluster at once, each in its own thread)."""
+    import threading
+
+    import deployer.app
+
+    for port, name in enumerate(("slow", "fast"), start=6443):
+        (tmp_path / "clusters").mkdir(exist_ok=True)
+        (tmp_path / "clusters" / f"{name}.yaml").write_text(yaml.safe_dump(
+            {"name": name, "provider": "onprem", "environment": "staging", "registry": "127.0.0.1:5000/x",
+             "server": f"https://127.0.0.1:{port}", "ca": {"inline": CA}, "credential": {"type": "token", "env": "T"}}))
+    (tmp_path / "charts").symlink_to(REPO / "charts")
+    config = load_config(tmp_path)
+    release, entered = threading.Event(), threading.Event()
+    connected: list[str] = []
+
+    def connect(cluster, _config, **_kwargs):
+        if cluster.name == "slow":
+            entered.set()
+            assert release.wait(10)
+        connected.append(cluster.name)
+        return object()
+
+    monkeypatch.setattr(deployer.app, "connect", connect)
+    with App(config) as app:
+        slow = threading.Thread(target=app.admin_client, args=(config.cluster("slow"),))
+        slow.start()
+        assert entered.wait(10)
+        app.admin_client(config.cluster("fast"))  # returns while "slow" is still connecting
+        assert connected == ["fast"]
+        release.set()
+        slow.join(10)
+        assert connected == ["fast", "slow"]
+        monkeypatch.setattr(deployer.app.App, "close", lambda self: None)  # the stand-in clients own nothing

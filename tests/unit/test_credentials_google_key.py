@@ -1,0 +1,41 @@
+"""The service-account key file's signer: built without OpenSSL's slow RSA consistency check,
+and still the key google-auth would use (its signatures verify with the public key)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from deployer.credentials.google import _key_signer, key_file_token
+from deployer.errors import CredentialsError
+
+
+def _key_file(tmp_path: Path, private_key: str) -> Path:
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps({"type": "service_account", "client_email": "deployer@p.iam.gserviceaccount.com",
+                                "token_uri": "https://oauth2.example/token", "private_key_id": "k1",
+                                "private_key": private_key}))
+    return path
+
+
+def test_the_signer_signs_with_the_files_key() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    signer = _key_signer({"private_key": pem, "private_key_id": "k1"})
+    signature = signer.sign(b"header.payload")
+    key.public_key().verify(signature, b"header.payload", padding.PKCS1v15(), hashes.SHA256())  # raises if not
+    assert signer.key_id == "k1"
+
+
+@pytest.mark.parametrize("private_key", ["-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+                                         "not pem at all"])
+def test_a_damaged_key_is_malformed_and_never_echoed(tmp_path: Path, private_key: str) -> None:
+    source = key_file_token("gke-staging", _key_file(tmp_path, private_key), "from $GKE_KEY")
+    with pytest.raises(CredentialsError, match="the key file from \\$GKE_KEY is malformed") as caught:
+        source.token()  # fails while loading, before any request to the token endpoint
+    assert "bm90IGEga2V5" not in str(caught.value) and "not pem" not in str(caught.value)
