@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,8 @@ class Bench:
         self.extra = 0
         self.info: Any = None
         self.root = state / "config"
+        self.bin = DEPLOYER_BIN
+        """The deployer command every case runs: ``main`` puts a wheel install here, as users install it."""
         self.env = dict(os.environ, DEPLOYER_BUILDAH_ROOT=str(state / "platform" / "buildah"),
                         HELM_CACHE_HOME=str(state / "helm-cache"), HELM_CONFIG_HOME=str(state / "helm-config"),
                         HELM_DATA_HOME=str(state / "helm-data"))
@@ -161,13 +163,13 @@ class Bench:
     def kubeconfig(self, name: str) -> str:
         return str(self.info.cluster(name).admin_kubeconfig)
 
-    def deployer(self, *args: str, expect_failure: bool = False) -> float:
-        return timed([DEPLOYER_BIN, "--config-dir", str(self.root), *args], expect_failure=expect_failure,
-                     env=self.env)
+    def deployer(self, *args: str, expect_failure: bool = False, env: dict[str, str] | None = None) -> float:
+        return timed([self.bin, "--config-dir", str(self.root), *args], expect_failure=expect_failure,
+                     env={**self.env, **(env or {})})
 
     def rendered(self, name: str) -> Path:
         path = self.state / f"{name}.rendered.yaml"
-        path.write_text(output([DEPLOYER_BIN, "--config-dir", str(self.root), "cluster", "render", name]))
+        path.write_text(output([self.bin, "--config-dir", str(self.root), "cluster", "render", name]))
         return path
 
     def kubectl_apply(self, name: str, manifest: Path) -> float:
@@ -251,29 +253,33 @@ def case_fixed(bench: Bench, rounds: int) -> list[Case]:
                                             "small cluster files)"))
     for case in (help_, validate, empty):
         case.load.append(load())
-    with throwaway_wheel_venv() as wheel_deployer:
-        timed([str(wheel_deployer), "--help"])  # the first run compiles .pyc files; users pay it once
-        for _ in range(max(rounds, 5)):
-            help_.add(DEPLOYER, timed([str(wheel_deployer), "--help"]))
-            help_.add("kubectl", timed([bench.kubectl, "version", "--client"]))
-            help_.add("helm", timed([bench.helm, "version"], env=bench.env))
+    timed([bench.bin, "--help"])  # the first run compiles .pyc files; users pay it once
+    for _ in range(max(rounds, 5)):
+        help_.add(DEPLOYER, timed([bench.bin, "--help"]))
+        help_.add("kubectl", timed([bench.kubectl, "version", "--client"]))
+        help_.add("helm", timed([bench.helm, "version"], env=bench.env))
     platform_config = bench.state / "platform-config"
-    timed([DEPLOYER_BIN, "--config-dir", str(platform_config), "cluster", "sync", "--all"])
+    timed([bench.bin, "--config-dir", str(platform_config), "cluster", "sync", "--all"])
     for _ in range(rounds):
-        validate.add(DEPLOYER, timed([DEPLOYER_BIN, "--config-dir", str(bench.root), "validate"]))
-        empty.add(DEPLOYER, timed([DEPLOYER_BIN, "--config-dir", str(platform_config), "cluster", "sync", "--all"]))
+        validate.add(DEPLOYER, timed([bench.bin, "--config-dir", str(bench.root), "validate"]))
+        empty.add(DEPLOYER, timed([bench.bin, "--config-dir", str(platform_config), "cluster", "sync", "--all"]))
     return [help_, validate, empty]
 
 
 def case_sync(bench: Bench, rounds: int) -> list[Case]:
     cold = Case("sync-cold", "B1 cold sync, ~500 objects x 2 clusters", ">= 3x kubectl")
     idle = Case("sync-idle", "B2 no-change sync, ~500 objects x 2 clusters", ">= 10x kubectl, >= 20x Helm")
+    uncached = Case("sync-idle-uncached", "B2 no-change sync with deployer's caches empty (an agent that "
+                                          "keeps no home folder between builds)")
     for r in range(rounds):
         bench.fresh()
         cold.load.append(load())
         cold.add(DEPLOYER, bench.deployer("cluster", "sync", "--all"))
         idle.load.append(load())
         idle.add(DEPLOYER, bench.deployer("cluster", "sync", "--all"))
+        uncached.load.append(load())
+        with tempfile.TemporaryDirectory(prefix="deployer-bench-cache-") as empty:
+            uncached.add(DEPLOYER, bench.deployer("cluster", "sync", "--all", env={"XDG_CACHE_HOME": empty}))
         log(f"sync round {r + 1}: deployer cold {cold.seconds[DEPLOYER][-1]:.2f}s "
             f"idle {idle.seconds[DEPLOYER][-1]:.2f}s")
 
@@ -281,6 +287,7 @@ def case_sync(bench: Bench, rounds: int) -> list[Case]:
         manifests = {name: bench.rendered(name) for name in PAIR}
         cold.add("kubectl", sum(bench.kubectl_apply(name, manifests[name]) for name in PAIR))
         idle.add("kubectl", sum(bench.kubectl_apply(name, manifests[name]) for name in PAIR))
+        uncached.add("kubectl", idle.seconds["kubectl"][-1])  # the same run: kubectl keeps no such cache
 
         bench.fresh()
         charts = {name: bench.chart(f"sync-{name}", manifests[name].read_text()) for name in PAIR}
@@ -289,9 +296,10 @@ def case_sync(bench: Bench, rounds: int) -> list[Case]:
 
         cold.add("helm", sum(helm_sync(name) for name in PAIR))
         idle.add("helm", sum(helm_sync(name) for name in PAIR))
+        uncached.add("helm", idle.seconds["helm"][-1])
         log(f"sync round {r + 1}: kubectl {cold.seconds['kubectl'][-1]:.2f}/{idle.seconds['kubectl'][-1]:.2f}s "
             f"helm {cold.seconds['helm'][-1]:.2f}/{idle.seconds['helm'][-1]:.2f}s")
-    return [cold, idle]
+    return [cold, idle, uncached]
 
 
 def case_deploy(bench: Bench, rounds: int, *, with_failure: bool) -> list[Case]:
@@ -455,7 +463,10 @@ def main(argv: list[str] | None = None) -> None:
     cases: list[Case] = []
     fanout: dict[int, Case] = {}
     failure: BaseException | None = None
+    installed = ExitStack()
     try:
+        bench.bin = str(installed.enter_context(throwaway_wheel_venv()))
+        log(f"deployer from its wheel: {bench.bin}")
         if "fixed" in chosen:
             bench.fresh()
             cases += case_fixed(bench, args.rounds)
@@ -470,6 +481,7 @@ def main(argv: list[str] | None = None) -> None:
         log(f"stopped by a failing case; writing what was measured: {exc}")
     finally:
         bench.platform.down()
+        installed.close()
     meta = {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),
             "python": f"Python {host.python_version()}", "rounds": args.rounds, "cases": chosen,
             "max_clusters": args.max_clusters, "minutes": (time.monotonic() - started) / 60,

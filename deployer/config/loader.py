@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from deployer.config import filecache
 from deployer.config.models import Cluster, FieldError, JenkinsSettings, Service, Settings, Source
-from deployer.config.yamlsafe import ConfigFileError, Positioned, dotted, load_yaml
+from deployer.config.yamlsafe import ConfigFileError, Positioned, dotted, load_yaml, parse_yaml, read_text
 from deployer.errors import ConfigError, ConfigProblem
 
 CHART_NAME = "cluster-base"
@@ -185,13 +186,20 @@ def _read_files(paths: list[Path], model: type[Model], kind: str, root: Path, pr
     for path in paths:
         shown = _display(path, root)
         try:
-            doc = load_yaml(path, shown)
+            text = read_text(path, shown)
+            key = filecache.key_of(model, text)
+            cached = filecache.load(key, model)
+            if cached is None:
+                doc = parse_yaml(text, shown)
+                validated, item_problems = validate_document(model, doc, shown)
+                problems += item_problems
+                if validated is None:
+                    continue
+                filecache.store(key, validated, doc)
+                cached = validated, doc
+            item, doc = cached
         except ConfigFileError as exc:
             problems.append(exc.problem)
-            continue
-        item, item_problems = validate_document(model, doc, shown)
-        problems += item_problems
-        if item is None:
             continue
         name = item.name  # type: ignore[attr-defined]
         if name in found:
@@ -337,7 +345,8 @@ def _read_settings(root: Path, problems: list[ConfigProblem]) -> Settings:
     """``deployer.yaml`` at the top of the configuration folder, when there is one."""
     path = root / SETTINGS_FILE
     if not path.is_file():
-        return Settings()
+        # Nothing to validate: the defaults, without building the model's validator (issue 13).
+        return Settings.model_construct()
     shown = _display(path, root)
     try:
         doc = load_yaml(path, shown)

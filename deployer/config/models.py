@@ -81,8 +81,10 @@ Duration = Annotated[float | int | str, AfterValidator(parse_duration)]
 
 
 class Strict(BaseModel):
+    # defer_build: a model's validator is built when it first validates, not at import; a run
+    # whose files come from the configuration cache (config/filecache.py) never builds one.
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel,
-                              populate_by_name=True, str_strip_whitespace=False)
+                              populate_by_name=True, str_strip_whitespace=False, defer_build=True)
 
 
 class FieldError(ValueError):
@@ -675,5 +677,3 @@ class JenkinsSettings(Strict):
     queue_timeout: Duration = 1800.0
     """How long a build may wait in Jenkins' queue for an executor before the run gives up on it."""
 
-
-GkeLocation.model_rebuild()

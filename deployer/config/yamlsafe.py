@@ -154,6 +154,11 @@ dotted = _dotted
 def load_yaml(path: Path, display: str | None = None) -> Positioned:
     """Parse one YAML file; raises ``ConfigFileError`` with a located problem."""
     shown = display or str(path)
+    return parse_yaml(read_text(path, shown), shown)
+
+
+def read_text(path: Path, shown: str) -> str:
+    """The text of a configuration file, refused when unreadable, too large or not UTF-8."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -165,7 +170,7 @@ def load_yaml(path: Path, display: str | None = None) -> Positioned:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigFileError(ConfigProblem(shown, None, None, "", "file is not UTF-8 text")) from exc
-    return parse_yaml(text, shown)
+    return text
 
 
 def _unprintable(text: str, shown: str) -> ConfigFileError | None:

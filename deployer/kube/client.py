@@ -1,8 +1,9 @@
 """One HTTP client per cluster and identity: the choke point every Kubernetes request goes through.
 
-It uses the official client's ``ApiClient`` for what it is good at (TLS set-up from the cluster's
-CA, a pooled urllib3 connection manager) and sends raw JSON itself: deployer works with plain
-dicts, so deserialising into the generated model classes would only cost time and lose fields.
+A urllib3 pool per cluster, trusting the cluster's CA (as the official client's ``ApiClient`` sets
+one up), and raw JSON: deployer works with plain dicts, so the generated model classes would
+only cost time and lose fields, and importing the official client cost every run about 60 ms
+and a pydantic model build for a wrapper around ``urllib3.request`` (issue 13).
 
 Every request here:
 - carries the cluster's own bearer token (from its ``BearerSource``), read again and retried once
@@ -13,13 +14,10 @@ Every request here:
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
+import datetime as dt
 import json
-import sys
 import threading
 import time
-import types
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,59 +25,9 @@ from typing import Any
 
 import urllib3
 
-
-class _ExecutedOnFirstUse(types.ModuleType):
-    """A module whose code runs the first time one of its own attributes is asked for.
-
-    (importlib's LazyLoader is not enough here: it runs the module on *any* attribute access,
-    and the import system reads ``__spec__`` while importing the parent package.)
-    """
-
-    def __getattr__(self, attr: str) -> Any:
-        self.__class__ = types.ModuleType  # type: ignore[assignment]  # becomes a plain module for good
-        assert self.__spec__ is not None and self.__spec__.loader is not None  # set by _defer below
-        self.__spec__.loader.exec_module(self)
-        return getattr(self, attr)
-
-
-def _defer_kubeconfig_loading() -> None:
-    """Let subpackages deployer never uses run only when used, before ``kubernetes`` is imported.
-
-    The package's ``__init__`` imports all of them; ``kubernetes.config`` alone (kubeconfig and
-    in-cluster loading, which pull in google-auth, requests and oauthlib) costs about 0.25 s, most
-    of what importing the client costs, for code deployer never runs (it builds clients from
-    cluster files). Each is registered unexecuted and runs, complete, on first use by anyone.
-    Nothing changes if ``kubernetes`` was imported already.
-    """
-    if "kubernetes" in sys.modules:
-        return
-    package = importlib.util.find_spec("kubernetes")  # locates the package without running it
-    if package is None or not package.submodule_search_locations:
-        return
-    for name in _UNUSED_SUBPACKAGES:
-        spec = importlib.machinery.PathFinder.find_spec(name, list(package.submodule_search_locations))
-        if name in sys.modules or spec is None or spec.loader is None:
-            continue
-        module = importlib.util.module_from_spec(spec)
-        module.__class__ = _ExecutedOnFirstUse
-        sys.modules[name] = module
-
-
-# What kubernetes/__init__ imports and deployer never calls: kubeconfig loading (google-auth,
-# oauthlib), exec/attach streams (websocket-client, requests), the dynamic client, watches (pydoc),
-# utils (yaml creation, durations), leader election and informers.
-_UNUSED_SUBPACKAGES = ("kubernetes.config", "kubernetes.stream", "kubernetes.dynamic", "kubernetes.watch",
-                       "kubernetes.utils", "kubernetes.leaderelection", "kubernetes.informer")
-
-
-_defer_kubeconfig_loading()
-
-from kubernetes.client import ApiClient, Configuration  # noqa: E402 - after the deferral above
-from kubernetes.client.exceptions import ApiException  # noqa: E402
-
-from deployer.kube import retry  # noqa: E402
-from deployer.kube.bearer import BearerSource  # noqa: E402
-from deployer.kube.errors import api_error, parse_status, transport_error  # noqa: E402
+from deployer.kube import retry
+from deployer.kube.bearer import BearerSource
+from deployer.kube.errors import api_error, parse_status, transport_error
 
 USER_AGENT = "deployer (python)"
 
@@ -121,7 +69,7 @@ class KubeClient:
     """Requests to one cluster as one identity. Thread-safe: syncs share it across workers."""
 
     def __init__(self, endpoint: Endpoint, bearer: BearerSource, options: ClientOptions = ClientOptions(), *,
-                 identity: str = "", _api: ApiClient | None = None, _shared: dict[str, Any] | None = None,
+                 identity: str = "", _pool: urllib3.PoolManager | None = None, _shared: dict[str, Any] | None = None,
                  impersonate: Impersonation | None = None, sleep: Callable[[float], None] = time.sleep,
                  on_retry: Callable[[str], None] | None = None) -> None:
         self.endpoint = endpoint
@@ -132,36 +80,32 @@ class KubeClient:
         self.impersonate = impersonate
         self._sleep = sleep
         self._on_retry = on_retry or _say_nothing
-        self._api = _api or self._make_api(endpoint, options)
+        self._host = endpoint.server.rstrip("/")
+        self._pool = _pool or self._make_pool(endpoint, options)
+        self._timeout = urllib3.Timeout(connect=options.connect_timeout, read=options.read_timeout)
         # Discovery answers, shared with impersonating copies (same cluster, same API).
         self.shared: dict[str, Any] = _shared if _shared is not None else {"lock": threading.Lock()}
 
     @staticmethod
-    def _make_api(endpoint: Endpoint, options: ClientOptions) -> ApiClient:
-        config = Configuration()
-        config.host = endpoint.server.rstrip("/")
-        config.verify_ssl = True
-        if endpoint.ca_file:
-            config.ssl_ca_cert = endpoint.ca_file
-        if endpoint.ca_data:
-            config.ca_cert_data = endpoint.ca_data
-        config.connection_pool_maxsize = options.pool_size
-        # urllib3 retries nothing: every retry is decided in ``request`` (deployer.kube.retry), where
-        # it knows whether the request may be sent twice, waits within a budget and says so.
-        config.retries = False
-        return ApiClient(config)
+    def _make_pool(endpoint: Endpoint, options: ClientOptions) -> urllib3.PoolManager:
+        # What the official client's RESTClientObject builds from a Configuration with the CA set:
+        # verified TLS against the cluster's CA (the system's when the file gives none). urllib3
+        # retries nothing: every retry is decided in ``request`` (deployer.kube.retry), where it
+        # knows whether the request may be sent twice, waits within a budget and says so.
+        return urllib3.PoolManager(maxsize=options.pool_size, cert_reqs="CERT_REQUIRED", ca_certs=endpoint.ca_file,
+                                   ca_cert_data=endpoint.ca_data, retries=False)
 
     def impersonating(self, user: str, groups: tuple[str, ...]) -> KubeClient:
         """The same connection acting as another identity (Impersonate-User/Group headers): how
         verify checks each declared subject with the admin credential."""
         label = f"{self.identity} impersonating {user}"
-        return KubeClient(self.endpoint, self._bearer, self.options, identity=label, _api=self._api,
+        return KubeClient(self.endpoint, self._bearer, self.options, identity=label, _pool=self._pool,
                           _shared=self.shared, impersonate=Impersonation(user, groups), sleep=self._sleep,
                           on_retry=self._on_retry)
 
     def close(self) -> None:
         if self.impersonate is None:
-            self._api.close()  # type: ignore[no-untyped-call]  # the kubernetes client ships no types
+            self._pool.clear()
 
     # --- the one request path ------------------------------------------------------------------
 
@@ -177,13 +121,11 @@ class KubeClient:
         Raises a deployer error (Forbidden, Conflict, NotFound, Unreachable, Credentials, Api)
         whose message starts with the cluster and ``what``.
         """
-        url = self._api.configuration.host + path
+        url = self._host + path
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        payload: Any = None
-        if body is not None:
-            # The client JSON-encodes dicts itself for JSON types; others are sent as given.
-            payload = body if "json" in content_type else json.dumps(body).encode()
+        # JSON is YAML too: an apply patch (application/apply-patch+yaml) is sent as JSON.
+        payload = None if body is None else json.dumps(body, default=_isoformat).encode()
         sent = retry.Sent(method, content_type if body is not None else "",
                           has_resource_version=_has_resource_version(body))
         policy = self.options.retry_policy
@@ -215,7 +157,7 @@ class KubeClient:
             self._sleep(decision.delay)
             waited += decision.delay
 
-    def _send(self, method: str, url: str, payload: Any, content_type: str) -> tuple[int, str | None, bytes]:
+    def _send(self, method: str, url: str, payload: bytes | None, content_type: str) -> tuple[int, str | None, bytes]:
         """(status, Retry-After, body) of one send; ``_NoAnswer`` when there was no HTTP answer."""
         headers = urllib3.HTTPHeaderDict()
         headers["Accept"] = "application/json"
@@ -230,12 +172,10 @@ class KubeClient:
             for group in self.impersonate.groups:
                 headers.add("Impersonate-Group", group)
         try:
-            response = self._api.call_api(method, url, header_params=headers, body=payload,
-                                          _request_timeout=(self.options.connect_timeout,
-                                                            self.options.read_timeout))
-            return response.status, response.getheader("Retry-After"), response.read()  # type: ignore[no-untyped-call]
-        except (urllib3.exceptions.HTTPError, ApiException, OSError) as exc:
-            # ApiException here only wraps TLS failures (status 0); its headers are never read.
+            response = self._pool.request(method, url, body=payload, headers=headers, timeout=self._timeout,
+                                          retries=False, redirect=False)
+            return response.status, response.headers.get("Retry-After"), response.data
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _NoAnswer(_transport_kind(exc), exc) from exc
 
     # --- conveniences ----------------------------------------------------------------------------
@@ -258,8 +198,8 @@ class _NoAnswer(Exception):
 
 def _transport_kind(exc: BaseException) -> retry.Transport | None:
     """How a send failed without an answer; None for a TLS verification failure (never retried)."""
-    if isinstance(exc, ApiException):  # the kubernetes client's wrapper of urllib3's SSLError
-        text = str(exc.reason)
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        text = str(exc)
         # A handshake that failed on a broken connection sent no request; a certificate that does
         # not verify will not verify next time either.
         return None if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower() else "connect"
@@ -275,6 +215,13 @@ def _has_resource_version(body: Any) -> bool:
     if isinstance(body, dict):
         return bool((body.get("metadata") or {}).get("resourceVersion"))
     return False
+
+
+def _isoformat(value: Any) -> str:
+    """Times in a body as the official client's serialiser writes them."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"cannot send a {type(value).__name__} as JSON")
 
 
 def _say_nothing(message: str) -> None:

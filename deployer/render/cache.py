@@ -9,9 +9,8 @@ interpreter, and every source file of deployer by size and modification time, so
 or model property can never be served an old render. Only the parsed documents are kept: every
 check after the parse (namespace placement, object checks, duplicates) runs on every run.
 
-Entries live in ``$XDG_CACHE_HOME/deployer/render`` (default ``~/.cache``) as ``marshal`` data,
-which keeps exactly the types a safe YAML parse produces. A missing, unreadable or foreign entry
-is a miss; a cache that cannot be written costs the next run the render, nothing else.
+Entries live in ``deployer.localcache``'s ``render`` folder as ``marshal`` data, which keeps
+exactly the types a safe YAML parse produces. A missing, unreadable or foreign entry is a miss.
 """
 
 from __future__ import annotations
@@ -21,16 +20,15 @@ import enum
 import hashlib
 import json
 import marshal
-import os
 import sys
 from pathlib import Path, PurePath
 from typing import Any
 
+from deployer import localcache
+
 # Bump when what an entry holds changes shape.
-_FORMAT = "render-cache-1"
-# Entries kept; the oldest beyond this are removed when a new one is written.
-MAX_ENTRIES = 256
-_DEPLOYER_PACKAGE = Path(__file__).resolve().parent.parent
+_FORMAT = "render-cache-2"
+_KIND = "render"
 
 Documents = list[list[Any]]
 """The parsed YAML documents of each template, in template order."""
@@ -41,8 +39,7 @@ class _Unkeyable(Exception):
 
 
 def cache_folder() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "deployer" / "render"
+    return localcache.folder(_KIND)
 
 
 def render_key(folder: Path, templates: list[Path], context: dict[str, Any],
@@ -50,7 +47,7 @@ def render_key(folder: Path, templates: list[Path], context: dict[str, Any],
     """The key of rendering ``templates`` of ``folder`` with ``context``; None when the context
     holds a value that cannot be keyed (such a render is simply not cached)."""
     digest = hashlib.sha256()
-    digest.update(f"{_FORMAT}\0{sys.version}\0{_code_stamp()}\0".encode())
+    digest.update(f"{_FORMAT}\0{sys.version}\0{localcache.code_stamp()}\0".encode())
     digest.update(json.dumps(sorted(cluster_scoped)).encode())
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(f"\0file {path.relative_to(folder).as_posix()} {path in templates}\0".encode())
@@ -63,9 +60,12 @@ def render_key(folder: Path, templates: list[Path], context: dict[str, Any],
 
 
 def load(key: str) -> Documents | None:
+    payload = localcache.read(_KIND, key)
+    if payload is None:
+        return None
     try:
-        data = marshal.loads((cache_folder() / key).read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
+        data = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
         return None
     if not (isinstance(data, tuple) and len(data) == 2 and data[0] == key and isinstance(data[1], list)):
         return None  # written by something else under this name
@@ -74,39 +74,11 @@ def load(key: str) -> Documents | None:
 
 
 def store(key: str, documents: Documents) -> None:
-    folder = cache_folder()
     try:
         payload = marshal.dumps((key, documents))
     except ValueError:
         return  # a value marshal cannot keep: not cached
-    temporary = folder / f".{key}.{os.getpid()}.tmp"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(payload)
-        # Written whole then renamed: a concurrent run reads the old entry or the new, never half.
-        os.replace(temporary, folder / key)
-        _prune(folder)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-
-
-def _prune(folder: Path) -> None:
-    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
-    if len(entries) <= MAX_ENTRIES:
-        return
-    entries.sort(key=lambda p: p.stat().st_mtime_ns)
-    for old in entries[:len(entries) - MAX_ENTRIES]:
-        old.unlink(missing_ok=True)
-
-
-def _code_stamp() -> str:
-    # Size and mtime of every module of deployer: a changed filter, check or model property is a
-    # new key. About 150 stat calls, a millisecond.
-    stamps = []
-    for path in sorted(_DEPLOYER_PACKAGE.rglob("*.py")):
-        status = path.stat()
-        stamps.append(f"{path.relative_to(_DEPLOYER_PACKAGE)}:{status.st_size}:{status.st_mtime_ns}")
-    return hashlib.sha256("\n".join(stamps).encode()).hexdigest()
+    localcache.write(_KIND, key, payload)
 
 
 def _plain(value: Any) -> Any:
@@ -127,9 +99,11 @@ def _plain(value: Any) -> Any:
         if not all(isinstance(k, str) for k in value):
             raise _Unkeyable(f"a mapping with keys of type {sorted({type(k).__name__ for k in value})}")
         return ["dict", {k: _plain(v) for k, v in value.items()}]
-    model_dump = getattr(value, "model_dump", None)
-    if callable(model_dump) and getattr(value, "__pydantic_private__", None) in (None, {}):
-        return ["model", type(value).__qualname__, _plain(model_dump(mode="python", by_alias=False))]
+    fields = getattr(type(value), "model_fields", None)
+    if isinstance(fields, dict) and getattr(value, "__pydantic_private__", None) in (None, {}):
+        # Read field by field, not by model_dump: dumping builds the model's serializer, which a
+        # run served from the configuration cache otherwise never needs (issue 13).
+        return ["model", type(value).__qualname__, {name: _plain(getattr(value, name)) for name in fields}]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return ["dataclass", type(value).__qualname__,
                 {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}]

@@ -383,6 +383,52 @@ def test_a_cluster_whose_credential_lacks_permission_fails_while_the_other_syncs
     assert read(admin_apis["local-gke"], "RoleBinding", "deployer:viewer", namespace) is not None
 
 
+def test_a_cluster_file_naming_the_wrong_ca_is_a_tls_failure_not_retried_while_the_other_syncs(
+        cli, tmp_path, platform_files, admin_apis, restore_platform_files):
+    """The client verifies the API server against the cluster file's CA and nothing else: with
+    a CA that did not sign the server's certificate the handshake fails, is said as a TLS failure,
+    and is not retried."""
+    namespace = unique_namespace("wrong-ca")
+    other_ca = tmp_path / "other-ca.crt"
+    other_ca.write_bytes(_self_signed_ca_pem())
+
+    def other_ca_on_onprem(doc: dict[str, Any]) -> None:
+        if doc["name"] == "local-onprem":
+            doc["ca"] = {"file": str(other_ca)}
+
+    config = make_config(tmp_path / "config", platform_files, namespace, edit=other_ca_on_onprem)
+
+    result = deploy(cli, config, "--output", "json", "cluster", "sync", "--all")
+
+    assert result.exit_code == 8, result.stderr
+    report = by_cluster(result.json())
+    assert report["local-onprem"]["status"] == "failed" and report["local-gke"]["status"] == "changed"
+    assert report["local-onprem"]["error"]["error"] == "UnreachableError"
+    assert "TLS verification of https://" in report["local-onprem"]["error"]["message"]
+    assert "retrying" not in result.stderr
+    assert read(admin_apis["local-onprem"], "Namespace", namespace) is None
+    assert read(admin_apis["local-gke"], "Namespace", namespace) is not None
+
+
+def _self_signed_ca_pem() -> bytes:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not the cluster's CA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
 def test_dry_run_checks_on_the_server_and_changes_nothing(
         cli, tmp_path, platform_files, admin_apis, restore_platform_files):
     namespace = unique_namespace("dry")

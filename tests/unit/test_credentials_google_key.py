@@ -39,3 +39,31 @@ def test_a_damaged_key_is_malformed_and_never_echoed(tmp_path: Path, private_key
     with pytest.raises(CredentialsError, match="the key file from \\$GKE_KEY is malformed") as caught:
         source.token()  # fails while loading, before any request to the token endpoint
     assert "bm90IGEga2V5" not in str(caught.value) and "not pem" not in str(caught.value)
+
+
+def test_a_key_becomes_a_token_at_the_stand_ins_token_endpoint(tmp_path: Path) -> None:
+    """The whole path through google-auth's urllib3 transport: signed JWT out, access token back."""
+    from deployer_localplatform.gcp_standin import AdminClient, GcpStandIn
+
+    with GcpStandIn(tmp_path / "gcp", projects=["key-project"]) as standin:
+        key = AdminClient(standin.base_url).create_service_account_with_key("key-project", "deployer")
+        path = tmp_path / "deployer-key.json"
+        path.write_text(json.dumps(key))
+        token = key_file_token("gke-staging", path, "from $GKE_KEY").token()
+    assert token and token not in path.read_text()
+
+
+def test_an_unreachable_token_endpoint_is_said_plainly(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    path = _key_file(tmp_path, pem)
+    path.write_text(path.read_text().replace("https://oauth2.example/token", f"http://127.0.0.1:{port}/token"))
+    with pytest.raises(CredentialsError, match="cannot reach Google's token endpoint") as caught:
+        key_file_token("gke-staging", path, "from $GKE_KEY").token()
+    assert "BEGIN" not in str(caught.value)

@@ -141,7 +141,9 @@ def test_a_damaged_or_foreign_entry_is_a_miss(tmp_path, cache_home, jinja_calls)
 
 
 def test_the_cache_keeps_a_bounded_number_of_entries(tmp_path, cache_home, monkeypatch) -> None:
-    monkeypatch.setattr(render_cache, "MAX_ENTRIES", 3)
+    from deployer import localcache
+
+    monkeypatch.setattr(localcache, "MAX_ENTRIES", 3)
     folder = _folder(tmp_path)
     for i in range(6):
         render_templates(folder, {"name": f"cm{i}", "namespace": "ns", "value": "v"})
