@@ -39,7 +39,32 @@ def main() -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The console script: ``main``, then an exit that skips the interpreter's teardown."""
+    exit_now(main())
+
+
+def exit_now(code: int) -> None:
+    """Exit with ``code`` as the interpreter would, without tearing the interpreter down.
+
+    After a no-change sync, freeing every module and object one by one took about 0.17 s, an
+    eighth of the whole run (issue 13); the operating system frees the process at once. What an
+    exit promises still happens first: the atexit handlers run (temporary folders, worker
+    processes, log handlers) and stdout and stderr are flushed. A thread that is not a daemon
+    would be waited for by a normal exit, so then the exit is the normal one.
+    """
+    import atexit
+    import threading
+
+    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            code = code or 120  # what the interpreter exits with when flushing at exit fails
+    os._exit(code)
 
 
 def help_cache_file() -> str:
