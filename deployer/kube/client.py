@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import urllib3
 
 from deployer.kube import retry
@@ -229,11 +230,17 @@ def _say_nothing(message: str) -> None:
 
 
 def _json(data: bytes | None) -> dict[str, Any]:
-    """Every answer of the API server is a JSON object; an empty or unreadable body is an empty one."""
+    """Every answer of the API server is a JSON object; an empty or unreadable body is an empty one.
+
+    orjson reads a list of hundreds of objects about three times as fast as ``json``; what it
+    refuses and ``json`` reads (an integer beyond 64 bits) is read by ``json``."""
     if not data:
         return {}
     try:
-        parsed = json.loads(data)
-    except ValueError:
-        return {}
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            return {}
     return parsed if isinstance(parsed, dict) else {}

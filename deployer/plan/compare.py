@@ -33,6 +33,7 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 # Lists Kubernetes merges by key rather than replacing (the `x-kubernetes-list-map-keys` of the
 # built-in types a service manifest commonly sets), by the name of the field holding the list.
@@ -175,8 +176,13 @@ def _values(desired: Any, live: Any, at: tuple[str | int, ...], key: str, parent
         for k, value in desired.items():
             if k not in live:
                 found.append((at + (k,), MISSING, value))
-            else:
-                _values(value, live[k], at + (k,), k, key, found)
+                continue
+            have = live[k]
+            # The common case, a scalar equal to the live one and of its very type (True is not
+            # 1 here), needs no descent: most of a no-change sync's fields end here (issue 13).
+            if value.__class__ is have.__class__ and value.__class__ in _PLAIN_SCALARS and value == have:
+                continue
+            _values(value, have, at + (k,), k, key, found)
         return
     if isinstance(desired, list):
         if not isinstance(live, list):
