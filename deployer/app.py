@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from deployer.config.loader import Config
 from deployer.config.models import Cluster, Credential, Service, TokenCredential
 from deployer.errors import DeployerError
-from deployer.notify.events import Events
+from deployer.notify.events import Events, Subscriber
 from deployer.stopping import Stop
 
 if TYPE_CHECKING:  # imported for real only when a client or a publisher is built
@@ -314,20 +314,24 @@ class Publishers:
                  flush_seconds: float = 10.0, notifier: Notifier | None = None,
                  metrics: DeployMetrics | None = None, per_run: bool = True) -> None:
         from deployer.notify.sender import Notifier
-        from deployer.observe.metrics import DeployMetrics
 
         self.notifier = notifier or Notifier(config, warn=warn)
-        self.metrics = metrics or DeployMetrics()
+        # Counted only where someone reads them: the page's /metrics passes its own, the CLI's
+        # --pushgateway pushes these; otherwise prometheus_client is not even imported (issue 13).
+        self.metrics = metrics or (DeployMetrics() if pushgateway else None)
         self.pushgateway, self.flush_seconds, self.warn, self.per_run = pushgateway, flush_seconds, warn, per_run
         self.services: set[str] = set()
         """The services this run published events of: each one's metrics group is pushed."""
-        self.events = Events([self.notifier, self.metrics, lambda event: self.services.add(event.service)], warn=warn)
+        hearers: list[Subscriber] = [self.notifier, lambda event: self.services.add(event.service)]
+        if self.metrics is not None:
+            hearers.insert(1, self.metrics)
+        self.events = Events(hearers, warn=warn)
 
     def finish(self) -> None:
         from deployer.observe.pushing import push
 
         if self.notifier.configured:
             self.notifier.flush(self.flush_seconds)
-        if self.pushgateway:
+        if self.pushgateway and self.metrics is not None:
             for service in sorted(self.services):
                 push(self.metrics, self.pushgateway, service, self.warn)

@@ -47,8 +47,15 @@ def config_of(ctx: click.Context) -> Any:
 def app_of(config: Any, progress: Callable[[str, str], None] | None = None) -> Any:
     """The composition root of one command's run (``deployer.app.App``: a client per cluster and
     credential, the image publisher, Terraform); a ``with`` block closes its clients."""
+    import gc
+
     from deployer.app import App, Publishers
 
+    # Everything imported and loaded so far lives as long as the command: out of the collector's
+    # sight, so the full collections a run's allocations trigger (a list of 500 objects is tens
+    # of thousands of dicts) stop walking it again and again. A command runs once; the page,
+    # which runs for days, never comes here.
+    gc.freeze()
     ctx = click.get_current_context(silent=True)
     settings = ctx.find_object(Settings) if ctx is not None else None
     return App(config, progress=progress,

@@ -14,7 +14,8 @@ from typing import Any
 
 from deployer.errors import ForbiddenError, NotFoundError
 from deployer.kube.client import KubeClient
-from deployer.kube.resources import Resource, resource
+from deployer.kube.parallel import at_once
+from deployer.kube.resources import Resource, discover, resource
 from deployer.plan.compare import MANAGER
 from deployer.plan.keys import ObjectKey, key_of
 
@@ -27,19 +28,24 @@ def read_live(client: KubeClient, wanted: Mapping[ObjectKey, str]) -> dict[Objec
 
     Reads by listing, not one GET per object: one list per kind (cluster-wide when the objects
     span namespaces, falling back to one list per namespace where cluster-wide listing is
-    forbidden), so a sync of hundreds of objects costs a handful of requests.
+    forbidden), so a sync of hundreds of objects costs a handful of requests. The kinds are
+    listed at once, each on its own connection: a list waits on the API server (on a real
+    cluster, a round trip of tens of milliseconds), and the next need not wait for it.
     """
     groups: dict[tuple[str, str], set[ObjectKey]] = defaultdict(set)
     for key, api_version in wanted.items():
         groups[(api_version, key.kind)].add(key)
-    live: dict[ObjectKey, dict[str, Any]] = {}
-    for (api_version, kind), keys in groups.items():
+    discover(client, {api_version for api_version, _kind in groups})
+
+    def listed(group: tuple[tuple[str, str], set[ObjectKey]]) -> list[tuple[ObjectKey, dict[str, Any]]]:
+        (api_version, kind), keys = group
         res = resource(client, api_version, kind)
         namespaces = sorted({k.namespace for k in keys}) if res.namespaced else [""]
-        for item in _list_kind(client, res, namespaces):
-            key = key_of(item)
-            if key in keys:
-                live[key] = item
+        return [(key, item) for item in _list_kind(client, res, namespaces) if (key := key_of(item)) in keys]
+
+    live: dict[ObjectKey, dict[str, Any]] = {}
+    for found in at_once(listed, list(groups.items())):
+        live.update(found)
     return live
 
 

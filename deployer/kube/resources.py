@@ -7,11 +7,13 @@ rebuilt cluster) can never be answered from another cluster's stale cache.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from deployer.errors import ApiError, NotFoundError
 from deployer.kube.client import KubeClient
+from deployer.kube.parallel import at_once
 from deployer.plan.keys import ObjectKey
 
 
@@ -53,6 +55,13 @@ def resource(client: KubeClient, api_version: str, kind: str) -> Resource:
                        hint="Check the object's apiVersion and kind; a custom kind needs its "
                             "CustomResourceDefinition installed first.")
     return known[kind]
+
+
+def discover(client: KubeClient, api_versions: Iterable[str]) -> None:
+    """Ask for every group version in ``api_versions`` not known yet, at once (one request each)."""
+    cache = client.shared
+    missing = sorted({v for v in api_versions if f"discovery:{v}" not in cache})
+    at_once(lambda api_version: _group_version(client, api_version), missing)
 
 
 def served(client: KubeClient, api_version: str, kind: str) -> bool:

@@ -22,7 +22,8 @@ from deployer.kube.apply import ApplyOptions, Execution, apply_plan
 from deployer.kube.client import KubeClient
 from deployer.kube.inventory import InventoryRef, StoredInventory, read_inventory
 from deployer.kube.objects import read_live
-from deployer.kube.resources import served
+from deployer.kube.parallel import alongside
+from deployer.kube.resources import discover, served
 from deployer.pipeline.fanout import ClusterRun, Outcome, exit_code, fan_out, outcome_of
 from deployer.plan import ObjectKey, Plan, PlanOptions, key_of, plan_changes
 from deployer.render import load_chart, render_chart
@@ -119,8 +120,9 @@ def render_desired(config: Config, names: Sequence[str]) -> dict[str, list[dict[
 def plan_cluster(client: KubeClient, desired: list[dict[str, Any]], options: SyncOptions,
                  ref: InventoryRef = INVENTORY) -> tuple[Plan, StoredInventory]:
     """Read what the plan needs (the inventory, then every desired or recorded object) and plan."""
-    stored = read_inventory(client, ref)
     wanted = {key_of(obj): obj["apiVersion"] for obj in desired}
+    # The inventory and discovery of the desired kinds at once: neither needs the other.
+    stored = alongside(lambda: read_inventory(client, ref), lambda: discover(client, set(wanted.values())))
     unreadable: dict[ObjectKey, str] = {}
     for key, api_version in stored.inventory.entries if stored.inventory else ():
         if key in wanted:
