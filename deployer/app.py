@@ -318,7 +318,11 @@ class Publishers:
         self.notifier = notifier or Notifier(config, warn=warn)
         # Counted only where someone reads them: the page's /metrics passes its own, the CLI's
         # --pushgateway pushes these; otherwise prometheus_client is not even imported (issue 13).
-        self.metrics = metrics or (DeployMetrics() if pushgateway else None)
+        self.metrics = metrics
+        if self.metrics is None and pushgateway:
+            from deployer.observe.metrics import DeployMetrics
+
+            self.metrics = DeployMetrics()
         self.pushgateway, self.flush_seconds, self.warn, self.per_run = pushgateway, flush_seconds, warn, per_run
         self.services: set[str] = set()
         """The services this run published events of: each one's metrics group is pushed."""
