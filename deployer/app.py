@@ -313,9 +313,12 @@ class Publishers:
     def __init__(self, config: Config, warn: Callable[[str], None], *, pushgateway: str | None = None,
                  flush_seconds: float = 10.0, notifier: Notifier | None = None,
                  metrics: DeployMetrics | None = None, per_run: bool = True) -> None:
-        from deployer.notify.sender import Notifier
+        self.notifier = notifier
+        if self.notifier is None and (config.settings.notifications
+                                      or any(service.notifications for service in config.services.values())):
+            from deployer.notify.sender import Notifier  # only where some file declares a webhook
 
-        self.notifier = notifier or Notifier(config, warn=warn)
+            self.notifier = Notifier(config, warn=warn)
         # Counted only where someone reads them: the page's /metrics passes its own, the CLI's
         # --pushgateway pushes these; otherwise prometheus_client is not even imported (issue 13).
         self.metrics = metrics
@@ -326,16 +329,15 @@ class Publishers:
         self.pushgateway, self.flush_seconds, self.warn, self.per_run = pushgateway, flush_seconds, warn, per_run
         self.services: set[str] = set()
         """The services this run published events of: each one's metrics group is pushed."""
-        hearers: list[Subscriber] = [self.notifier, lambda event: self.services.add(event.service)]
-        if self.metrics is not None:
-            hearers.insert(1, self.metrics)
+        hearers: list[Subscriber] = [hearer for hearer in (self.notifier, self.metrics) if hearer is not None]
+        hearers.append(lambda event: self.services.add(event.service))
         self.events = Events(hearers, warn=warn)
 
     def finish(self) -> None:
-        from deployer.observe.pushing import push
-
-        if self.notifier.configured:
+        if self.notifier is not None and self.notifier.configured:
             self.notifier.flush(self.flush_seconds)
         if self.pushgateway and self.metrics is not None:
+            from deployer.observe.pushing import push  # prometheus_client: only when pushing
+
             for service in sorted(self.services):
                 push(self.metrics, self.pushgateway, service, self.warn)
