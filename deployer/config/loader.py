@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from deployer.config import filecache
+from deployer.config import certs, filecache
 from deployer.config.models import Cluster, FieldError, JenkinsSettings, Service, Settings, Source
 from deployer.config.yamlsafe import ConfigFileError, Positioned, dotted, load_yaml, parse_yaml, read_text
 from deployer.errors import ConfigError, ConfigProblem
@@ -76,8 +76,27 @@ class Config:
 
     def resolve(self, relative: str, base: Path | None = None) -> Path:
         """A path from a file, relative to ``base`` (default: the configuration directory)."""
-        path = Path(os.path.expanduser(relative))
-        return path if path.is_absolute() else (base or self.root) / path
+        return resolve_path(self.root, relative, base)
+
+
+def resolve_path(root: Path, relative: str, base: Path | None = None) -> Path:
+    """A path from a file, relative to ``base`` (default: the configuration directory ``root``)."""
+    path = Path(os.path.expanduser(relative))
+    return path if path.is_absolute() else (base or root) / path
+
+
+def _ca_problems(cluster: Cluster, root: Path, doc: Positioned, shown: str) -> list[ConfigProblem]:
+    """The CA bundle must load: read here from where the client will read it."""
+    if cluster.ca is None:
+        return []
+    if cluster.ca.file:
+        problem, field = certs.problem_of_file(resolve_path(root, cluster.ca.file)), "file"
+    else:
+        problem, field = certs.problem_of_text(cluster.ca.inline or ""), "inline"
+    if problem is None:
+        return []
+    line, col = doc.position(("ca", field))
+    return [ConfigProblem(shown, line, col, f"ca.{field}", problem)]
 
 
 def _display(path: Path, root: Path) -> str:
@@ -297,10 +316,7 @@ def load_config(root: Path, only: Iterable[Path] | None = None) -> Config:
             problems.append(ConfigProblem(shown, line, col, "gke.deployerAccount.role",
                                           f"role {cluster.gke.deployer_account.role!r} is not defined by "
                                           f"charts/{CHART_NAME}"))
-        if cluster.ca and cluster.ca.file and not (root / cluster.ca.file).is_file() \
-                and not Path(cluster.ca.file).is_file():
-            line, col = doc.position(("ca", "file"))
-            problems.append(ConfigProblem(shown, line, col, "ca.file", f"no such file: {cluster.ca.file}"))
+        problems += _ca_problems(cluster, root, doc, shown)
 
     problems += _shared_api_servers(cluster_docs)
 

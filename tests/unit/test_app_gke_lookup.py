@@ -13,10 +13,11 @@ import yaml
 from deployer.app import App
 from deployer.config.loader import load_config
 from deployer.errors import ConfigError, CredentialsError
+from deployer_localplatform import pki
 from deployer_localplatform.gcp_standin import AdminClient, GcpStandIn
 
 PROJECT = "lookup-project"
-CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+CA = pki.new_ca("lookup test CA").cert_pem.decode()
 REPO = Path(__file__).resolve().parents[2]
 
 
