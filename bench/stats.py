@@ -94,6 +94,22 @@ def fanout_table(points: dict[int, Case], tools: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+FLOOR = "floor"
+FLOOR_LIBRARIES = "floor + pydantic + click"
+
+
+def floor_table(case: Case, peer: str = "kubectl") -> str:
+    """What bounds B2: deployer beside the floor (bench/floor.py: the requests a no-change sync must
+    make, with google-auth, nothing else) and the floor with deployer's libraries imported, each as
+    a speed-up over ``peer``, and what the target's time would be."""
+    head = "| run | median | " + peer + " / run |"
+    lines = [head, "|---|---:|---:|"]
+    for tool in (DEPLOYER, FLOOR_LIBRARIES, FLOOR, peer):
+        speed_up = ratio(case.median(peer), case.median(tool))
+        lines.append(f"| {tool} | {_seconds(case.median(tool))} | {_times(speed_up)} |")
+    return "\n".join(lines)
+
+
 PALETTE = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b7791f")
 
 

@@ -100,11 +100,14 @@ def _ca_problems(cluster: Cluster, root: Path, doc: Positioned, shown: str) -> l
 
 
 def _display(path: Path, root: Path) -> str:
+    # The folder is resolved, the file's own name kept: a file that is a link is named as the
+    # user sees it in clusters/, not by where it points.
+    where = path.parent.resolve() / path.name
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(where.relative_to(Path.cwd().resolve()))
     except ValueError:
         try:
-            return str(path.resolve().relative_to(root.resolve()))
+            return str(where.relative_to(root.resolve()))
         except ValueError:
             return str(path)
 
@@ -178,7 +181,11 @@ def validate_document(model: type[Model], doc: Positioned, shown: str) -> tuple[
 def _yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    # Every YAML name but hidden ones (an editor's lock or backup, such as emacs's dangling
+    # ``.#name.yaml`` link; no cluster or service name starts with a dot). A link that leads
+    # nowhere, a folder or a pipe under a YAML name is read, and refused with its name, rather
+    # than leaving a cluster out of ``--all`` without a word.
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 
 
 def read_chart_roles(chart_dir: Path) -> tuple[tuple[str, ...], list[ConfigProblem]]:

@@ -10,6 +10,7 @@ document, and oversized files. It returns the data together with a map from each
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,18 +160,30 @@ def load_yaml(path: Path, display: str | None = None) -> Positioned:
 
 def read_text(path: Path, shown: str) -> str:
     """The text of a configuration file, refused when unreadable, too large or not UTF-8."""
+    def refused(message: str) -> ConfigFileError:
+        return ConfigFileError(ConfigProblem(shown, None, None, "", message))
+
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        # A device or a pipe (a link to /dev/zero, a FIFO) has no size to check and may never end:
+        # only a regular file is read.
+        if not stat.S_ISREG(info.st_mode):
+            raise refused("not a regular file (a folder, device or pipe); a configuration file is a YAML file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise refused(f"file is {info.st_size} bytes; the limit is {MAX_FILE_BYTES}")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # a file that grew since stat is still bounded
     except OSError as exc:
-        raise ConfigFileError(ConfigProblem(shown, None, None, "", f"cannot read file: {exc.strerror}")) from exc
-    if size > MAX_FILE_BYTES:
-        raise ConfigFileError(ConfigProblem(shown, None, None, "",
-                                            f"file is {size} bytes; the limit is {MAX_FILE_BYTES}"))
+        raise refused(f"cannot read file: {exc.strerror or exc}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise refused(f"file is over {MAX_FILE_BYTES} bytes, the limit")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigFileError(ConfigProblem(shown, None, None, "", "file is not UTF-8 text")) from exc
-    return text
+        raise refused("file is not UTF-8 text") from exc
+    # Universal newlines, as reading in text mode gives them: a file saved on Windows has the
+    # same lines and columns.
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _unprintable(text: str, shown: str) -> ConfigFileError | None:

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import yaml
 
 from bench import workload
-from bench.stats import Case, bar_chart, fanout_cpu_table, fanout_table, line_chart, markdown_table, ratio
+from bench.stats import Case, bar_chart, fanout_cpu_table, fanout_table, floor_table, line_chart, markdown_table, ratio
 
 
 def _case() -> Case:
@@ -40,6 +40,16 @@ def test_markdown_table_shows_medians_ratios_target_rounds_and_load() -> None:
     assert table[0] == "| case | deployer | kubectl | ratio | helm | ratio | target | rounds | load avg |"
     assert table[1] == "|---|---:|---:|---:|---:|---:|---:|---:|---|"
     assert table[2] == "| no change | 700 ms | 2.80 s | 4.0x | - | - | >= 10x kubectl | 3 | 3.0-4.5 |"
+
+
+def test_floor_table_gives_each_run_as_a_speed_up_over_kubectl() -> None:
+    case = Case("sync-idle", "B2")
+    for tool, seconds in (("deployer", 1.0), ("floor", 0.5), ("floor + pydantic + click", 0.8), ("kubectl", 6.0)):
+        case.add(tool, seconds)
+    rows = floor_table(case).splitlines()
+    assert rows[0] == "| run | median | kubectl / run |"
+    assert rows[2:] == ["| deployer | 1.00 s | 6.0x |", "| floor + pydantic + click | 800 ms | 7.5x |",
+                        "| floor | 500 ms | 12.0x |", "| kubectl | 6.00 s | 1.0x |"]
 
 
 def test_fanout_table_shows_growth_over_the_smallest_count() -> None:
