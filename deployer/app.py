@@ -222,15 +222,16 @@ class App:
 
     # --- images and Terraform --------------------------------------------------------------------
 
-    def image_commit(self, service: Service, commit: str | None) -> str:
+    def image_commit(self, service: Service, commit: str | None, environment: str) -> str:
         """The commit the service's image is built from: ``commit``, else $DEPLOYER_COMMIT, else the
-        last git commit of its build context (of its manifests, for a service that builds nothing)."""
+        last git commit of its build context (for a service that builds nothing, of the manifests
+        ``environment`` deploys: its source's folder, chart or packaged chart)."""
         from deployer.images.publish import source_commit
 
         folder = self.config.service_files[service.name].parent
         build = service.primary_build
-        context = (folder / (build.context if build else service.manifests)).resolve()
-        return commit or os.environ.get("DEPLOYER_COMMIT") or source_commit(context)
+        where = build.context if build else service.source_of(environment).paths()[0][1]
+        return commit or os.environ.get("DEPLOYER_COMMIT") or source_commit((folder / where).resolve())
 
     def publish(self, service: Service, clusters: list[Cluster], *, commit: str, builder: str, dry_run: bool,
                 promotion: Promotion | None = None) -> dict[str, dict[str, Published]]:

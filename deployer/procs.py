@@ -28,18 +28,19 @@ def require(program: str, hint: str) -> str:
 
 def run(cmd: Sequence[str], *, what: str, cwd: Path | None = None, timeout: float = 600,
         env: dict[str, str] | None = None, input_text: str | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd``; ``what`` names the step for the error message ("push hello to 127.0.0.1:5000")."""
+        check: bool = True, hint: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``; ``what`` names the step for the error message ("push hello to 127.0.0.1:5000"),
+    ``hint`` what to do when it fails."""
     try:
         proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, **(env or {})}, input=input_text)
     except FileNotFoundError:
-        raise ToolError(f"{what}: {cmd[0]} is not installed") from None
+        raise ToolError(f"{what}: {cmd[0]} is not installed", hint=hint) from None
     except subprocess.TimeoutExpired:
-        raise ToolError(f"{what}: {Path(cmd[0]).name} did not finish within {timeout:.0f}s") from None
+        raise ToolError(f"{what}: {Path(cmd[0]).name} did not finish within {timeout:.0f}s", hint=hint) from None
     if check and proc.returncode != 0:
         raise ToolError(f"{what}: {Path(cmd[0]).name} exited with {proc.returncode}:\n"
-                        + indent_tail(proc.stderr or proc.stdout))
+                        + indent_tail(proc.stderr or proc.stdout), hint=hint)
     return proc
 
 

@@ -44,26 +44,32 @@ def image_tag(commit: str) -> str:
 
 
 def source_commit(context: Path) -> str:
-    """The last git commit that changed the build context, 12 hex digits (so commits elsewhere in
-    the repository do not force a rebuild of the same sources); ``-dirty<hash>`` when the context
-    has uncommitted changes, so the skip-if-present check never reuses an image of other sources."""
-    head = procs.run(["git", "-C", str(context), "log", "-1", "--format=%H", "--", "."],
-                     what=f"read the git commit of {context}")
+    """The last git commit that changed the build context (a folder, or one file such as a packaged
+    chart), 12 hex digits (so commits elsewhere in the repository do not force a rebuild of the
+    same sources); ``-dirty<hash>`` when the context has uncommitted changes, so the
+    skip-if-present check never reuses an image of other sources."""
+    hint = "Commit the service's sources, or pass --commit (or DEPLOYER_COMMIT) to name the image tag yourself."
+    if not context.exists():
+        raise ToolError(f"cannot read the git commit of {context}: it does not exist", hint=hint)
+    folder, pathspec = (context, ".") if context.is_dir() else (context.parent, context.name)
+    head = procs.run(["git", "-C", str(folder), "log", "-1", "--format=%H", "--", pathspec],
+                     what=f"read the git commit of {context}", hint=hint)
     commit = head.stdout.strip()[:12]
     if not commit:
-        raise ToolError(f"{context} has no committed history in git", hint="Commit the service's sources, or "
-                        "pass --commit (or DEPLOYER_COMMIT) to name the image tag yourself.")
-    status = procs.run(["git", "-C", str(context), "status", "--porcelain", "--", "."],
+        raise ToolError(f"{context} has no committed history in git", hint=hint)
+    status = procs.run(["git", "-C", str(folder), "status", "--porcelain", "--", pathspec],
                        what=f"check {context} for uncommitted changes")
     if status.stdout.strip():
         return f"{commit}-dirty{_tree_hash(context)}"
     return commit
 
 
-def _tree_hash(folder: Path) -> str:
+def _tree_hash(context: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    files = [context] if context.is_file() else sorted(p for p in context.rglob("*") if p.is_file())
+    for path in files:
+        digest.update(str(path.relative_to(context if context.is_dir() else context.parent)).encode()
+                      + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:8]
 
 

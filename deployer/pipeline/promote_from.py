@@ -33,7 +33,7 @@ def build_for(app: App, service: Service, environment: str, commit: str | None, 
     """The commit and, when the image comes from another environment, the promotion to deploy."""
     if promotion is not None:
         return promotion.commit, promotion
-    commit = app.image_commit(service, commit)
+    commit = app.image_commit(service, commit, environment)
     source = service.environments[environment].promote_from
     if source is None:
         return commit, None
