@@ -52,12 +52,16 @@ def deployment(obj: dict[str, Any], min_generation: int | None = None) -> Readin
     updated = status.get("updatedReplicas") or 0
     replicas = status.get("replicas") or 0
     available = status.get("availableReplicas") or 0
+    # Still a wait, as for kubectl (a quota may be raised, a webhook come back), but the reason
+    # pods are not being created is said with the progress and in a timeout's message.
+    failing = _condition(status, "ReplicaFailure")
+    why = _why("; pods cannot be created", failing) if failing and failing.get("status") == "True" else ""
     if updated < wanted:
-        return Readiness("waiting", f"{updated} of {wanted} new replicas have been updated")
+        return Readiness("waiting", f"{updated} of {wanted} new replicas have been updated{why}")
     if replicas > updated:
-        return Readiness("waiting", f"{replicas - updated} old replicas are pending termination")
+        return Readiness("waiting", f"{replicas - updated} old replicas are pending termination{why}")
     if available < updated:
-        return Readiness("waiting", f"{available} of {updated} updated replicas are available")
+        return Readiness("waiting", f"{available} of {updated} updated replicas are available{why}")
     return Readiness("done", f"{available} of {wanted} replicas available")
 
 

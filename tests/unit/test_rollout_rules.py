@@ -27,6 +27,14 @@ def dep(text: str) -> dict:
     ("spec: {replicas: 2}\nstatus:\n  observedGeneration: 3\n  conditions:\n"
      "  - {type: Progressing, status: 'False', reason: ProgressDeadlineExceeded, message: rs web-1 timed out}",
      "failed", "progress deadline"),
+    ("spec: {replicas: 1}\nstatus:\n  observedGeneration: 3\n  replicas: 0\n  conditions:\n"
+     "  - {type: ReplicaFailure, status: 'True', reason: FailedCreate, message: 'pods \"web-1\" is forbidden: "
+     "failed quota: q: must specify cpu'}",
+     "waiting", "0 of 1 new replicas have been updated; pods cannot be created: pods \"web-1\" is forbidden: "
+                "failed quota: q: must specify cpu"),
+    ("spec: {replicas: 1}\nstatus:\n  observedGeneration: 3\n  replicas: 1\n  updatedReplicas: 1\n"
+     "  availableReplicas: 1\n  conditions:\n  - {type: ReplicaFailure, status: 'False', reason: FailedCreate}",
+     "done", "1 of 1"),
 ])
 def test_deployment_rules(text: str, state: str, words: str) -> None:
     result = readiness(dep(text))
