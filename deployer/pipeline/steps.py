@@ -136,6 +136,11 @@ def timed(report: ClusterReport, step: str, work: Callable[[], str], clock: Call
     except DeployerError as exc:
         report.step(step, "failed", clock() - start, exc.message)
         raise
+    except Exception as exc:
+        # A bug (fan_out reports it as an internal error): the step still says where it happened
+        # and what it was, or the report would show a failed cluster with no failed step.
+        report.step(step, "failed", clock() - start, f"internal error: {type(exc).__name__}: {exc}")
+        raise
     report.step(step, "ok", clock() - start, message)
     return message
 

@@ -132,14 +132,46 @@ def composition_problems(source: str, shown: str) -> list[ConfigProblem]:
     return problems
 
 
+# What one ``**`` or ``*`` in a template may produce. Kubernetes takes 64-bit integers and objects
+# of about 1.5 MB at most; an operation far beyond that is a mistake (or a loop), and computing it
+# first would hold the run for minutes (``9 ** 9999999``) or exhaust memory (``"x" * 10 ** 10``).
+MAX_POWER_BITS = 4096
+MAX_REPEAT_LENGTH = 1_000_000
+
+
+def _bounded_binop(operator: str, left: Any, right: Any) -> str | None:
+    """Why ``left operator right`` is refused before it is computed, or None to compute it."""
+    import math
+
+    if operator == "**" and isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool):
+        if abs(left) > 1 and right > 0 and right * math.log2(abs(left)) > MAX_POWER_BITS:
+            return f"{left} ** {right} has more than {MAX_POWER_BITS} bits: no Kubernetes value is that large"
+    if operator == "*":
+        for seq, count in ((left, right), (right, left)):
+            if isinstance(seq, str | list | tuple) and isinstance(count, int):
+                if len(seq) * count > MAX_REPEAT_LENGTH:
+                    return (f"repeating a {type(seq).__name__} of length {len(seq)} {count} times makes more than "
+                            f"{MAX_REPEAT_LENGTH} items: no Kubernetes object is that large")
+    return None
+
+
 def _environment(folder: Path) -> jinja2.Environment:
     import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     from deployer.render.yamlvalue import yaml_value
 
+    class Bounded(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"**", "*"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            refused = _bounded_binop(operator, left, right)
+            if refused is not None:
+                raise TemplateFailure(refused)
+            return super().call_binop(context, operator, left, right)
+
     # Sandboxed: templates get data, not a way into Python objects' internals.
-    env = ImmutableSandboxedEnvironment(
+    env = Bounded(
         loader=jinja2.FileSystemLoader(str(folder)),
         undefined=jinja2.StrictUndefined,
         finalize=yaml_value,
@@ -190,6 +222,10 @@ def _render_one(env: jinja2.Environment, folder: Path, path: Path, context: dict
     except jinja2.TemplateSyntaxError as exc:
         where = _display(Path(exc.filename)) if exc.filename else shown
         return [], [ConfigProblem(where, exc.lineno, None, "", f"template syntax: {exc.message}")]
+    except RecursionError:
+        # A macro that calls itself without end; its frames are too many to walk for a line.
+        return [], [ConfigProblem(shown, None, None, "", "a macro or include calls itself without end "
+                                                          "(Python's recursion limit was reached)")]
     except (jinja2.UndefinedError, UnsafeValue, TemplateFailure, jinja2.TemplateError,
             TypeError, ValueError, ArithmeticError, LookupError) as exc:
         filename, line = _template_line(exc, folder)
