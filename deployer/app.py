@@ -84,11 +84,15 @@ def look_up_control_plane(cluster: Cluster, config: Config, bearer: BearerSource
 
     assert cluster.gke is not None
     file = config.cluster_files.get(cluster.name, config.root / "clusters" / f"{cluster.name}.yaml")
-    try:
-        line, column = load_yaml(file).position(("gke", "cluster"))
-    except ConfigFileError:  # the file changed since it was loaded: the message still names it
-        line = column = None
-    ref = ClusterRef(cluster.name, cluster.gke, str(file), line, column)
+
+    def locate() -> tuple[int | None, int | None]:
+        # Only for a message: a lookup that succeeds does not parse the file again.
+        try:
+            return load_yaml(file).position(("gke", "cluster"))
+        except ConfigFileError:  # the file changed since it was loaded: the message still names it
+            return None, None
+
+    ref = ClusterRef(cluster.name, cluster.gke, str(file), locate=locate)
     return look_up(ref, bearer.token, bearer.describe())
 
 

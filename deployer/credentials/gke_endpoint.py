@@ -50,6 +50,14 @@ class ClusterRef:
     file: str
     line: int | None = None
     column: int | None = None
+    locate: Callable[[], tuple[int | None, int | None]] | None = None
+    """Finds (line, column) when a message needs them: a lookup that succeeds never parses the
+    file again for them."""
+
+    def position(self) -> tuple[int | None, int | None]:
+        if self.line is None and self.locate is not None:
+            return self.locate()
+        return self.line, self.column
 
     @property
     def resource(self) -> str:
@@ -95,7 +103,8 @@ def lookup_error(ref: ClusterRef, status: int, body: bytes, identity: str) -> De
     message = redact.scrub(google_error_message(body))
     said = f" (Google: {message})" if message else ""
     if status == 404:
-        return ConfigError([ConfigProblem(ref.file, ref.line, ref.column, "gke.cluster",
+        line, column = ref.position()
+        return ConfigError([ConfigProblem(ref.file, line, column, "gke.cluster",
                                           f"the {ref.named()} does not exist{said}")],
                            hint="Check gke.project, gke.location and gke.cluster against "
                                 "`gcloud container clusters list --project PROJECT`.")

@@ -77,7 +77,23 @@ def test_a_refused_lookup_is_asked_once_per_run_and_raised_to_every_client(tmp_p
             app.admin_client(cluster)
         assert second.value is first.value
     assert lookups(admin, "missing") == 1
-    assert "gke-1.yaml:" in first.value.problems[0].location()
+    lines = (tmp_path / "clusters" / "gke-1.yaml").read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, start=1) if text.strip() == "cluster: missing")
+    problem = first.value.problems[0]
+    assert (Path(problem.file).name, problem.line, problem.field) == ("gke-1.yaml", line, "gke.cluster")
+
+
+def test_a_lookup_that_succeeds_does_not_read_the_cluster_file_again(tmp_path: Path, standin, monkeypatch) -> None:
+    from deployer.config import yamlsafe
+
+    config, _admin = config_for(tmp_path, standin, "gke-1")
+
+    def parsed(*_args: object) -> None:
+        raise AssertionError("the cluster file was parsed again for a lookup that succeeded")
+
+    monkeypatch.setattr(yamlsafe, "load_yaml", parsed)
+    with App(config) as app:
+        assert app.client(config.cluster("gke-1")).endpoint.server == "https://127.0.0.1:6443"
 
 
 def test_an_account_without_cluster_viewer_is_a_credentials_error(tmp_path: Path, standin) -> None:
