@@ -28,11 +28,31 @@ _HELP_SOURCES = ("cli/main.py", "errors.py", "cli/entry.py", "cli/plugins.py")
 _LANGUAGE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
 
+# The cyclic collector's thresholds for a command. Python's default (700 allocations) runs it about
+# 190 times in a no-change sync, about 57 ms of 1 s, while the run's imports and a list of 500
+# objects (tens of thousands of dicts, none of them in a cycle) are allocated. mypy raises its
+# threshold to the same figures for the same reason. A collection still runs every 200,000 net
+# allocations, so a long wait for a rollout keeps its memory flat. The page and its workers, which
+# run for days, go back to the defaults (``keep_default_collection``).
+COMMAND_GC_THRESHOLD = (200_000, 30, 30)
+DEFAULT_GC_THRESHOLD = (700, 10, 10)
+
+
+def keep_default_collection() -> None:
+    """For a process that runs for days (the page, a worker): the interpreter's own thresholds."""
+    import gc
+
+    gc.set_threshold(*DEFAULT_GC_THRESHOLD)
+
+
 def main() -> int:
     """The ``deployer`` console script."""
     args = sys.argv[1:]
     if args in HELP_FLAGS:
         return _top_level_help()
+    import gc
+
+    gc.set_threshold(*COMMAND_GC_THRESHOLD)
     from deployer.cli.main import main as full_cli
 
     return full_cli(args)

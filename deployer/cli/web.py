@@ -60,6 +60,9 @@ def web(ctx: click.Context, /, host: str, port: int, state_dir: Path | None, dat
       # behind an authenticating proxy at 10.0.0.7 that sets X-Forwarded-User/-Groups:
       deployer web --trusted-proxy 10.0.0.7 --allowed-host deploy.example.com
     """
+    from deployer.cli.entry import keep_default_collection
+
+    keep_default_collection()  # runs for days: the interpreter's own collector thresholds
     from deployer.config.loader import load_config
     from deployer.config.models import parse_duration
     from deployer.web.asgi import create_app

@@ -45,6 +45,9 @@ def worker(ctx: click.Context, database: str | None, state_dir: Path | None, gra
       DEPLOYER_DATABASE=postgresql://deployer@db.internal/deployer deployer --config-dir /srv/deploy worker
       deployer worker --state-dir /var/lib/deployer-web
     """
+    from deployer.cli.entry import keep_default_collection
+
+    keep_default_collection()  # runs for days: the interpreter's own collector thresholds
     from deployer.config.models import parse_duration
     from deployer.stopping import SIGNAL_EXIT_CODES
     from deployer.web.audit import default_state_dir
