@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
+
+import orjson
 
 from deployer.plan.keys import ObjectKey, group_of
 
@@ -36,17 +39,26 @@ class Inventory:
         return cls(name, tuple(sorted(unique.items(), key=lambda e: e[0].sort_key())),
                    tuple(sorted(known.items(), key=lambda e: e[0].sort_key())))
 
+    # Looked up once per entry when a release prunes hundreds of objects: built once, not per call.
+    @cached_property
+    def _versions(self) -> dict[ObjectKey, str]:
+        return dict(self.entries)
+
+    @cached_property
+    def _uids(self) -> dict[ObjectKey, str]:
+        return dict(self.uids)
+
     def uid(self, key: ObjectKey) -> str | None:
-        return dict(self.uids).get(key)
+        return self._uids.get(key)
 
     def keys(self) -> set[ObjectKey]:
-        return {key for key, _ in self.entries}
+        return set(self._versions)
 
     def api_version(self, key: ObjectKey) -> str:
-        return dict(self.entries)[key]
+        return self._versions[key]
 
     def __contains__(self, key: object) -> bool:
-        return key in self.keys()
+        return key in self._versions
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -66,7 +78,7 @@ class Inventory:
             if not line.strip():
                 continue
             try:
-                fields = json.loads(line)
+                fields = orjson.loads(line)
                 if not isinstance(fields, list) or len(fields) not in (4, 5) \
                         or not all(isinstance(v, str) for v in fields):
                     raise ValueError
