@@ -13,6 +13,8 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
+MAX_BUNDLE_BYTES = 4 * 1024 * 1024
+
 
 def problem_of_file(path: Path) -> str | None:
     """What is wrong with the CA bundle at ``path``, or None when OpenSSL can load it."""
@@ -21,9 +23,12 @@ def problem_of_file(path: Path) -> str | None:
     if not path.is_file():
         return f"{path} is not a file (a CA bundle is one PEM file)"
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_BUNDLE_BYTES + 1)
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror or exc}"
+    if len(data) > MAX_BUNDLE_BYTES:
+        return f"{path} is over {MAX_BUNDLE_BYTES} bytes: not a CA bundle (all of Mozilla's roots are about 0.2 MB)"
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:

@@ -36,3 +36,10 @@ def test_missing_folder_and_empty_file_are_told_apart(tmp_path: Path) -> None:
     assert certs.problem_of_file(tmp_path / "none.crt") == f"no such file: {tmp_path / 'none.crt'}"
     assert "is not a file" in (certs.problem_of_file(tmp_path) or "")
     assert "holds no PEM certificate" in (certs.problem_of_file(tmp_path / "empty.crt") or "")
+
+
+def test_a_huge_file_is_not_read_whole(tmp_path: Path) -> None:
+    with (tmp_path / "huge.crt").open("wb") as file:
+        file.truncate(certs.MAX_BUNDLE_BYTES + 10)
+    problem = certs.problem_of_file(tmp_path / "huge.crt")
+    assert problem is not None and "not a CA bundle" in problem
