@@ -122,16 +122,15 @@ def look_up(ref: ClusterRef, token: Callable[[], str], identity: str, *,
             timeout: float = TIMEOUT_SECONDS) -> ControlPlane:
     """Ask the GKE API for ``ref``'s control plane, authenticated with ``token()`` (a Google access
     token with the cloud-platform scope)."""
-    import urllib3
+    from deployer.httpclient import NoAnswer, request_once
 
     url = ref.url()
-    headers = {"Authorization": f"Bearer {token()}", "Accept": "application/json"}
+    headers = [("Authorization", f"Bearer {token()}"), ("Accept", "application/json")]
     try:
-        with urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)) as pool:
-            response = pool.request("GET", url, headers=headers)
-    except urllib3.exceptions.HTTPError as exc:
+        response = request_once(url, headers=headers, timeout=timeout)
+    except NoAnswer as exc:
         raise UnreachableError(f"cluster {ref.name}: cannot reach the GKE API at {url.split('/v1/')[0]} to look "
-                               f"up the {ref.named()}: {type(exc).__name__}",
+                               f"up the {ref.named()}: {type(exc.cause).__name__}",
                                hint="Check the network path to the GKE API (gke.googleApiEndpoint when it is "
                                     "not Google's), or set server and ca in the cluster file.") from None
     if response.status != 200:

@@ -83,14 +83,13 @@ class GoogleToken:
 
     def _refresh(self, creds: Refreshable) -> None:
         import google.auth.exceptions
-        import urllib3
-        from google.auth.transport.urllib3 import Request
 
-        # google-auth's urllib3 transport, as the GKE lookup and the clusters' clients use urllib3:
-        # its requests transport cost every GKE run 0.1 s of importing requests (issue 13).
+        from deployer.credentials.google_transport import transport
+
+        # google-auth's own transports import requests (0.1 s) or urllib3 (40 ms) for one POST to
+        # the token endpoint: it goes through deployer's stdlib client instead (issue 13).
         try:
-            with urllib3.PoolManager() as pool:
-                creds.refresh(Request(pool))  # type: ignore[no-untyped-call]  # google-auth ships no types
+            creds.refresh(transport())
         except google.auth.exceptions.RefreshError as exc:
             raise CredentialsError(
                 f"cluster {self._cluster}: Google refused the {self._description}: {_reason(exc)}"

@@ -1,9 +1,10 @@
 """One HTTP client per cluster and identity: the choke point every Kubernetes request goes through.
 
-A urllib3 pool per cluster, trusting the cluster's CA (as the official client's ``ApiClient`` sets
-one up), and raw JSON: deployer works with plain dicts, so the generated model classes would
-only cost time and lose fields, and importing the official client cost every run about 60 ms
-and a pydantic model build for a wrapper around ``urllib3.request`` (issue 13).
+A pool of keep-alive connections per cluster (``deployer.httpclient``, over the standard
+library), trusting the cluster's CA, and raw JSON: deployer works with plain dicts, so the
+official client's generated model classes would only cost time and lose fields; importing that
+client cost every run about 60 ms and a pydantic model build, and urllib3 under it 40 ms more, for
+retries and redirects deployer decides itself (issue 13).
 
 Every request here:
 - carries the cluster's own bearer token (from its ``BearerSource``), read again and retried once
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import urllib3
 
+from deployer import httpclient
 from deployer.kube import retry
 from deployer.kube.bearer import BearerSource
 from deployer.kube.errors import api_error, parse_status, transport_error
@@ -70,7 +71,7 @@ class KubeClient:
     """Requests to one cluster as one identity. Thread-safe: syncs share it across workers."""
 
     def __init__(self, endpoint: Endpoint, bearer: BearerSource, options: ClientOptions = ClientOptions(), *,
-                 identity: str = "", _pool: urllib3.PoolManager | None = None, _shared: dict[str, Any] | None = None,
+                 identity: str = "", _pool: httpclient.Pool | None = None, _shared: dict[str, Any] | None = None,
                  impersonate: Impersonation | None = None, sleep: Callable[[float], None] = time.sleep,
                  on_retry: Callable[[str], None] | None = None) -> None:
         self.endpoint = endpoint
@@ -81,20 +82,20 @@ class KubeClient:
         self.impersonate = impersonate
         self._sleep = sleep
         self._on_retry = on_retry or _say_nothing
-        self._host = endpoint.server.rstrip("/")
+        self._base_path = urllib.parse.urlsplit(endpoint.server).path.rstrip("/")
         self._pool = _pool or self._make_pool(endpoint, options)
-        self._timeout = urllib3.Timeout(connect=options.connect_timeout, read=options.read_timeout)
         # Discovery answers, shared with impersonating copies (same cluster, same API).
         self.shared: dict[str, Any] = _shared if _shared is not None else {"lock": threading.Lock()}
 
     @staticmethod
-    def _make_pool(endpoint: Endpoint, options: ClientOptions) -> urllib3.PoolManager:
-        # What the official client's RESTClientObject builds from a Configuration with the CA set:
-        # verified TLS against the cluster's CA (the system's when the file gives none). urllib3
-        # retries nothing: every retry is decided in ``request`` (deployer.kube.retry), where it
-        # knows whether the request may be sent twice, waits within a budget and says so.
-        return urllib3.PoolManager(maxsize=options.pool_size, cert_reqs="CERT_REQUIRED", ca_certs=endpoint.ca_file,
-                                   ca_cert_data=endpoint.ca_data, retries=False)
+    def _make_pool(endpoint: Endpoint, options: ClientOptions) -> httpclient.Pool:
+        # Verified TLS against the cluster's CA (the system's when the file gives none), as the
+        # official client sets it up. The pool retries nothing: every retry is decided in
+        # ``request`` (deployer.kube.retry), where it knows whether the request may be sent twice,
+        # waits within a budget and says so.
+        return httpclient.Pool(endpoint.server, context=httpclient.tls_context(endpoint.ca_file, endpoint.ca_data),
+                               connect_timeout=options.connect_timeout, read_timeout=options.read_timeout,
+                               maxsize=options.pool_size)
 
     def impersonating(self, user: str, groups: tuple[str, ...]) -> KubeClient:
         """The same connection acting as another identity (Impersonate-User/Group headers): how
@@ -106,7 +107,7 @@ class KubeClient:
 
     def close(self) -> None:
         if self.impersonate is None:
-            self._pool.clear()
+            self._pool.close()
 
     # --- the one request path ------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ class KubeClient:
         Raises a deployer error (Forbidden, Conflict, NotFound, Unreachable, Credentials, Api)
         whose message starts with the cluster and ``what``.
         """
-        url = self._host + path
+        url = self._base_path + path
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         # JSON is YAML too: an apply patch (application/apply-patch+yaml) is sent as JSON.
@@ -160,24 +161,21 @@ class KubeClient:
 
     def _send(self, method: str, url: str, payload: bytes | None, content_type: str) -> tuple[int, str | None, bytes]:
         """(status, Retry-After, body) of one send; ``_NoAnswer`` when there was no HTTP answer."""
-        headers = urllib3.HTTPHeaderDict()
-        headers["Accept"] = "application/json"
-        # Named in the API server's audit log, so an operator can tell deployer's requests from
-        # kubectl's and the controllers'.
-        headers["User-Agent"] = USER_AGENT
-        headers["Authorization"] = f"Bearer {self._bearer.token()}"
+        headers = [("Accept", "application/json"),
+                   # Named in the API server's audit log, so an operator can tell deployer's
+                   # requests from kubectl's and the controllers'.
+                   ("User-Agent", USER_AGENT),
+                   ("Authorization", f"Bearer {self._bearer.token()}")]
         if payload is not None:
-            headers["Content-Type"] = content_type
+            headers.append(("Content-Type", content_type))
         if self.impersonate is not None:
-            headers["Impersonate-User"] = self.impersonate.user
-            for group in self.impersonate.groups:
-                headers.add("Impersonate-Group", group)
+            headers.append(("Impersonate-User", self.impersonate.user))
+            headers += [("Impersonate-Group", group) for group in self.impersonate.groups]
         try:
-            response = self._pool.request(method, url, body=payload, headers=headers, timeout=self._timeout,
-                                          retries=False, redirect=False)
-            return response.status, response.headers.get("Retry-After"), response.data
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _NoAnswer(_transport_kind(exc), exc) from exc
+            answer = self._pool.request(method, url, headers=headers, body=payload)
+        except httpclient.NoAnswer as failed:
+            raise _NoAnswer(_transport_kind(failed), failed.cause) from failed.cause
+        return answer.status, answer.header("Retry-After"), answer.data
 
     # --- conveniences ----------------------------------------------------------------------------
 
@@ -197,18 +195,15 @@ class _NoAnswer(Exception):
         self.cause = cause
 
 
-def _transport_kind(exc: BaseException) -> retry.Transport | None:
+def _transport_kind(failed: httpclient.NoAnswer) -> retry.Transport | None:
     """How a send failed without an answer; None for a TLS verification failure (never retried)."""
-    if isinstance(exc, urllib3.exceptions.SSLError):
-        text = str(exc)
+    if failed.phase == "tls":
         # A handshake that failed on a broken connection sent no request; a certificate that does
         # not verify will not verify next time either.
-        return None if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower() else "connect"
-    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):  # NewConnectionError is one too
+        return None if failed.certificate_refused else "connect"
+    if failed.phase == "connect":
         return "connect"
-    if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
-        return "timeout"
-    return "reset"
+    return "timeout" if failed.timed_out else "reset"
 
 
 def _has_resource_version(body: Any) -> bool:

@@ -276,9 +276,17 @@ def _fingerprint(token: str) -> str:
 
 
 def _reset(sock: socket.socket) -> None:
-    """Close with an RST (SO_LINGER 0), as a crashed peer or a load balancer dropping it does."""
+    """Close with an RST (SO_LINGER 0), as a crashed peer or a load balancer dropping it does.
+
+    Called from another thread (``sever``) on a connection whose serving thread still reads it,
+    ``close()`` alone would be put off until that reader lets go, and the connection would go on
+    serving: ``shutdown`` ends it at once for both sides."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
         sock.close()
     except OSError:
         pass
