@@ -22,7 +22,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     connections: set[tuple[str, int]] = set()
     seen: list[list[tuple[str, str]]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         type(self).connections.add(self.client_address)
         type(self).seen.append(list(self.headers.items()))
         if self.path == "/slow":
