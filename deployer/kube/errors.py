@@ -1,7 +1,7 @@
 """Turning what the Kubernetes API says (or fails to say) into deployer's errors.
 
 Why this module exists: an API server answers a refusal with a ``Status`` object, and a network
-failure surfaces as one of many urllib3 exceptions. Callers should only ever see the small set in
+failure surfaces as one of many socket, TLS and http.client exceptions. Callers should only ever see the small set in
 ``deployer.errors`` (forbidden, conflict, not found, unreachable, other API error), each saying
 which cluster, which object, what happened and what to do. Only the safe parts of a response are
 kept: the Status message, reason and causes. Request headers (the bearer token) are never read

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -51,15 +52,16 @@ def test_key_file_authenticates_as_the_account_email(gke, platform) -> None:
 
 
 def test_the_bound_role_creates_and_patches_but_never_deletes(gke) -> None:
-    created = objects.apply(gke, deployment("gke-cred-web"))
+    # A name of its own: the role cannot delete what an earlier run on the same platform made.
+    name = f"gke-cred-{uuid.uuid4().hex[:6]}"
+    created = objects.apply(gke, deployment(name))
     assert created["metadata"]["generation"] == 1
-    patched = objects.apply(gke, deployment("gke-cred-web", image="example.invalid/web:2"))
+    patched = objects.apply(gke, deployment(name, image="example.invalid/web:2"))
     assert patched["spec"]["template"]["spec"]["containers"][0]["image"] == "example.invalid/web:2"
-    objects.apply(gke, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "gke-cred-web",
-                                                                            "namespace": "apps"},
-                        "spec": {"selector": {"app": "gke-cred-web"}, "ports": [{"port": 80}]}})
+    objects.apply(gke, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "apps"},
+                        "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}})
     with pytest.raises(ForbiddenError) as denied:
-        gke.request("DELETE", "/api/v1/namespaces/apps/services/gke-cred-web", what="delete Service apps/gke-cred-web")
+        gke.request("DELETE", f"/api/v1/namespaces/apps/services/{name}", what=f"delete Service apps/{name}")
     assert "deployer@local-project.iam.gserviceaccount.com" in denied.value.message
     with pytest.raises(ForbiddenError):
         gke.get_json("/api/v1/namespaces/kube-system/configmaps", what="list configmaps in kube-system")

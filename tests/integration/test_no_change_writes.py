@@ -108,3 +108,18 @@ def test_a_redeploy_of_the_running_release_sends_no_write_not_even_the_lock(plat
     assert "already on r1" in second.stdout
     writes = deployer_writes(platform, second_mark)
     assert writes == {cluster: [] for cluster in CLUSTERS}, writes
+
+
+def test_a_no_change_sync_imports_no_http_library_but_the_standard_one(platform, synced_config_dir) -> None:
+    # urllib3, requests and the official client cost every run their imports (issue 13): requests
+    # to the API servers, Google's token endpoint and the GKE API all go through http.client.
+    import subprocess
+    import sys
+
+    code = ("import sys; from deployer.cli.main import main; "
+            f"rc = main(['--config-dir', {str(synced_config_dir)!r}, 'cluster', 'sync', '--all']); "
+            "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'urllib3', 'requests', 'kubernetes', 'google', 'http'})); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "LOADED ['google', 'http']" in done.stdout, done.stdout  # google-auth for local-gke's key
