@@ -62,7 +62,7 @@ def markdown_table(cases: list[Case], peers: tuple[str, ...]) -> str:
     head = ["case", "deployer"]
     for peer in peers:
         head += [peer, "ratio"]
-    head += ["target", "rounds", "load avg"]
+    head += ["target", "runs", "load avg"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
     for case in cases:
         cells = [case.title, _seconds(case.median(DEPLOYER))]

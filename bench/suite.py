@@ -63,6 +63,8 @@ PAIR = ("local-onprem", "local-gke")
 ALL_CASES = ("fixed", "sync", "deploy", "failure", "fanout")
 COMMIT = "bench0001"
 FAIL_TIMEOUT = 10  # seconds: the rollout deadline of B4, the same for deployer and Helm
+IDLE_SAMPLES = 5  # per round: deployer's no-change sync and the floor, each under a second
+KUBECTL_IDLE_SAMPLES = 3  # per round: kubectl's no-change apply of both clusters, about 6 s each
 
 
 def log(message: str) -> None:
@@ -289,28 +291,33 @@ def case_sync(bench: Bench, rounds: int) -> list[Case]:
         cold.load.append(load())
         cold.add(DEPLOYER, bench.deployer("cluster", "sync", "--all"))
         idle.load.append(load())
-        idle.add(DEPLOYER, bench.deployer("cluster", "sync", "--all"))
-        uncached.load.append(load())
-        with tempfile.TemporaryDirectory(prefix="deployer-bench-cache-") as empty:
-            uncached.add(DEPLOYER, bench.deployer("cluster", "sync", "--all", env={"XDG_CACHE_HOME": empty}))
-        # What bounds B2, on the same clusters in the same state: the requests alone, then with
-        # deployer's libraries imported too (bench/floor.py).
+        # Sub-second runs vary by a third from one run to the next on a shared machine: the
+        # no-change runs and the floor (bench/floor.py: the requests alone, then with deployer's
+        # libraries imported too, on the same clusters in the same state) are taken
+        # IDLE_SAMPLES times each per round, in turn.
         plan = floor_plan(bench)
+        python = str(Path(bench.bin).parent / "python")
         try:
-            python = str(Path(bench.bin).parent / "python")
-            idle.add(FLOOR, timed([python, str(FLOOR_SCRIPT), plan]))
-            idle.add(FLOOR_LIBRARIES, timed([python, str(FLOOR_SCRIPT), plan, "pydantic.main", "click"]))
+            for _ in range(IDLE_SAMPLES):
+                idle.add(DEPLOYER, bench.deployer("cluster", "sync", "--all"))
+                idle.add(FLOOR, timed([python, str(FLOOR_SCRIPT), plan]))
+                idle.add(FLOOR_LIBRARIES, timed([python, str(FLOOR_SCRIPT), plan, "pydantic.main", "click"]))
         finally:
             os.unlink(plan)
+        uncached.load.append(load())
+        for _ in range(IDLE_SAMPLES):
+            with tempfile.TemporaryDirectory(prefix="deployer-bench-cache-") as empty:
+                uncached.add(DEPLOYER, bench.deployer("cluster", "sync", "--all", env={"XDG_CACHE_HOME": empty}))
         log(f"sync round {r + 1}: deployer cold {cold.seconds[DEPLOYER][-1]:.2f}s "
-            f"idle {idle.seconds[DEPLOYER][-1]:.2f}s floor {idle.seconds[FLOOR][-1]:.2f}s "
-            f"floor with libraries {idle.seconds[FLOOR_LIBRARIES][-1]:.2f}s")
+            f"idle {_last(idle, DEPLOYER)} floor {_last(idle, FLOOR)} "
+            f"floor with libraries {_last(idle, FLOOR_LIBRARIES)}")
 
         bench.fresh()
         manifests = {name: bench.rendered(name) for name in PAIR}
         cold.add("kubectl", sum(bench.kubectl_apply(name, manifests[name]) for name in PAIR))
-        idle.add("kubectl", sum(bench.kubectl_apply(name, manifests[name]) for name in PAIR))
-        uncached.add("kubectl", idle.seconds["kubectl"][-1])  # the same run: kubectl keeps no such cache
+        for _ in range(KUBECTL_IDLE_SAMPLES):
+            idle.add("kubectl", sum(bench.kubectl_apply(name, manifests[name]) for name in PAIR))
+            uncached.add("kubectl", idle.seconds["kubectl"][-1])  # the same runs: kubectl keeps no such cache
 
         bench.fresh()
         charts = {name: bench.chart(f"sync-{name}", manifests[name].read_text()) for name in PAIR}
@@ -323,6 +330,10 @@ def case_sync(bench: Bench, rounds: int) -> list[Case]:
         log(f"sync round {r + 1}: kubectl {cold.seconds['kubectl'][-1]:.2f}/{idle.seconds['kubectl'][-1]:.2f}s "
             f"helm {cold.seconds['helm'][-1]:.2f}/{idle.seconds['helm'][-1]:.2f}s")
     return [cold, idle, uncached]
+
+
+def _last(case: Case, tool: str) -> str:
+    return " ".join(f"{v:.2f}s" for v in case.seconds[tool][-IDLE_SAMPLES:])
 
 
 def floor_plan(bench: Bench) -> str:

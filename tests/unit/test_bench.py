@@ -37,7 +37,7 @@ def test_ratio_refuses_what_it_cannot_divide() -> None:
 
 def test_markdown_table_shows_medians_ratios_target_rounds_and_load() -> None:
     table = markdown_table([_case()], ("kubectl", "helm")).splitlines()
-    assert table[0] == "| case | deployer | kubectl | ratio | helm | ratio | target | rounds | load avg |"
+    assert table[0] == "| case | deployer | kubectl | ratio | helm | ratio | target | runs | load avg |"
     assert table[1] == "|---|---:|---:|---:|---:|---:|---:|---:|---|"
     assert table[2] == "| no change | 700 ms | 2.80 s | 4.0x | - | - | >= 10x kubectl | 3 | 3.0-4.5 |"
 
