@@ -318,9 +318,10 @@ class Publishers:
     def __init__(self, config: Config, warn: Callable[[str], None], *, pushgateway: str | None = None,
                  flush_seconds: float = 10.0, notifier: Notifier | None = None,
                  metrics: DeployMetrics | None = None, per_run: bool = True) -> None:
+        from deployer.notify.routing import routes
+
         self.notifier = notifier
-        if self.notifier is None and (config.settings.notifications
-                                      or any(service.notifications for service in config.services.values())):
+        if self.notifier is None and routes(config):
             from deployer.notify.sender import Notifier  # only where some file declares a webhook
 
             self.notifier = Notifier(config, warn=warn)

@@ -136,8 +136,9 @@ class KubeClient:
             attempt += 1
             try:
                 status, retry_after, data = self._send(method, url, payload, content_type)
-            except _NoAnswer as failed:
-                decision = retry.decide(policy, sent, retry.Failure(transport=failed.kind), attempt, waited)
+            except httpclient.NoAnswer as failed:
+                kind = _transport_kind(failed)
+                decision = retry.decide(policy, sent, retry.Failure(transport=kind), attempt, waited)
                 if decision is None:
                     raise transport_error(self.cluster, self.endpoint.server, what, failed.cause) from failed.cause
             else:
@@ -160,7 +161,7 @@ class KubeClient:
             waited += decision.delay
 
     def _send(self, method: str, url: str, payload: bytes | None, content_type: str) -> tuple[int, str | None, bytes]:
-        """(status, Retry-After, body) of one send; ``_NoAnswer`` when there was no HTTP answer."""
+        """(status, Retry-After, body) of one send; ``httpclient.NoAnswer`` when there was no answer."""
         headers = [("Accept", "application/json"),
                    # Named in the API server's audit log, so an operator can tell deployer's
                    # requests from kubectl's and the controllers'.
@@ -171,10 +172,7 @@ class KubeClient:
         if self.impersonate is not None:
             headers.append(("Impersonate-User", self.impersonate.user))
             headers += [("Impersonate-Group", group) for group in self.impersonate.groups]
-        try:
-            answer = self._pool.request(method, url, headers=headers, body=payload)
-        except httpclient.NoAnswer as failed:
-            raise _NoAnswer(_transport_kind(failed), failed.cause) from failed.cause
+        answer = self._pool.request(method, url, headers=headers, body=payload)
         return answer.status, answer.header("Retry-After"), answer.data
 
     # --- conveniences ----------------------------------------------------------------------------
@@ -184,15 +182,6 @@ class KubeClient:
 
     def post_json(self, path: str, body: dict[str, Any], *, what: str) -> dict[str, Any]:
         return self.request("POST", path, what=what, body=body).data
-
-
-class _NoAnswer(Exception):
-    """A send that got no HTTP answer, with how it failed (``retry.Transport``)."""
-
-    def __init__(self, kind: retry.Transport | None, cause: BaseException) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.cause = cause
 
 
 def _transport_kind(failed: httpclient.NoAnswer) -> retry.Transport | None:

@@ -18,6 +18,7 @@ Template rules:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -141,8 +142,6 @@ MAX_REPEAT_LENGTH = 1_000_000
 
 def _bounded_binop(operator: str, left: Any, right: Any) -> str | None:
     """Why ``left operator right`` is refused before it is computed, or None to compute it."""
-    import math
-
     if operator == "**" and isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool):
         if abs(left) > 1 and right > 0 and right * math.log2(abs(left)) > MAX_POWER_BITS:
             return f"{left} ** {right} has more than {MAX_POWER_BITS} bits: no Kubernetes value is that large"

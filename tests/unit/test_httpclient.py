@@ -9,7 +9,6 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,6 +26,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         type(self).seen.append(list(self.headers.items()))
         if self.path == "/slow":
             time.sleep(2)
+        if self.path == "/pause":
+            time.sleep(0.3)
         if self.path == "/close":
             self.send_response(200)
             self.send_header("Content-Length", "2")
@@ -44,16 +45,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *_args: object) -> None:
         pass
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory) -> tuple[Path, Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    ca = pki.new_ca("httpclient test CA")
-    serving = pki.new_serving_cert(ca, "127.0.0.1")
-    for name, data in (("ca.crt", ca.cert_pem), ("tls.crt", serving.cert_pem), ("tls.key", serving.key_pem)):
-        (folder / name).write_bytes(data)
-    return folder / "ca.crt", folder / "tls.crt", folder / "tls.key"
 
 
 @pytest.fixture
@@ -144,3 +135,29 @@ def test_a_server_that_hangs_up_after_the_request_is_a_reset_not_a_timeout() -> 
         pool.request("GET", "/")
     listener.close()
     assert caught.value.phase == "sent" and not caught.value.timed_out
+
+
+def test_after_a_request_without_an_answer_the_idle_connections_are_dropped(server: str, tls) -> None:
+    pool = _pool(server, tls, read_timeout=1.0)
+    both = [threading.Thread(target=pool.request, args=("GET", "/pause")) for _ in range(2)]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join()
+    assert len(pool._idle) == 2  # two requests at once: two connections kept
+    with pytest.raises(httpclient.NoAnswer):
+        pool.request("GET", "/slow")  # takes one of them and times out
+    assert pool._idle == []  # the server may have gone: the other is dropped, a retry starts anew
+
+
+def test_a_kube_client_keeps_the_path_of_a_server_behind_a_proxy(server: str, tls) -> None:
+    # Rancher and other proxies serve a cluster's API under a path: requests go beneath it.
+    from deployer.kube.client import Endpoint, KubeClient
+    from tests.unit.test_kube_client_retry import FixedToken
+
+    client = KubeClient(Endpoint("proxied", f"{server}/k8s/clusters/c-1/", ca_file=str(tls[0])), FixedToken())
+    try:
+        assert client.get_json("/api/v1/namespaces", what="list", query={"limit": 5}) == {
+            "path": "/k8s/clusters/c-1/api/v1/namespaces?limit=5"}
+    finally:
+        client.close()

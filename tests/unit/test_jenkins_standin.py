@@ -23,7 +23,6 @@ from deployer.config.models import JenkinsSettings, Service
 from deployer.errors import JenkinsError
 from deployer.jenkins.client import JenkinsClient
 from deployer.jenkins.executor import run_via_jenkins, waiting_approval
-from deployer_localplatform import pki
 from deployer_localplatform.jenkins_standin import JenkinsStandIn
 
 if reason := harness.java_missing_reason():
@@ -92,16 +91,6 @@ APPROVES = "pipeline {\n    agent any\n" + PARAMETERS + """
 def service(name: str) -> Service:
     return Service.model_validate({"name": name, "namespace": "apps", "executor": "jenkins",
                                    "environments": {"staging": {"clusters": ["dc1"]}}})
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory) -> tuple[Path, Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    ca = pki.new_ca("jenkins stand-in test CA")
-    serving = pki.new_serving_cert(ca, "jenkins")
-    for name, data in (("ca.crt", ca.cert_pem), ("tls.crt", serving.cert_pem), ("tls.key", serving.key_pem)):
-        (folder / name).write_bytes(data)
-    return folder / "ca.crt", folder / "tls.crt", folder / "tls.key"
 
 
 @pytest.fixture(scope="module")
